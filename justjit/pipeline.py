@@ -40,10 +40,12 @@ def _run_stages(py_func) -> _Stages:
     from .frontend import build_ir
     from .emit_cython import emit_pyx
     from .regalloc import allocate
-    from .relooper import structure_function
+    from .relooper import lower_labelled_jumps, reloop, render
 
     ir = build_ir(py_func)
-    shape, program = structure_function(ir)
+    successors = {block.id: block.all_successors() for block in ir.blocks.values()}
+    shape = reloop(ir.entry, successors)
+    program = lower_labelled_jumps(render(shape, successors))
     allocation = allocate(ir)
     pyx = emit_pyx(ir, program, allocation)
     return _Stages(ir, shape, program, allocation, pyx)
@@ -130,8 +132,8 @@ def explain_stage(py_func, stage: str) -> str:
         from .ir.printer import format_function
         return format_function(stages.ir)
     if stage == "shapes":
-        from .relooper import format_shape, format_program
-        return format_shape(stages.shape) + "\n\n" + format_program(stages.program)
+        from .relooper import format_ast, format_shape
+        return format_shape(stages.shape) + "\n\n" + format_ast(stages.program)
     if stage == "alloc":
         from .regalloc import format_allocation
         return format_allocation(stages.ir, stages.allocation)
