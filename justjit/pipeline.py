@@ -1,54 +1,34 @@
 """The compiler driver: runs the stages in order, one direction, and shows any of them.
 
-    function -> frontend (IR) -> relooper (structured program) -> regalloc -> emit_cython (.pyx)
-             -> backends.cython_build (C extension, cached) -> native entry
+    function -> frontend (verified register IR) -> backend -> native entry
+      cython backend: relooper -> regalloc -> emit_cython (.pyx) -> C extension (cached)
 
-Each stage is a pure function of the previous stages' output; this module only wires them
-together, so `explain_stage` can print exactly what `compile_function` used.
+This module only wires the stages together, so `explain_stage` prints exactly what
+`compile_function` used. Each backend module offers `compile(ir, ...)` and `explain(ir, stage)`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import os
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from .errors import CompileError
 
-STAGES = ("cfg", "ir", "shapes", "alloc", "pyx")
+BACKEND_MODULES = {"cython": "justjit.backends.cython_backend"}
+FRONTEND_STAGES = ("cfg", "ir")
+STAGES = FRONTEND_STAGES + ("shapes", "alloc", "pyx")
 
 
 @dataclass
 class Compiled:
     entry: Callable[..., Any]  # entry(state, *arg_values)
-    pyx_source: str
     signature: str
-    module: Any
-
-
-@dataclass
-class _Stages:
-    ir: Any
-    shape: Any
-    program: Any
-    allocation: Any
-    pyx: Any
-
-
-def _run_stages(py_func) -> _Stages:
-    from .frontend import build_ir
-    from .emit_cython import emit_pyx
-    from .regalloc import allocate
-    from .relooper import lower_labelled_jumps, reloop, render
-
-    ir = build_ir(py_func)
-    successors = {block.id: block.all_successors() for block in ir.blocks.values()}
-    shape = reloop(ir.entry, successors)
-    program = lower_labelled_jumps(render(shape, successors))
-    allocation = allocate(ir)
-    pyx = emit_pyx(ir, program, allocation)
-    return _Stages(ir, shape, program, allocation, pyx)
+    backend: str
+    pyx_source: Optional[str] = None
+    handle: Any = None  # what keeps the native code alive (the extension module)
 
 
 def code_fingerprint(code) -> str:
@@ -89,52 +69,56 @@ def _signature_text(py_func) -> str:
     return "generic(" + ", ".join(code.co_varnames[:n]) + ")"
 
 
-def _dump(py_func, text: str) -> None:
+def _dumper(py_func):
+    """A callback writing generated source into JUSTJIT_DUMP_DIR (before the C build, so a
+    source that fails to build is kept too)."""
     dump_dir = os.environ.get("JUSTJIT_DUMP_DIR")
     if not dump_dir:
-        return
-    os.makedirs(dump_dir, exist_ok=True)
-    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:10]
-    safe = "".join(c if c.isalnum() or c in "._" else "_" for c in py_func.__qualname__)
-    path = os.path.join(dump_dir, f"{safe}_{digest}.pyx")
-    with open(path, "w", encoding="utf-8", errors="surrogatepass") as f:
-        f.write(text)
+        return None
+
+    def dump(text: str, suffix: str) -> None:
+        os.makedirs(dump_dir, exist_ok=True)
+        digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+        safe = "".join(c if c.isalnum() or c in "._" else "_" for c in py_func.__qualname__)
+        path = os.path.join(dump_dir, f"{safe}_{digest}{suffix}")
+        with open(path, "w", encoding="utf-8", errors="surrogatepass") as f:
+            f.write(text)
+
+    return dump
 
 
-def compile_function(py_func, *, backend: str = "cython", use_cache: bool = True) -> Compiled:
-    if backend != "cython":
+def _backend_module(backend: str, py_func):
+    name = BACKEND_MODULES.get(backend)
+    if name is None:
+        code = py_func.__code__
         raise CompileError(f"the {backend!r} backend is not available yet",
                            construct=f"backend={backend!r}", stage="backend",
-                           filename=py_func.__code__.co_filename,
-                           lineno=py_func.__code__.co_firstlineno)
-    from .backends.cython_build import build_module
-
-    stages = _run_stages(py_func)
-    text = stages.pyx.text
-    _dump(py_func, text)
-    module = build_module(text, name_hint=py_func.__name__,
-                          key_extra=(code_fingerprint(py_func.__code__),),
-                          use_cache=use_cache)
-    module.__jj_init(stages.pyx.constants)
-    return Compiled(entry=module.entry, pyx_source=text, signature=_signature_text(py_func),
-                    module=module)
+                           filename=code.co_filename, lineno=code.co_firstlineno)
+    return importlib.import_module(name)
 
 
-def explain_stage(py_func, stage: str) -> str:
+def compile_function(py_func, *, backend: str = "cython", use_cache: bool = True,
+                     opt_level: int = 2) -> Compiled:
+    from .frontend import build_ir
+
+    backend_module = _backend_module(backend, py_func)
+    ir = build_ir(py_func)
+    entry, source, handle = backend_module.compile(
+        ir, key_extra=(code_fingerprint(py_func.__code__),), use_cache=use_cache,
+        opt_level=opt_level, on_source=_dumper(py_func))
+    return Compiled(entry=entry, signature=_signature_text(py_func), backend=backend,
+                    pyx_source=source if backend == "cython" else None, handle=handle)
+
+
+def explain_stage(py_func, stage: str, backend: str = "cython") -> str:
     """The text of one stage for `python -m justjit explain`."""
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}; choose one of {', '.join(STAGES)}")
+    from .frontend import build_ir, explain_cfg
     if stage == "cfg":
-        from .frontend import explain_cfg
         return explain_cfg(py_func)
-    stages = _run_stages(py_func)
+    ir = build_ir(py_func)
     if stage == "ir":
         from .ir.printer import format_function
-        return format_function(stages.ir)
-    if stage == "shapes":
-        from .relooper import format_ast, format_shape
-        return format_shape(stages.shape) + "\n\n" + format_ast(stages.program)
-    if stage == "alloc":
-        from .regalloc import format_allocation
-        return format_allocation(stages.ir, stages.allocation)
-    return stages.pyx.text
+        return format_function(ir)
+    return _backend_module("cython", py_func).explain(ir, stage)

@@ -139,7 +139,7 @@ def test_def_by_raising_op_does_not_kill_for_the_handler():
     lv = liveness(fn)
     assert lv.live_before[1][0] == S(t0, s0)
     assert lv.live_in[2] == S(s0)
-    # Return is declared CAN_RAISE in ops.py, so it keeps the handler's s0 live too
+    # s0 is live before Return because Return reads it
     assert lv.live_before[1][1] == S(s0)
 
 
@@ -184,7 +184,7 @@ b1:
     out: {}
 b2:  (except -> b1, keeps {%t0})
     in:  {%t0}
-    %t1 = LoadGlobal name='g'                live: {%t0, %t1}
+    %t1 = LoadGlobal name='g'                live: {%t1}
     Return %t1                               live: {}
     out: {}
 """

@@ -698,7 +698,7 @@ class ForIter(Op):
     line: Optional[int] = None
 
 
-@_op(uses=("value",), terminator=True)
+@_op(uses=("value",), raises=False, terminator=True)
 class Return(Op):
     value: Reg
     line: Optional[int] = None

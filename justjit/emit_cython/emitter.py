@@ -1,0 +1,917 @@
+"""Structured program + register allocation -> the text of a Cython module.
+
+    emit_pyx(fn, program, allocation) -> PyxModule(text, constants, line_map)
+
+The generated module (see `PyxModule`) defines `__jj_init(constants)` and
+`entry(__jj_state, *args)`. How the IR becomes Cython:
+
+- Registers. A `var` register (Python local) is `v_<mangled name>`, a `cell` register is
+  `c_<mangled name>`; both are declared `cdef object`. Locals start as the module's
+  `__jj_UNBOUND` sentinel; CheckBound compares identity. `stack`/`tmp` registers live in the
+  slots the allocator gave them, `r<k>`, and a slot is set to None where the allocator says
+  its value dies (CPython drops value-stack temporaries right after the consuming
+  instruction).
+- Operations. Each op is one statement that calls the CPython C-API function ceval.c calls, or
+  a `JJ_` helper of justjit/runtime/jj_runtime.h that does what the bytecode does. Plain Cython
+  syntax is used only where Cython generates exactly that C-API call (tuple and list displays,
+  `is`).
+- Control flow. The relooper's structured program maps one to one: Loop -> `while True`,
+  Break/Continue, a C int for its label and control variables. A BlockCode is always followed
+  by its Dispatch: the block's ops, then its terminator's fallible part (truth test, next()),
+  then the arms.
+- Exceptions. A block with a handler runs its ops and its terminator's fallible part inside
+  `try:`; the except clause only stores the exception (and adds the traceback entry CPython's
+  frame would get) and sets a flag; the handler's arm runs *after* the try statement, and the
+  normal arms too, so neither runs inside Cython's exception context. The handler code itself
+  (PushExcInfo, PopExcept, CheckExcMatch, Reraise...) manages sys.exc_info() as ceval does.
+- Tracebacks. `__jj_L[0]` holds the current source line, `__jj_L[1]` says the exception in
+  flight was re-raised (no new traceback entry). Catch sites and the function's exit call
+  JJ_Caught, which prepends a traceback entry naming the original file, function and line.
+- Non-generators: the body is `cdef object __jj_body(...)` and `entry` wraps it to add the
+  exit traceback entry (outside any try, so Cython never touches the caller's exception
+  state on the normal path). Generators: `entry` makes the generator (`__jj_generator`) and
+  names it; the whole generator body sits in one try statement for the exit traceback entry.
+
+Known differences from CPython that this layer cannot fix on its own:
+- There is no interpreter frame for compiled code: sys._getframe(), warnings' stacklevel,
+  inspect.currentframe() see the caller. Traceback entries are real, with tb_lasti = -1 (no
+  column carets) and frames that have no f_locals.
+- Cython's generator object: send(non-None) to a just-started generator raises the right
+  TypeError but also finishes the generator; a `return value` while close() is running is
+  reported as "generator ignored GeneratorExit"; gi_code/gi_frame are Cython's.
+- `yield from` calls iter() on the (already iterated) delegate once more (Cython).
+"""
+
+from __future__ import annotations
+
+import types
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+from ..ir import ops as ir
+from ..ir.ops import IRFunction, Reg
+from ..relooper import structured as st
+from .names import CELL_PREFIX, VAR_PREFIX, ConstPool, comment_text, mangle, short_repr
+
+# Cython directives written into every module. boundscheck/wraparound stay on and cdivision
+# off: nothing may change Python semantics.
+DIRECTIVES = (
+    "language_level=3, binding=False, embedsignature=False, boundscheck=True, "
+    "wraparound=True, cdivision=False, initializedcheck=True, annotation_typing=False, "
+    "infer_types=False"
+)
+
+INDENT = "    "
+
+BINARY_FUNCS = {
+    "+": "PyNumber_Add", "-": "PyNumber_Subtract", "*": "PyNumber_Multiply",
+    "@": "PyNumber_MatrixMultiply", "/": "PyNumber_TrueDivide", "//": "PyNumber_FloorDivide",
+    "%": "PyNumber_Remainder", "<<": "PyNumber_Lshift", ">>": "PyNumber_Rshift",
+    "&": "PyNumber_And", "|": "PyNumber_Or", "^": "PyNumber_Xor", "**": "JJ_Power",
+    "+=": "PyNumber_InPlaceAdd", "-=": "PyNumber_InPlaceSubtract",
+    "*=": "PyNumber_InPlaceMultiply", "@=": "PyNumber_InPlaceMatrixMultiply",
+    "/=": "PyNumber_InPlaceTrueDivide", "//=": "PyNumber_InPlaceFloorDivide",
+    "%=": "PyNumber_InPlaceRemainder", "<<=": "PyNumber_InPlaceLshift",
+    ">>=": "PyNumber_InPlaceRshift", "&=": "PyNumber_InPlaceAnd", "|=": "PyNumber_InPlaceOr",
+    "^=": "PyNumber_InPlaceXor", "**=": "JJ_InPlacePower",
+}
+UNARY_FUNCS = {"neg": "PyNumber_Negative", "pos": "PyNumber_Positive",
+               "invert": "PyNumber_Invert", "not": "JJ_Not"}
+COMPARE_CONSTS = {"<": "Py_LT", "<=": "Py_LE", "==": "Py_EQ", "!=": "Py_NE", ">": "Py_GT",
+                  ">=": "Py_GE"}
+CONVERSIONS = {None: 0, "s": 1, "r": 2, "a": 3}
+
+# Constants that Cython spells as the very same object.
+_LITERALS = {id(None): "None", id(True): "True", id(False): "False", id(...): "Ellipsis"}
+
+# Ops that change the handled exception (sys.exc_info()): see `_Emitter.block`.
+_EXC_STATE_OPS = (ir.PushExcInfo, ir.PopExcept, ir.CheckEgMatch, ir.Yield, ir.YieldFrom)
+
+CO_COROUTINE = 0x0080
+CO_ITERABLE_COROUTINE = 0x0100
+
+# A code object with no locals, cells or free variables, renamed per function: the code of the
+# frames of traceback entries (a frame made from the real code object could not safely show
+# f_locals, since its cells would be missing).
+_TB_TEMPLATE = compile("def _():\n    pass\n", "<justjit>", "exec").co_consts[0]
+assert isinstance(_TB_TEMPLATE, types.CodeType)
+
+
+@dataclass
+class PyxModule:
+    """The generated module.
+
+    - `text`: the .pyx source.
+    - `constants`: the tuple to pass to the module's `__jj_init` (constants, names, code
+      objects; the source refers to them only by position).
+    - `line_map`: .pyx line number (1-based) -> original source line of the code on it.
+    """
+
+    text: str
+    constants: tuple
+    line_map: dict[int, int] = field(default_factory=dict)
+
+
+def emit_pyx(fn: IRFunction, program: Any = None, allocation: Any = None) -> PyxModule:
+    """The Cython module for `fn`.
+
+    `program` is the relooper's structured program after `lower_labelled_jumps` (a
+    `structured.Seq` or a list of statements); `allocation` is `regalloc.allocate(fn)`. Either
+    may be None (tests, debugging): then a structured program / allocation is computed here.
+    """
+    if program is None:
+        program = structure(fn)
+    program = _innermost_jumps(program)
+    if allocation is None:
+        from ..regalloc import allocate
+        allocation = allocate(fn)
+    return _Emitter(fn, program, allocation).module()
+
+
+def structure(fn: IRFunction):
+    """The lowered structured program of `fn` (what the pipeline computes with the relooper)."""
+    from ..relooper import lower_labelled_jumps, render, reloop
+    succ = {b.id: b.all_successors() for b in fn.blocks.values()}
+    return lower_labelled_jumps(render(reloop(fn.entry, succ), succ))
+
+
+def _innermost_jumps(program):
+    """`program` with every Break/Continue targeting its innermost loop (what Cython can say):
+    as given if it already is, else lowered with `lower_labelled_jumps`."""
+    if not isinstance(program, st.Seq):
+        program = st.Seq(list(program))
+    try:
+        st.verify(program, innermost=True)
+        return program
+    except ValueError:
+        pass
+    if any(isinstance(s, (st.SetControl, st.ControlSwitch)) for s in st.walk(program.stmts)):
+        st.verify(program, innermost=True)  # lowered already, and still wrong: report it
+    program = st.lower_labelled_jumps(program)
+    st.verify(program, innermost=True)
+    return program
+
+
+def tb_code(fn: IRFunction) -> types.CodeType:
+    """The code object of the frames in traceback entries of compiled `fn`."""
+    code = fn.code
+    name = getattr(code, "co_name", None) or fn.name
+    qualname = getattr(code, "co_qualname", None) or fn.qualname
+    filename = getattr(code, "co_filename", None) or fn.filename
+    return _TB_TEMPLATE.replace(co_filename=filename, co_name=name, co_qualname=qualname,
+                                co_firstlineno=max(1, fn.firstlineno or 1))
+
+
+class EmitError(Exception):
+    """The IR or the program is not something this emitter understands (a bug upstream)."""
+
+
+class _Lines:
+    """Indented output lines, with the source line each came from."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[int, str, Optional[int]]] = []
+
+    def add(self, depth: int, text: str, src: Optional[int] = None) -> None:
+        self.lines.append((depth, text, src))
+
+    def extend(self, other: "_Lines", extra: int = 0) -> None:
+        self.lines.extend((d + extra, t, s) for d, t, s in other.lines)
+
+
+class _Emitter:
+    def __init__(self, fn: IRFunction, program: Any, alloc: Any) -> None:
+        self.fn = fn
+        self.alloc = alloc
+        self.stmts = program.stmts if isinstance(program, st.Seq) else list(program)
+        self.pool = ConstPool()
+        self.gen = bool(fn.is_generator)
+        self.out = _Lines()
+        # What the body uses, to declare only that.
+        self.vars: dict[Reg, str] = {}
+        self.cells: dict[Reg, str] = {}
+        self.slots: set[int] = set()
+        self.uses: set[str] = set()
+        self.has_yield = False
+        self.tbc = self.pool.obj(tb_code(fn))
+        self.last_comment: Optional[int] = None
+        self.known_line: Optional[int] = None
+        self.cur_releases: set = set()
+        self.code_flags = getattr(fn.code, "co_flags", 0) or 0
+        for reg in fn.args:
+            self.reg(reg)
+
+    # ---- names ----------------------------------------------------------------------------
+
+    def reg(self, r: Reg) -> str:
+        if r.kind == "var":
+            name = self.vars.get(r)
+            if name is None:
+                name = self.vars[r] = mangle(VAR_PREFIX, r.name)
+            return name
+        if r.kind == "cell":
+            name = self.cells.get(r)
+            if name is None:
+                name = self.cells[r] = mangle(CELL_PREFIX, r.name)
+            return name
+        slot = self.alloc.slot.get(r)
+        if slot is None:
+            raise EmitError(f"{r} has no slot in the allocation")
+        self.slots.add(slot)
+        return f"r{slot}"
+
+    def k(self, value: Any) -> str:
+        """An object constant, as an expression."""
+        lit = _LITERALS.get(id(value))
+        if lit is not None:
+            return lit
+        return f"<object>__jj_k[{self.pool.obj(value)}]"
+
+    def name(self, text: str) -> str:
+        """An interned name constant, as an expression."""
+        return f"<object>__jj_k[{self.pool.name(text)}]"
+
+    def kwnames(self, names: tuple) -> str:
+        if not names:
+            return "None"
+        return f"<object>__jj_k[{self.pool.names(tuple(names))}]"
+
+    def state(self, which: str) -> str:
+        self.uses.add(which)
+        return {"g": "__jj_g", "b": "__jj_b", "cl": "__jj_cl"}[which]
+
+    def opt(self, r: Optional[Reg]) -> str:
+        return "None" if r is None else self.reg(r)
+
+    @staticmethod
+    def ptrs(names: list[str]) -> str:
+        return "".join(f", <PyObject*>{n}" for n in names)
+
+    # ---- output -----------------------------------------------------------------------------
+
+    def comment(self, out: _Lines, depth: int, line: Optional[int]) -> None:
+        if line is None or line == self.last_comment:
+            return
+        self.last_comment = line
+        text = self.fn.source_lines.get(line, "")
+        text = comment_text(text.strip())
+        out.add(depth, f"# {line}: {text}" if text else f"# line {line}", line)
+
+    # ---- statements ---------------------------------------------------------------------------
+
+    def suite(self, stmts: list, depth: int, out: _Lines) -> None:
+        """Emit `stmts` at `depth`; `pass` if they produce no statement."""
+        before = len(out.lines)
+        self.stmt_list(stmts, depth, out)
+        if not any(not t.startswith("#") for _, t, _ in out.lines[before:]):
+            out.add(depth, "pass")
+
+    def stmt_list(self, stmts: list, depth: int, out: _Lines) -> None:
+        i = 0
+        while i < len(stmts):
+            s = stmts[i]
+            if isinstance(s, st.BlockCode):
+                dispatch = stmts[i + 1] if i + 1 < len(stmts) else None
+                if not (isinstance(dispatch, st.Dispatch) and dispatch.block == s.block):
+                    raise EmitError(f"block {s.block} is not followed by its dispatch")
+                self.block(self.fn.blocks[s.block], dispatch, depth, out)
+                i += 2
+                continue
+            self.stmt(s, depth, out)
+            i += 1
+
+    def stmt(self, s: Any, depth: int, out: _Lines) -> None:
+        if isinstance(s, st.Loop):
+            out.add(depth, f"while True:  # loop L{s.loop_id}")
+            self.suite(s.body, depth + 1, out)
+        elif isinstance(s, st.Break):
+            out.add(depth, "break")
+        elif isinstance(s, st.Continue):
+            out.add(depth, "continue")
+        elif isinstance(s, st.SetLabel):
+            self.uses.add("label")
+            out.add(depth, f"__jj_label = {int(s.block)}")
+        elif isinstance(s, st.LabelSwitch):
+            self.uses.add("label")
+            self.switch("__jj_label", list(s.cases.items()), [], depth, out)
+        elif isinstance(s, st.SetControl):
+            self.uses.add("ctl")
+            out.add(depth, f"__jj_ctl = {int(s.value)}")
+        elif isinstance(s, st.ControlSwitch):
+            self.uses.add("ctl")
+            self.switch("__jj_ctl", list(s.cases.items()), s.otherwise, depth, out)
+        elif isinstance(s, st.Seq):
+            self.stmt_list(s.stmts, depth, out)
+        elif isinstance(s, st.Dispatch):
+            raise EmitError(f"dispatch of block {s.block} without its block")
+        else:
+            raise EmitError(f"unknown statement {s!r}")
+
+    def switch(self, var: str, cases: list, otherwise: list, depth: int, out: _Lines) -> None:
+        keyword = "if"
+        for value, body in cases:
+            out.add(depth, f"{keyword} {var} == {int(value)}:")
+            self.suite(body, depth + 1, out)
+            keyword = "elif"
+        if otherwise:
+            out.add(depth, f"{keyword} {var} != 0:")
+            self.suite(otherwise, depth + 1, out)
+
+    # ---- blocks -------------------------------------------------------------------------------
+
+    def block(self, block: ir.Block, dispatch: st.Dispatch, depth: int, out: _Lines) -> None:
+        b = block.id
+        out.add(depth, f"# -- b{b}")
+        self.last_comment = None
+        for slot in self.alloc.release_on_entry.get(b, ()):
+            self.slots.add(slot)
+            out.add(depth, f"r{slot} = None")
+        term = block.terminator
+        handler = block.handler
+        self.known_line = None
+        fallible = self.term_fallible(term)
+        raising = [i for i, op in enumerate(block.ops) if op.CAN_RAISE]
+        protected = handler is not None and (bool(fallible) or bool(raising))
+        # Ops before the first one that may raise run outside the try (they cannot reach the
+        # handler), so that changes they make to the handled exception are not undone when
+        # Cython's except clause restores the state it saw at the start of the try.
+        first = (raising[0] if raising else len(block.ops)) if protected else len(block.ops)
+        prefix, body = _Lines(), _Lines()
+        mutated = False
+        for i, op in enumerate(block.ops):
+            target = prefix if i < first else body
+            self.comment(target, 0, op.line)
+            self.set_line(target, 0, op)
+            self.cur_releases = set(self.alloc.release_after.get((b, i), ()))
+            skip = self.op(op, target, 0, self.cur_releases)
+            for slot in self.alloc.release_after.get((b, i), ()):
+                if slot not in skip:
+                    target.add(0, f"r{slot} = None", op.line)
+            if protected and i >= first and isinstance(op, _EXC_STATE_OPS):
+                # The handled exception changed inside the try: remember it for the handler.
+                self.uses.add("xs")
+                mutated = True
+                target.add(0, "__jj_xs = JJ_GetExcState()")
+                target.add(0, "__jj_xm = 3")
+        self.comment(body, 0, term.line)
+        if fallible:
+            self.set_line(body, 0, term)
+            for text in fallible:
+                body.add(0, text, term.line)
+        arms = dispatch.arms
+        if not protected:
+            out.extend(prefix, depth)
+            out.extend(body, depth)
+            self.normal_dispatch(term, arms, depth, out)
+            return
+        if handler.target not in arms:
+            raise EmitError(f"block {b}: no arm for its handler b{handler.target}")
+        self.uses.update(("xm", "x"))
+        out.extend(prefix, depth)
+        out.add(depth, "__jj_xm = JJ_ExcMark()")
+        out.add(depth, "try:")
+        out.extend(body, depth + 1)
+        out.add(depth, "except BaseException as __jj_e:")
+        out.add(depth + 1, f"{self.reg(handler.exc_dest)} = "
+                           f"JJ_Caught(__jj_e, {self.k_tbc()}, __jj_state, __jj_L)")
+        self.thrown(out, depth + 1)
+        out.add(depth + 1, "__jj_x = 1")
+        out.add(depth, "if __jj_x:")
+        out.add(depth + 1, "__jj_x = 0")
+        if mutated:
+            out.add(depth + 1, "JJ_ExcUnmark(__jj_xm, __jj_xs)")
+            out.add(depth + 1, "__jj_xs = None")
+        else:
+            out.add(depth + 1, "JJ_ExcUnmark(__jj_xm, None)")
+        if handler.lasti_dest is not None:
+            out.add(depth + 1, f"{self.reg(handler.lasti_dest)} = None")
+        self.suite(arms[handler.target], depth + 1, out)
+        normal = _Lines()
+        self.normal_dispatch(term, arms, 0, normal)
+        if mutated:
+            normal.lines.insert(0, (0, "__jj_xs = None", None))
+        if any(not t.startswith("#") for _, t, _ in normal.lines):
+            out.add(depth, "else:")
+            out.extend(normal, depth + 1)
+
+    def thrown(self, out: _Lines, depth: int) -> None:
+        """In a generator's catch site: an exception thrown in at a yield gets the context
+        CPython's throw() gives it (see JJ_ChainThrown)."""
+        if not self.gen:
+            return
+        self.uses.update(("yf", "ys"))
+        out.add(depth, "if __jj_yf:")
+        out.add(depth + 1, "__jj_yf = 0")
+        out.add(depth + 1, "JJ_ChainThrown(__jj_e, __jj_ys)")
+        out.add(depth + 1, "__jj_ys = None")
+
+    def k_tbc(self) -> str:
+        return f"<object>__jj_k[{self.tbc}]"
+
+    def set_line(self, out: _Lines, depth: int, op: ir.Op) -> None:
+        if not op.CAN_RAISE or op.line is None or op.line == self.known_line:
+            return
+        self.known_line = op.line
+        out.add(depth, f"__jj_L[0] = {int(op.line)}", op.line)
+
+    def term_fallible(self, term: ir.Op) -> list[str]:
+        """The statements of `term` that may raise (they go inside the block's try)."""
+        if isinstance(term, ir.CondBranch):
+            if term.test == "truth":
+                self.uses.add("c")
+                return [f"__jj_c = PyObject_IsTrue({self.reg(term.cond)})"]
+            if term.test == "none":
+                return []
+            raise EmitError(f"unknown CondBranch test {term.test!r}")
+        if isinstance(term, ir.ForIter):
+            self.uses.update(("n", "stop"))
+            return [f"__jj_n = JJ_ForIter({self.reg(term.iterator)}, __jj_STOP)"]
+        if isinstance(term, ir.Raise):
+            exc = self.opt(term.exc)
+            cause = self.opt(term.cause)
+            return [f"JJ_Raise({exc}, {cause}, {int(term.exc is not None)}, "
+                    f"{int(term.cause is not None)}, __jj_L)"]
+        if isinstance(term, ir.Reraise):
+            return [f"JJ_Reraise({self.reg(term.exc)}, __jj_L)"]
+        if isinstance(term, (ir.Jump, ir.Return)):
+            return []
+        raise EmitError(f"unknown terminator {type(term).__name__}")
+
+    def normal_dispatch(self, term: ir.Op, arms: dict, depth: int, out: _Lines) -> None:
+        def arm(target: int) -> list:
+            if target not in arms:
+                raise EmitError(f"no arm for b{target}")
+            return arms[target]
+
+        if isinstance(term, ir.Jump):
+            self.stmt_list(arm(term.target), depth, out)
+        elif isinstance(term, ir.CondBranch):
+            test = "__jj_c" if term.test == "truth" else f"{self.reg(term.cond)} is None"
+            if term.if_true == term.if_false:
+                self.stmt_list(arm(term.if_true), depth, out)
+                return
+            out.add(depth, f"if {test}:")
+            self.suite(arm(term.if_true), depth + 1, out)
+            out.add(depth, "else:")
+            self.suite(arm(term.if_false), depth + 1, out)
+        elif isinstance(term, ir.ForIter):
+            out.add(depth, "if __jj_n is not __jj_STOP:")
+            out.add(depth + 1, f"{self.reg(term.dest)} = __jj_n")
+            out.add(depth + 1, "__jj_n = None")
+            self.suite(arm(term.body), depth + 1, out)
+            out.add(depth, "else:")
+            self.suite(arm(term.exit), depth + 1, out)
+        elif isinstance(term, ir.Return):
+            out.add(depth, f"return {self.reg(term.value)}", term.line)
+        elif isinstance(term, (ir.Raise, ir.Reraise)):
+            pass
+        else:
+            raise EmitError(f"unknown terminator {type(term).__name__}")
+
+    # ---- operations ---------------------------------------------------------------------------
+
+    def op(self, op: ir.Op, out: _Lines, depth: int, releases) -> set:
+        """Emit `op`; return the slots it already released itself."""
+        method: Optional[Callable] = getattr(self, "op_" + type(op).__name__, None)
+        if method is None:
+            raise EmitError(f"no rendering for {type(op).__name__}")
+        result = method(op)
+        if isinstance(result, tuple):  # (lines, released slots)
+            lines, released = result
+        else:
+            lines, released = result, set()
+        for text in ([lines] if isinstance(lines, str) else lines):
+            out.add(depth, text, op.line)
+        return released
+
+    def op_Move(self, op: ir.Move):
+        d, s = self.reg(op.dest), self.reg(op.src)
+        return [] if d == s else f"{d} = {s}"
+
+    def op_LoadConst(self, op: ir.LoadConst):
+        expr = self.k(op.value)
+        text = f"{self.reg(op.dest)} = {expr}"
+        if expr.startswith("<object>"):
+            text += f"  # {short_repr(op.value)}"
+        return text
+
+    def op_CheckBound(self, op: ir.CheckBound):
+        self.uses.add("unbound")
+        return (f"if {self.reg(op.var)} is __jj_UNBOUND: "
+                f"JJ_RaiseUnboundLocal({self.name(op.var.name)})")
+
+    def op_DeleteLocal(self, op: ir.DeleteLocal):
+        self.uses.add("unbound")
+        return f"{self.reg(op.var)} = __jj_UNBOUND"
+
+    def op_BinaryOp(self, op: ir.BinaryOp):
+        func = BINARY_FUNCS.get(op.op)
+        if func is None:
+            raise EmitError(f"unknown binary operator {op.op!r}")
+        return f"{self.reg(op.dest)} = {func}({self.reg(op.left)}, {self.reg(op.right)})"
+
+    def op_UnaryOp(self, op: ir.UnaryOp):
+        func = UNARY_FUNCS.get(op.op)
+        if func is None:
+            raise EmitError(f"unknown unary operator {op.op!r}")
+        return f"{self.reg(op.dest)} = {func}({self.reg(op.operand)})"
+
+    def op_Compare(self, op: ir.Compare):
+        const = COMPARE_CONSTS.get(op.op)
+        if const is None:
+            raise EmitError(f"unknown comparison {op.op!r}")
+        return (f"{self.reg(op.dest)} = PyObject_RichCompare("
+                f"{self.reg(op.left)}, {self.reg(op.right)}, {const})")
+
+    def op_IsOp(self, op: ir.IsOp):
+        word = "is not" if op.negate else "is"
+        return f"{self.reg(op.dest)} = ({self.reg(op.left)} {word} {self.reg(op.right)})"
+
+    def op_ContainsOp(self, op: ir.ContainsOp):
+        return (f"{self.reg(op.dest)} = JJ_Contains({self.reg(op.item)}, "
+                f"{self.reg(op.container)}, {int(bool(op.negate))})")
+
+    def op_LoadGlobal(self, op: ir.LoadGlobal):
+        return (f"{self.reg(op.dest)} = JJ_LoadGlobal({self.state('g')}, {self.state('b')}, "
+                f"{self.name(op.name)})")
+
+    def op_StoreGlobal(self, op: ir.StoreGlobal):
+        return f"JJ_StoreGlobal({self.state('g')}, {self.name(op.name)}, {self.reg(op.value)})"
+
+    def op_DeleteGlobal(self, op: ir.DeleteGlobal):
+        return f"JJ_DeleteGlobal({self.state('g')}, {self.name(op.name)})"
+
+    def op_MakeCell(self, op: ir.MakeCell):
+        cell = self.reg(op.cell)
+        if op.initial is None:
+            return f"{cell} = JJ_NewEmptyCell()"
+        lines = [f"{cell} = JJ_NewCell({self.reg(op.initial)})"]
+        if op.initial.kind == "var":
+            # MAKE_CELL replaces the local with the cell: the local no longer holds the value.
+            self.uses.add("unbound")
+            lines.append(f"{self.reg(op.initial)} = __jj_UNBOUND")
+        return lines
+
+    def op_LoadFreeCell(self, op: ir.LoadFreeCell):
+        return f"{self.reg(op.cell)} = JJ_FreeCell({self.state('cl')}, {int(op.index)})"
+
+    def op_LoadDeref(self, op: ir.LoadDeref):
+        return (f"{self.reg(op.dest)} = JJ_LoadDeref({self.reg(op.cell)}, {self.name(op.name)}, "
+                f"{int(bool(op.is_free))})")
+
+    def op_StoreDeref(self, op: ir.StoreDeref):
+        return f"JJ_StoreDeref({self.reg(op.cell)}, {self.reg(op.value)})"
+
+    def op_DeleteDeref(self, op: ir.DeleteDeref):
+        return (f"JJ_DeleteDeref({self.reg(op.cell)}, {self.name(op.name)}, "
+                f"{int(bool(op.is_free))})")
+
+    def op_GetAttr(self, op: ir.GetAttr):
+        return f"{self.reg(op.dest)} = PyObject_GetAttr({self.reg(op.obj)}, {self.name(op.name)})"
+
+    def op_SetAttr(self, op: ir.SetAttr):
+        return (f"PyObject_SetAttr({self.reg(op.obj)}, {self.name(op.name)}, "
+                f"{self.reg(op.value)})")
+
+    def op_DelAttr(self, op: ir.DelAttr):
+        return f"JJ_DelAttr({self.reg(op.obj)}, {self.name(op.name)})"
+
+    def op_GetItem(self, op: ir.GetItem):
+        return f"{self.reg(op.dest)} = PyObject_GetItem({self.reg(op.obj)}, {self.reg(op.key)})"
+
+    def op_SetItem(self, op: ir.SetItem):
+        return (f"PyObject_SetItem({self.reg(op.obj)}, {self.reg(op.key)}, "
+                f"{self.reg(op.value)})")
+
+    def op_DelItem(self, op: ir.DelItem):
+        return f"PyObject_DelItem({self.reg(op.obj)}, {self.reg(op.key)})"
+
+    def op_BuildSlice(self, op: ir.BuildSlice):
+        return (f"{self.reg(op.dest)} = PySlice_New({self.reg(op.start)}, {self.reg(op.stop)}, "
+                f"{self.opt(op.step)})")
+
+    def op_Call(self, op: ir.Call):
+        args = [self.reg(a) for a in op.args]
+        return (f"{self.reg(op.dest)} = JJ_Call({self.reg(op.func)}, "
+                f"{self.kwnames(tuple(op.kwnames))}, {len(args)}{self.ptrs(args)})")
+
+    def op_CallEx(self, op: ir.CallEx):
+        return (f"{self.reg(op.dest)} = JJ_CallEx({self.reg(op.func)}, {self.reg(op.args)}, "
+                f"{self.opt(op.kwargs)})")
+
+    def op_MakeFunction(self, op: ir.MakeFunction):
+        return (f"{self.reg(op.dest)} = JJ_MakeFunction({self.k(op.code)}, {self.state('g')}, "
+                f"{self.opt(op.defaults)}, {self.opt(op.kwdefaults)}, "
+                f"{self.opt(op.annotations)}, {self.opt(op.closure)})"
+                f"  # {short_repr(op.code)}")
+
+    def op_LoadBuildClass(self, op: ir.LoadBuildClass):
+        return f"{self.reg(op.dest)} = JJ_LoadBuildClass({self.state('b')})"
+
+    def op_LoadAssertionError(self, op: ir.LoadAssertionError):
+        return f"{self.reg(op.dest)} = JJ_AssertionError()"
+
+    def op_ImportName(self, op: ir.ImportName):
+        return (f"{self.reg(op.dest)} = JJ_ImportName({self.state('b')}, {self.state('g')}, "
+                f"{self.name(op.name)}, {self.reg(op.fromlist)}, {self.reg(op.level)})")
+
+    def op_ImportFrom(self, op: ir.ImportFrom):
+        return (f"{self.reg(op.dest)} = JJ_ImportFrom({self.reg(op.module)}, "
+                f"{self.name(op.name)})")
+
+    def op_BuildTuple(self, op: ir.BuildTuple):
+        items = [self.reg(r) for r in op.items]
+        if not items:
+            return f"{self.reg(op.dest)} = ()"
+        return f"{self.reg(op.dest)} = ({', '.join(items)},)"
+
+    def op_BuildList(self, op: ir.BuildList):
+        items = [self.reg(r) for r in op.items]
+        return f"{self.reg(op.dest)} = [{', '.join(items)}]"
+
+    def op_BuildSet(self, op: ir.BuildSet):
+        items = [self.reg(r) for r in op.items]
+        return f"{self.reg(op.dest)} = JJ_BuildSet({len(items)}{self.ptrs(items)})"
+
+    def op_BuildMap(self, op: ir.BuildMap):
+        if len(op.keys) != len(op.values):
+            raise EmitError("BuildMap with different numbers of keys and values")
+        pairs: list[str] = []
+        for key, value in zip(op.keys, op.values):
+            pairs += [self.reg(key), self.reg(value)]
+        return f"{self.reg(op.dest)} = JJ_BuildMap({len(op.keys)}{self.ptrs(pairs)})"
+
+    def op_BuildConstKeyMap(self, op: ir.BuildConstKeyMap):
+        values = [self.reg(r) for r in op.values]
+        return (f"{self.reg(op.dest)} = JJ_BuildConstKeyMap({self.k(op.keys)}, "
+                f"{len(values)}{self.ptrs(values)})")
+
+    def op_BuildString(self, op: ir.BuildString):
+        parts = [self.reg(r) for r in op.parts]
+        return f"{self.reg(op.dest)} = JJ_BuildString({len(parts)}{self.ptrs(parts)})"
+
+    def op_FormatValue(self, op: ir.FormatValue):
+        if op.conversion not in CONVERSIONS:
+            raise EmitError(f"unknown conversion {op.conversion!r}")
+        return (f"{self.reg(op.dest)} = JJ_FormatValue({self.reg(op.value)}, "
+                f"{CONVERSIONS[op.conversion]}, {self.opt(op.spec)}, {int(op.spec is not None)})")
+
+    def op_ListToTuple(self, op: ir.ListToTuple):
+        return f"{self.reg(op.dest)} = PyList_AsTuple({self.reg(op.list_)})"
+
+    def op_ListAppend(self, op: ir.ListAppend):
+        return f"PyList_Append({self.reg(op.list_)}, {self.reg(op.value)})"
+
+    def op_ListExtend(self, op: ir.ListExtend):
+        return f"JJ_ListExtend({self.reg(op.list_)}, {self.reg(op.iterable)})"
+
+    def op_SetAdd(self, op: ir.SetAdd):
+        return f"PySet_Add({self.reg(op.set_)}, {self.reg(op.value)})"
+
+    def op_SetUpdate(self, op: ir.SetUpdate):
+        return f"JJ_SetUpdate({self.reg(op.set_)}, {self.reg(op.iterable)})"
+
+    def op_MapAdd(self, op: ir.MapAdd):
+        return f"PyDict_SetItem({self.reg(op.dict_)}, {self.reg(op.key)}, {self.reg(op.value)})"
+
+    def op_DictUpdate(self, op: ir.DictUpdate):
+        return f"JJ_DictUpdate({self.reg(op.dict_)}, {self.reg(op.mapping)})"
+
+    def op_DictMerge(self, op: ir.DictMerge):
+        return (f"JJ_DictMerge({self.reg(op.dict_)}, {self.reg(op.mapping)}, "
+                f"{self.reg(op.func)})")
+
+    def op_GetIter(self, op: ir.GetIter):
+        return f"{self.reg(op.dest)} = PyObject_GetIter({self.reg(op.obj)})"
+
+    def op_GetYieldFromIter(self, op: ir.GetYieldFromIter):
+        coro = int(bool(self.code_flags & (CO_COROUTINE | CO_ITERABLE_COROUTINE)))
+        return f"{self.reg(op.dest)} = JJ_GetYieldFromIter({self.reg(op.obj)}, {coro})"
+
+    def _unpacked(self, call: str, dests: list[Reg]) -> list[str]:
+        """`call` returns a tuple; its items go to `dests` once it succeeded."""
+        self.uses.add("t")
+        lines = [f"__jj_t = {call}"]
+        lines += [f"{self.reg(d)} = __jj_t[{i}]" for i, d in enumerate(dests)]
+        lines.append("__jj_t = None")
+        return lines
+
+    def op_UnpackSequence(self, op: ir.UnpackSequence):
+        return self._unpacked(f"JJ_UnpackSequence({self.reg(op.src)}, {len(op.dests)})",
+                              op.dests)
+
+    def op_UnpackEx(self, op: ir.UnpackEx):
+        if len(op.dests) != op.before + 1 + op.after:
+            raise EmitError("UnpackEx with a wrong number of destinations")
+        return self._unpacked(f"JJ_UnpackEx({self.reg(op.src)}, {int(op.before)}, "
+                              f"{int(op.after)})", op.dests)
+
+    def op_PushExcInfo(self, op: ir.PushExcInfo):
+        return f"{self.reg(op.prev)} = JJ_PushExcInfo({self.reg(op.exc)})"
+
+    def op_PopExcept(self, op: ir.PopExcept):
+        return f"JJ_PopExcept({self.reg(op.prev)})"
+
+    def op_CheckExcMatch(self, op: ir.CheckExcMatch):
+        return (f"{self.reg(op.dest)} = JJ_CheckExcMatch({self.reg(op.exc)}, "
+                f"{self.reg(op.match_type)})")
+
+    def op_CheckEgMatch(self, op: ir.CheckEgMatch):
+        return self._unpacked(f"JJ_CheckEgMatch({self.reg(op.exc)}, {self.reg(op.match_type)})",
+                              [op.rest, op.match])
+
+    def op_PrepReraiseStar(self, op: ir.PrepReraiseStar):
+        return (f"{self.reg(op.dest)} = JJ_PrepReraiseStar({self.reg(op.orig)}, "
+                f"{self.reg(op.raised)})")
+
+    def op_BeforeWith(self, op: ir.BeforeWith):
+        return self._unpacked(f"JJ_BeforeWith({self.reg(op.manager)})", [op.exit, op.result])
+
+    def op_WithExceptStart(self, op: ir.WithExceptStart):
+        return (f"{self.reg(op.dest)} = JJ_WithExceptStart({self.reg(op.exit)}, "
+                f"{self.reg(op.exc)})")
+
+    def op_GetLen(self, op: ir.GetLen):
+        return f"{self.reg(op.dest)} = JJ_GetLen({self.reg(op.obj)})"
+
+    def op_MatchMapping(self, op: ir.MatchMapping):
+        return f"{self.reg(op.dest)} = JJ_MatchMapping({self.reg(op.subject)})"
+
+    def op_MatchSequence(self, op: ir.MatchSequence):
+        return f"{self.reg(op.dest)} = JJ_MatchSequence({self.reg(op.subject)})"
+
+    def op_MatchKeys(self, op: ir.MatchKeys):
+        return f"{self.reg(op.dest)} = JJ_MatchKeys({self.reg(op.subject)}, {self.reg(op.keys)})"
+
+    def op_MatchClass(self, op: ir.MatchClass):
+        return (f"{self.reg(op.dest)} = JJ_MatchClass({self.reg(op.subject)}, "
+                f"{self.reg(op.cls)}, {self.reg(op.names)}, {int(op.nargs)})")
+
+    def _check_generator(self, op: ir.Op) -> None:
+        if not self.gen:
+            raise EmitError(f"{type(op).__name__} in a function that is not a generator")
+        self.has_yield = True
+        self.uses.update(("ys", "yf"))
+
+    def op_Yield(self, op: ir.Yield):
+        self._check_generator(op)
+        dest, value = self.reg(op.dest), self.reg(op.value)
+        lines = ["__jj_ys = JJ_GetExcState()", "__jj_yf = 1"]
+        released: set = set()
+        slot = self.alloc.slot.get(op.value)
+        if slot is not None and (slot in self.cur_releases or slot == self.alloc.slot.get(op.dest)):
+            # YIELD_VALUE pops the value: while suspended the generator must not hold it.
+            self.uses.add("yp")
+            lines += [f"__jj_yp = JJ_NewRef({value})", f"{value} = None",
+                      f"{dest} = yield JJ_Steal(__jj_yp)"]
+            released.add(slot)
+        else:
+            lines.append(f"{dest} = yield {value}")
+        # Cython clears the generator's handled exception when it suspends; CPython keeps it.
+        lines += ["__jj_yf = 0", "JJ_PopExcept(__jj_ys)", "__jj_ys = None"]
+        return lines, released
+
+    def op_YieldFrom(self, op: ir.YieldFrom):
+        self._check_generator(op)
+        return ["__jj_ys = JJ_GetExcState()", "__jj_yf = 1",
+                f"{self.reg(op.dest)} = yield from {self.reg(op.iterator)}",
+                "__jj_yf = 0", "JJ_PopExcept(__jj_ys)", "__jj_ys = None"]
+
+    # ---- the module ---------------------------------------------------------------------------
+
+    def module(self) -> PyxModule:
+        body = _Lines()
+        self.stmt_list(self.stmts, 0, body)
+        fn = self.fn
+        out = _Lines()
+        head = comment_text(f"{fn.qualname} from {fn.filename}:{fn.firstlineno}")
+        out.add(0, f"# cython: {DIRECTIVES}")
+        out.add(0, f"# JustJIT: {head}")
+        out.add(0, "from cpython.object cimport PyObject")
+        out.add(0, "from jj_runtime cimport *")
+        out.add(0, "")
+        out.add(0, "cdef extern from *:")
+        out.add(1, '"""')
+        out.add(1, "#define JJ_NewRef(o) (Py_INCREF(o), (PyObject *)(o))")
+        out.add(1, "#define JJ_Steal(p) ((PyObject *)(p))")
+        out.add(1, '"""')
+        out.add(1, "PyObject *JJ_NewRef(object o)")
+        out.add(1, "object JJ_Steal(PyObject *p)")
+        out.add(1, "PyObject *JJ_TupleItem \"PyTuple_GET_ITEM\" (object t, Py_ssize_t i)")
+        out.add(0, "")
+        nconst_marker = len(out.lines)  # the constant count is known only at the end
+        out.add(0, "cdef tuple __jj_K = None")
+        out.add(0, "cdef object __jj_UNBOUND = object()")
+        out.add(0, "cdef object __jj_STOP = object()")
+        out.add(0, "")
+        out.add(0, "")
+        args = [self.reg(a) for a in fn.args]
+        if self.gen:
+            self.generator_entry(out, body, args)
+        else:
+            self.function_entry(out, body, args)
+        n = len(self.pool.values)
+        init = _Lines()
+        init.add(0, "")
+        init.add(0, "")
+        init.add(0, "def __jj_init(constants):")
+        init.add(1, "cdef Py_ssize_t i")
+        init.add(1, "global __jj_K")
+        init.add(1, "JJ_InitRuntime()")
+        init.add(1, f"JJ_CheckConstants(constants, {n})")
+        init.add(1, "__jj_K = constants")
+        init.add(1, f"for i in range({n}):")
+        init.add(2, "__jj_k[i] = JJ_TupleItem(__jj_K, i)")
+        out.lines.insert(nconst_marker, (0, f"cdef PyObject *__jj_k[{max(n, 1)}]", None))
+        out.extend(init)
+        text_lines = []
+        line_map = {}
+        for number, (depth, text, src) in enumerate(out.lines, start=1):
+            text_lines.append((INDENT * depth + text) if text else "")
+            if src is not None:
+                line_map[number] = src
+        return PyxModule("\n".join(text_lines) + "\n", self.pool.as_tuple(), line_map)
+
+    def declarations(self, out: _Lines, depth: int, args: list[str]) -> None:
+        """`cdef` declarations and initial values of everything the body uses."""
+        argset = set(args)
+        for name in sorted(set(self.vars.values()) - argset):
+            out.add(depth, f"cdef object {name} = __jj_UNBOUND")
+        for name in sorted(set(self.cells.values())):
+            out.add(depth, f"cdef object {name} = None")
+        for slot in sorted(self.slots):
+            out.add(depth, f"cdef object r{slot} = None")
+        ints = [("c", "__jj_c"), ("x", "__jj_x"), ("xm", "__jj_xm"), ("label", "__jj_label"),
+                ("ctl", "__jj_ctl"), ("yf", "__jj_yf")]
+        for key, name in ints:
+            if key in self.uses:
+                out.add(depth, f"cdef int {name} = 0")
+        if "n" in self.uses:
+            out.add(depth, "cdef object __jj_n = None")
+        if "t" in self.uses:
+            out.add(depth, "cdef tuple __jj_t = None")
+        if "xs" in self.uses:
+            out.add(depth, "cdef object __jj_xs = None")
+        if "ys" in self.uses:
+            out.add(depth, "cdef object __jj_ys = None")
+        if "yp" in self.uses:
+            out.add(depth, "cdef PyObject *__jj_yp = NULL")
+        for key, index in (("g", 0), ("b", 1), ("cl", 2)):
+            if key in self.uses:
+                out.add(depth, f"cdef object __jj_{key} = __jj_state[{index}]")
+
+    def function_entry(self, out: _Lines, body: _Lines, args: list[str]) -> None:
+        params = "".join(f", object {a}" for a in args)
+        out.add(0, f"cdef object __jj_body(tuple __jj_state{params}, int *__jj_L):")
+        self.declarations(out, 1, args)
+        out.extend(body, 1)
+        if not any(not t.startswith("#") for _, t, _ in body.lines):
+            out.add(1, "return None")
+        out.add(0, "")
+        out.add(0, "")
+        call_args = "".join(f", {a}" for a in args)
+        out.add(0, f"def entry(tuple __jj_state{''.join(', ' + a for a in args)}):")
+        out.add(1, "cdef int __jj_L[2]")
+        out.add(1, "cdef int __jj_xm = JJ_ExcMark()")
+        out.add(1, f"__jj_L[0] = {int(self.fn.firstlineno or 0)}")
+        out.add(1, "__jj_L[1] = 0")
+        out.add(1, "try:")
+        out.add(2, f"__jj_r = __jj_body(__jj_state{call_args}, __jj_L)")
+        out.add(1, "except BaseException as __jj_e:")
+        out.add(2, f"__jj_r = JJ_Caught(__jj_e, {self.k_tbc()}, __jj_state, __jj_L)")
+        out.add(2, "__jj_L[1] = 2")
+        out.add(1, "if __jj_L[1] == 2:")
+        out.add(2, "JJ_ExcUnmark(__jj_xm, None)")
+        out.add(2, "JJ_Reraise(__jj_r, __jj_L)")
+        out.add(1, "return __jj_r")
+
+    def generator_entry(self, out: _Lines, body: _Lines, args: list[str]) -> None:
+        # entry() makes the generator and names it like CPython's (__name__, __qualname__).
+        code = self.fn.code
+        name = getattr(code, "co_name", None) or self.fn.name
+        qualname = getattr(code, "co_qualname", None) or self.fn.qualname
+        params = "".join(", " + a for a in args)
+        out.add(0, f"def entry(tuple __jj_state{params}):")
+        out.add(1, f"__jj_gen = __jj_generator(__jj_state{params})")
+        out.add(1, f"__jj_gen.__name__ = {self.name(name)}")
+        out.add(1, f"__jj_gen.__qualname__ = {self.name(qualname)}")
+        out.add(1, "return __jj_gen")
+        out.add(0, "")
+        out.add(0, "")
+        out.add(0, f"def __jj_generator(tuple __jj_state{params}):")
+        out.add(1, "cdef int __jj_L[2]")
+        self.declarations(out, 1, args)
+        out.add(1, f"__jj_L[0] = {int(self.fn.firstlineno or 0)}")
+        out.add(1, "__jj_L[1] = 0")
+        if not self.has_yield:
+            out.add(1, "if False:")
+            out.add(2, "yield None  # a generator function without a reachable yield")
+        out.add(1, "try:")
+        out.extend(body, 2)
+        if not any(not t.startswith("#") for _, t, _ in body.lines):
+            out.add(2, "pass")
+        out.add(1, "except BaseException as __jj_e:")
+        out.add(2, f"JJ_Caught(__jj_e, {self.k_tbc()}, __jj_state, __jj_L)")
+        if self.has_yield:
+            self.thrown(out, 2)
+        out.add(2, "JJ_Reraise(__jj_e, __jj_L)")

@@ -1,0 +1,1885 @@
+/* jj_runtime.h - the C helpers that JustJIT's generated Cython modules call.
+ *
+ * One helper per IR operation whose semantics are more than a single C-API call. Each one
+ * reproduces what CPython 3.11's ceval.c does for the corresponding bytecode: the same C-API
+ * calls in the same order, the same error types and messages. Object-returning helpers return a
+ * new reference, or NULL with an exception set; int-returning helpers return -1 with an
+ * exception set (the .pxd declares them `except -1`).
+ *
+ * Three groups need explaining:
+ *
+ * 1. Handled-exception state (sys.exc_info()). CPython keeps a stack of "exception being
+ *    handled" items: one per running generator plus the thread's base item; PUSH_EXC_INFO and
+ *    POP_EXCEPT read and write the *current* item (tstate->exc_info), while
+ *    sys.exc_info() reports the topmost non-empty one. JJ_PushExcInfo / JJ_PopExcept do exactly
+ *    that. Cython's own try/except (which the generated code uses only to *catch*, never to
+ *    handle) saves the topmost value on entry and writes it back into the current item when an
+ *    except clause ends; JJ_ExcMark / JJ_ExcUnmark undo that one asymmetry (see the pyx
+ *    emitter).
+ *
+ * 2. Tracebacks. An exception leaving compiled code must show the original function, file and
+ *    line. The generated code tracks the current source line in a C int and, where CPython
+ *    would add a traceback entry for the frame (an exception arriving at a handler or leaving
+ *    the function, except after a re-raise), calls JJ_Caught, which prepends an entry whose
+ *    frame has a code object named like the original function. Cython's own traceback
+ *    entries (pointing into the generated .pyx) are suppressed: this header redefines
+ *    PyTraceBack_Here, the only call Cython's __Pyx_AddTraceback makes to add one, for the
+ *    rest of the translation unit (define JJ_KEEP_CYTHON_TRACEBACKS to keep them, e.g. when
+ *    debugging the generated code).
+ *
+ * 3. Private CPython functions. Where ceval uses a function that 3.11 exports
+ *    (_PyDict_MergeEx, _PyList_Extend, _PySet_Update, _PyObject_FunctionStr, ...) we call it;
+ *    where it is internal (_PyExc_PrepReraiseStar, _PyModuleSpec_IsInitializing, ...) the logic
+ *    is re-implemented here with the same observable behaviour.
+ */
+#ifndef JJ_RUNTIME_H
+#define JJ_RUNTIME_H
+
+#include <Python.h>
+#include <frameobject.h>
+#include <stdarg.h>
+#include <string.h>
+
+#if PY_VERSION_HEX < 0x030B0000 || PY_VERSION_HEX >= 0x030C0000
+#error "jj_runtime.h reproduces CPython 3.11 semantics; this is another version"
+#endif
+
+#if defined(__GNUC__)
+#define JJ_UNUSED __attribute__((unused))
+#else
+#define JJ_UNUSED
+#endif
+#define JJ_FUNC static JJ_UNUSED
+
+/* ------------------------------------------------------------------------------------------ */
+/* Small utilities                                                                             */
+
+#define JJ_STACK_ARGS 8
+
+/* The non-NULL-terminated argument vector of a varargs helper: the caller's buffer when it is
+   big enough, else a heap block (freed with JJ_FreeArgs). `buf` has room for `JJ_STACK_ARGS + 1`
+   pointers; slot 0 stays free so that PY_VECTORCALL_ARGUMENTS_OFFSET may be used. */
+JJ_FUNC PyObject **JJ_AllocArgs(PyObject **buf, Py_ssize_t n)
+{
+    if (n <= JJ_STACK_ARGS) {
+        return buf;
+    }
+    PyObject **p = (PyObject **)PyMem_Malloc((size_t)(n + 1) * sizeof(PyObject *));
+    if (p == NULL) {
+        PyErr_NoMemory();
+    }
+    return p;
+}
+
+JJ_FUNC void JJ_FreeArgs(PyObject **buf, PyObject **p)
+{
+    if (p != buf && p != NULL) {
+        PyMem_Free(p);
+    }
+}
+
+/* Interned attribute names, made once by JJ_InitRuntime (called by every generated module's
+   __jj_init before any compiled code runs). JJ_ID(x) is a borrowed reference. */
+static PyObject *jj_id___build_class__ = NULL;
+static PyObject *jj_id___enter__ = NULL;
+static PyObject *jj_id___exit__ = NULL;
+static PyObject *jj_id___import__ = NULL;
+static PyObject *jj_id___name__ = NULL;
+static PyObject *jj_id___notes__ = NULL;
+static PyObject *jj_id___spec__ = NULL;
+static PyObject *jj_id__initializing = NULL;
+static PyObject *jj_id_get = NULL;
+#define JJ_ID(name) (jj_id_##name)
+
+JJ_FUNC int JJ_InitRuntime(void)
+{
+#define JJ_INTERN(name) \
+    if (jj_id_##name == NULL && (jj_id_##name = PyUnicode_InternFromString(#name)) == NULL) \
+        return -1;
+    JJ_INTERN(__build_class__)
+    JJ_INTERN(__enter__)
+    JJ_INTERN(__exit__)
+    JJ_INTERN(__import__)
+    JJ_INTERN(__name__)
+    JJ_INTERN(__notes__)
+    JJ_INTERN(__spec__)
+    JJ_INTERN(_initializing)
+    JJ_INTERN(get)
+#undef JJ_INTERN
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Handled-exception state                                                                    */
+
+/* PUSH_EXC_INFO: prev = the current item's exception (None if empty); `exc` becomes it. */
+JJ_FUNC PyObject *JJ_PushExcInfo(PyObject *exc)
+{
+    _PyErr_StackItem *info = PyThreadState_GET()->exc_info;
+    PyObject *prev = info->exc_value;
+    if (prev == NULL) {
+        prev = Py_None;
+        Py_INCREF(prev);
+    }
+    /* The item's reference moves to the returned `prev`. */
+    Py_INCREF(exc);
+    info->exc_value = exc;
+    return prev;
+}
+
+/* POP_EXCEPT: the current item's exception becomes `prev` (stored as is, None included). */
+JJ_FUNC void JJ_PopExcept(PyObject *prev)
+{
+    _PyErr_StackItem *info = PyThreadState_GET()->exc_info;
+    PyObject *old = info->exc_value;
+    Py_INCREF(prev);
+    info->exc_value = prev;
+    Py_XDECREF(old);
+}
+
+/* The current item's exception (None if empty): saved around a generator's yield, because
+   Cython clears the generator's exception state when it suspends outside one of its own
+   except clauses, while CPython keeps it. Restored with JJ_PopExcept. */
+JJ_FUNC PyObject *JJ_GetExcState(void)
+{
+    PyObject *value = PyThreadState_GET()->exc_info->exc_value;
+    if (value == NULL) {
+        value = Py_None;
+    }
+    Py_INCREF(value);
+    return value;
+}
+
+/* Before a Cython try statement: 0 if the current item holds an exception, 1 if it is NULL,
+   2 if it is None. */
+JJ_FUNC int JJ_ExcMark(void)
+{
+    PyObject *value = PyThreadState_GET()->exc_info->exc_value;
+    if (value == NULL) {
+        return 1;
+    }
+    return value == Py_None ? 2 : 0;
+}
+
+/* After a Cython except clause ended: Cython wrote the *topmost* exception (saved when the try
+   began) into the *current* item. Put back what the current item held when the exception was
+   raised: mark 1 or 2 (it was empty at the try, nothing changed it since): empty it again;
+   mark 3 (an op inside the try changed it): `saved`, the value after that op; mark 0: the
+   value Cython wrote back is the right one. */
+JJ_FUNC void JJ_ExcUnmark(int mark, PyObject *saved)
+{
+    if (mark == 0) {
+        return;
+    }
+    _PyErr_StackItem *info = PyThreadState_GET()->exc_info;
+    PyObject *old = info->exc_value;
+    if (mark == 3) {
+        Py_INCREF(saved);
+        info->exc_value = saved;
+    }
+    else if (mark == 2) {
+        Py_INCREF(Py_None);
+        info->exc_value = Py_None;
+    }
+    else {
+        info->exc_value = NULL;
+    }
+    Py_XDECREF(old);
+}
+
+/* An exception thrown into a generator suspended at a yield (throw(), close()) is chained by
+   CPython to the generator's handled exception (_PyErr_ChainStackItem, with the cycle checks
+   of _PyErr_SetObject). Cython clears that state while the generator is suspended, so the
+   generated code saves it (`saved`) and calls this where it catches the thrown exception. */
+JJ_FUNC void JJ_ChainThrown(PyObject *exc, PyObject *saved)
+{
+    if (saved == NULL || saved == Py_None || saved == exc || !PyExceptionInstance_Check(exc)) {
+        return;
+    }
+    _PyErr_StackItem *info = PyThreadState_GET()->exc_info;
+    PyObject *current = info->exc_value;
+    PyObject *pending_type, *pending_value, *pending_tb;
+    PyErr_Fetch(&pending_type, &pending_value, &pending_tb);
+    info->exc_value = saved;
+    PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);  /* sets exc.__context__ */
+    PyObject *t, *v, *tb;
+    PyErr_Fetch(&t, &v, &tb);
+    Py_XDECREF(t);
+    Py_XDECREF(v);
+    Py_XDECREF(tb);
+    info->exc_value = current;
+    PyErr_Restore(pending_type, pending_value, pending_tb);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Tracebacks                                                                                 */
+
+/* Prepend a traceback entry (frame with code `tbcode` and globals `globals`, line `line`) to
+   exc.__traceback__. tb_lasti is -1, so `traceback` reports tb_lineno and no column range. */
+JJ_FUNC int JJ_AddTraceback(PyObject *exc, PyObject *tbcode, PyObject *globals, int line)
+{
+    if (!PyExceptionInstance_Check(exc) || !PyCode_Check(tbcode) || !PyDict_Check(globals)) {
+        return 0;
+    }
+    PyFrameObject *frame = PyFrame_New(PyThreadState_GET(), (PyCodeObject *)tbcode, globals,
+                                       NULL);
+    if (frame == NULL) {
+        return -1;
+    }
+    PyObject *next = PyException_GetTraceback(exc);
+    if (next == NULL) {
+        next = Py_None;
+        Py_INCREF(next);
+    }
+    PyObject *tb = PyObject_CallFunction((PyObject *)&PyTraceBack_Type, "OOii", next,
+                                         (PyObject *)frame, -1, line);
+    Py_DECREF(next);
+    Py_DECREF(frame);
+    if (tb == NULL) {
+        return -1;
+    }
+    int res = PyException_SetTraceback(exc, tb);
+    Py_DECREF(tb);
+    return res;
+}
+
+/* Where CPython's frame sees an exception arrive at a handler or leave the function.
+   state[0] is the function's globals; L[0] is the current source line; L[1] is 1 right after a
+   re-raise (RERAISE or a bare `raise`), which adds no entry. Returns a new reference to `exc`.
+   Failing to add the entry (out of memory) never changes what the program does. */
+JJ_FUNC PyObject *JJ_Caught(PyObject *exc, PyObject *tbcode, PyObject *state, int *L)
+{
+    if (L[1]) {
+        L[1] = 0;
+    }
+    else {
+        PyObject *globals = (PyTuple_Check(state) && PyTuple_GET_SIZE(state) > 0)
+                                ? PyTuple_GET_ITEM(state, 0) : Py_None;
+        if (JJ_AddTraceback(exc, tbcode, globals, L[0]) < 0) {
+            PyErr_Clear();
+        }
+    }
+    Py_INCREF(exc);
+    return exc;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Locals, globals, cells                                                                     */
+
+/* Called when a local is unbound: always fails. */
+JJ_FUNC int JJ_RaiseUnboundLocal(PyObject *name)
+{
+    PyErr_Format(PyExc_UnboundLocalError,
+                 "cannot access local variable '%U' where it is not associated with a value",
+                 name);
+    return -1;
+}
+
+/* format_exc_check_arg for NameError: the message, then exc.name = name. */
+JJ_FUNC void JJ_SetNameError(const char *format, PyObject *name)
+{
+    PyErr_Format(PyExc_NameError, format, name);
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (value != NULL && PyErr_GivenExceptionMatches(value, PyExc_NameError)) {
+        PyObject *current = PyObject_GetAttrString(value, "name");
+        if (current == NULL) {
+            PyErr_Clear();
+        }
+        if (current == NULL || current == Py_None) {
+            if (PyObject_SetAttrString(value, "name", name) < 0) {
+                PyErr_Clear();
+            }
+        }
+        Py_XDECREF(current);
+    }
+    PyErr_Restore(type, value, tb);
+}
+
+#define JJ_NAME_ERROR_MSG "name '%U' is not defined"
+
+/* LOAD_GLOBAL: globals, then builtins. */
+JJ_FUNC PyObject *JJ_LoadGlobal(PyObject *globals, PyObject *builtins, PyObject *name)
+{
+    PyObject *v;
+    if (PyDict_CheckExact(globals) && PyDict_CheckExact(builtins)) {
+        v = PyDict_GetItemWithError(globals, name);
+        if (v == NULL && !PyErr_Occurred()) {
+            v = PyDict_GetItemWithError(builtins, name);
+            if (v == NULL && !PyErr_Occurred()) {
+                JJ_SetNameError(JJ_NAME_ERROR_MSG, name);
+            }
+        }
+        Py_XINCREF(v);
+        return v;
+    }
+    v = PyObject_GetItem(globals, name);
+    if (v != NULL) {
+        return v;
+    }
+    if (!PyErr_ExceptionMatches(PyExc_KeyError)) {
+        return NULL;
+    }
+    PyErr_Clear();
+    v = PyObject_GetItem(builtins, name);
+    if (v == NULL && PyErr_ExceptionMatches(PyExc_KeyError)) {
+        PyErr_Clear();
+        JJ_SetNameError(JJ_NAME_ERROR_MSG, name);
+    }
+    return v;
+}
+
+/* STORE_GLOBAL */
+JJ_FUNC int JJ_StoreGlobal(PyObject *globals, PyObject *name, PyObject *value)
+{
+    return PyDict_SetItem(globals, name, value);
+}
+
+/* DELETE_GLOBAL */
+JJ_FUNC int JJ_DeleteGlobal(PyObject *globals, PyObject *name)
+{
+    if (PyDict_DelItem(globals, name) != 0) {
+        if (PyErr_ExceptionMatches(PyExc_KeyError)) {
+            PyErr_Clear();
+            JJ_SetNameError(JJ_NAME_ERROR_MSG, name);
+        }
+        return -1;
+    }
+    return 0;
+}
+
+/* MAKE_CELL */
+JJ_FUNC PyObject *JJ_NewCell(PyObject *initial)
+{
+    return PyCell_New(initial);
+}
+
+JJ_FUNC PyObject *JJ_NewEmptyCell(void)
+{
+    return PyCell_New(NULL);
+}
+
+/* COPY_FREE_VARS: closure[index] */
+JJ_FUNC PyObject *JJ_FreeCell(PyObject *closure, Py_ssize_t index)
+{
+    if (!PyTuple_Check(closure) || index >= PyTuple_GET_SIZE(closure)) {
+        PyErr_SetString(PyExc_SystemError, "justjit: the closure does not match the code");
+        return NULL;
+    }
+    PyObject *cell = PyTuple_GET_ITEM(closure, index);
+    Py_INCREF(cell);
+    return cell;
+}
+
+/* format_exc_unbound */
+JJ_FUNC void JJ_RaiseUnboundDeref(PyObject *name, int is_free)
+{
+    if (PyErr_Occurred()) {
+        return;
+    }
+    if (is_free) {
+        JJ_SetNameError("cannot access free variable '%U' where it is not associated with a "
+                        "value in enclosing scope", name);
+    }
+    else {
+        JJ_RaiseUnboundLocal(name);
+    }
+}
+
+/* LOAD_DEREF */
+JJ_FUNC PyObject *JJ_LoadDeref(PyObject *cell, PyObject *name, int is_free)
+{
+    PyObject *value = PyCell_GET(cell);
+    if (value == NULL) {
+        JJ_RaiseUnboundDeref(name, is_free);
+        return NULL;
+    }
+    Py_INCREF(value);
+    return value;
+}
+
+/* STORE_DEREF */
+JJ_FUNC int JJ_StoreDeref(PyObject *cell, PyObject *value)
+{
+    PyObject *old = PyCell_GET(cell);
+    Py_INCREF(value);
+    PyCell_SET(cell, value);
+    Py_XDECREF(old);
+    return 0;
+}
+
+/* DELETE_DEREF */
+JJ_FUNC int JJ_DeleteDeref(PyObject *cell, PyObject *name, int is_free)
+{
+    PyObject *old = PyCell_GET(cell);
+    if (old != NULL) {
+        PyCell_SET(cell, NULL);
+        Py_DECREF(old);
+        return 0;
+    }
+    JJ_RaiseUnboundDeref(name, is_free);
+    return -1;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Operators                                                                                  */
+
+JJ_FUNC PyObject *JJ_Power(PyObject *a, PyObject *b)
+{
+    return PyNumber_Power(a, b, Py_None);
+}
+
+JJ_FUNC PyObject *JJ_InPlacePower(PyObject *a, PyObject *b)
+{
+    return PyNumber_InPlacePower(a, b, Py_None);
+}
+
+/* UNARY_NOT */
+JJ_FUNC PyObject *JJ_Not(PyObject *value)
+{
+    int err = PyObject_IsTrue(value);
+    if (err < 0) {
+        return NULL;
+    }
+    PyObject *res = err ? Py_False : Py_True;
+    Py_INCREF(res);
+    return res;
+}
+
+/* CONTAINS_OP */
+JJ_FUNC PyObject *JJ_Contains(PyObject *item, PyObject *container, int negate)
+{
+    int res = PySequence_Contains(container, item);
+    if (res < 0) {
+        return NULL;
+    }
+    PyObject *b = (res ^ negate) ? Py_True : Py_False;
+    Py_INCREF(b);
+    return b;
+}
+
+/* DELETE_ATTR */
+JJ_FUNC int JJ_DelAttr(PyObject *obj, PyObject *name)
+{
+    return PyObject_SetAttr(obj, name, NULL);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Calls and functions                                                                        */
+
+/* CALL: func(*args) where the last len(kwnames) arguments are keywords. kwnames is a tuple of
+   str or None. The n arguments follow as PyObject* varargs. */
+JJ_FUNC PyObject *JJ_Call(PyObject *func, PyObject *kwnames, Py_ssize_t n, ...)
+{
+    PyObject *buf[JJ_STACK_ARGS + 1];
+    PyObject **stack = JJ_AllocArgs(buf, n);
+    if (stack == NULL) {
+        return NULL;
+    }
+    va_list ap;
+    va_start(ap, n);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        stack[i + 1] = va_arg(ap, PyObject *);
+    }
+    va_end(ap);
+    Py_ssize_t nkw = 0;
+    if (kwnames == Py_None) {
+        kwnames = NULL;
+    }
+    else {
+        nkw = PyTuple_GET_SIZE(kwnames);
+        if (nkw == 0) {
+            kwnames = NULL;
+        }
+    }
+    PyObject *res = PyObject_Vectorcall(func, stack + 1,
+                                        (size_t)(n - nkw) | PY_VECTORCALL_ARGUMENTS_OFFSET,
+                                        kwnames);
+    JJ_FreeArgs(buf, stack);
+    return res;
+}
+
+/* format_kwargs_error */
+JJ_FUNC void JJ_FormatKwargsError(PyObject *func, PyObject *kwargs)
+{
+    if (PyErr_ExceptionMatches(PyExc_AttributeError)) {
+        PyErr_Clear();
+        PyObject *funcstr = _PyObject_FunctionStr(func);
+        if (funcstr != NULL) {
+            PyErr_Format(PyExc_TypeError, "%U argument after ** must be a mapping, not %.200s",
+                         funcstr, Py_TYPE(kwargs)->tp_name);
+            Py_DECREF(funcstr);
+        }
+    }
+    else if (PyErr_ExceptionMatches(PyExc_KeyError)) {
+        PyObject *exc, *val, *tb;
+        PyErr_Fetch(&exc, &val, &tb);
+        if (val && PyTuple_Check(val) && PyTuple_GET_SIZE(val) == 1) {
+            PyObject *funcstr = _PyObject_FunctionStr(func);
+            if (funcstr != NULL) {
+                PyObject *key = PyTuple_GET_ITEM(val, 0);
+                PyErr_Format(PyExc_TypeError,
+                             "%U got multiple values for keyword argument '%S'", funcstr, key);
+                Py_DECREF(funcstr);
+            }
+            Py_XDECREF(exc);
+            Py_XDECREF(val);
+            Py_XDECREF(tb);
+        }
+        else {
+            PyErr_Restore(exc, val, tb);
+        }
+    }
+}
+
+/* CALL_FUNCTION_EX: kwargs is a dict or None (no keywords). */
+JJ_FUNC PyObject *JJ_CallEx(PyObject *func, PyObject *callargs, PyObject *kwargs)
+{
+    PyObject *kw = NULL;
+    if (kwargs != Py_None) {
+        if (!PyDict_CheckExact(kwargs)) {
+            kw = PyDict_New();
+            if (kw == NULL) {
+                return NULL;
+            }
+            if (_PyDict_MergeEx(kw, kwargs, 2) < 0) {
+                Py_DECREF(kw);
+                JJ_FormatKwargsError(func, kwargs);
+                return NULL;
+            }
+        }
+        else {
+            kw = kwargs;
+            Py_INCREF(kw);
+        }
+    }
+    PyObject *args;
+    if (!PyTuple_CheckExact(callargs)) {
+        if (Py_TYPE(callargs)->tp_iter == NULL && !PySequence_Check(callargs)) {
+            PyErr_Clear();
+            PyObject *funcstr = _PyObject_FunctionStr(func);
+            if (funcstr != NULL) {
+                PyErr_Format(PyExc_TypeError,
+                             "%U argument after * must be an iterable, not %.200s",
+                             funcstr, Py_TYPE(callargs)->tp_name);
+                Py_DECREF(funcstr);
+            }
+            Py_XDECREF(kw);
+            return NULL;
+        }
+        args = PySequence_Tuple(callargs);
+        if (args == NULL) {
+            Py_XDECREF(kw);
+            return NULL;
+        }
+    }
+    else {
+        args = callargs;
+        Py_INCREF(args);
+    }
+    PyObject *res = PyObject_Call(func, args, kw);
+    Py_DECREF(args);
+    Py_XDECREF(kw);
+    return res;
+}
+
+/* MAKE_FUNCTION: absent parts are None. */
+JJ_FUNC PyObject *JJ_MakeFunction(PyObject *code, PyObject *globals, PyObject *defaults,
+                                  PyObject *kwdefaults, PyObject *annotations, PyObject *closure)
+{
+    PyObject *func = PyFunction_New(code, globals);
+    if (func == NULL) {
+        return NULL;
+    }
+    PyFunctionObject *f = (PyFunctionObject *)func;
+    if (closure != Py_None) {
+        Py_INCREF(closure);
+        Py_XSETREF(f->func_closure, closure);
+    }
+    if (annotations != Py_None) {
+        Py_INCREF(annotations);
+        Py_XSETREF(f->func_annotations, annotations);
+    }
+    if (kwdefaults != Py_None) {
+        Py_INCREF(kwdefaults);
+        Py_XSETREF(f->func_kwdefaults, kwdefaults);
+    }
+    if (defaults != Py_None) {
+        Py_INCREF(defaults);
+        Py_XSETREF(f->func_defaults, defaults);
+    }
+    return func;
+}
+
+/* LOAD_BUILD_CLASS */
+JJ_FUNC PyObject *JJ_LoadBuildClass(PyObject *builtins)
+{
+    PyObject *bc;
+    if (PyDict_CheckExact(builtins)) {
+        bc = PyDict_GetItemWithError(builtins, JJ_ID(__build_class__));
+        if (bc == NULL) {
+            if (!PyErr_Occurred()) {
+                PyErr_SetString(PyExc_NameError, "__build_class__ not found");
+            }
+            return NULL;
+        }
+        Py_INCREF(bc);
+        return bc;
+    }
+    bc = PyObject_GetItem(builtins, JJ_ID(__build_class__));
+    if (bc == NULL && PyErr_ExceptionMatches(PyExc_KeyError)) {
+        PyErr_SetString(PyExc_NameError, "__build_class__ not found");
+    }
+    return bc;
+}
+
+/* LOAD_ASSERTION_ERROR */
+JJ_FUNC PyObject *JJ_AssertionError(void)
+{
+    Py_INCREF(PyExc_AssertionError);
+    return PyExc_AssertionError;
+}
+
+/* IMPORT_NAME (import_name in ceval.c; a function frame has no f_locals, so locals is None). */
+JJ_FUNC PyObject *JJ_ImportName(PyObject *builtins, PyObject *globals, PyObject *name,
+                                PyObject *fromlist, PyObject *level)
+{
+    PyObject *import_func;
+    if (PyDict_Check(builtins)) {
+        import_func = PyDict_GetItemWithError(builtins, JJ_ID(__import__));
+        if (import_func == NULL) {
+            if (!PyErr_Occurred()) {
+                PyErr_SetString(PyExc_ImportError, "__import__ not found");
+            }
+            return NULL;
+        }
+        Py_INCREF(import_func);
+    }
+    else {
+        import_func = PyObject_GetItem(builtins, JJ_ID(__import__));
+        if (import_func == NULL) {
+            if (PyErr_ExceptionMatches(PyExc_KeyError)) {
+                PyErr_Clear();
+                PyErr_SetString(PyExc_ImportError, "__import__ not found");
+            }
+            return NULL;
+        }
+    }
+    PyObject *stack[5] = {name, globals, Py_None, fromlist, level};
+    PyObject *res = PyObject_Vectorcall(import_func, stack, 5, NULL);
+    Py_DECREF(import_func);
+    return res;
+}
+
+/* _PyModuleSpec_IsInitializing */
+JJ_FUNC int JJ_SpecIsInitializing(PyObject *spec)
+{
+    if (spec != NULL) {
+        PyObject *value;
+        int ok = _PyObject_LookupAttr(spec, JJ_ID(_initializing), &value);
+        if (ok == 0) {
+            return 0;
+        }
+        if (value != NULL) {
+            int initializing = PyObject_IsTrue(value);
+            Py_DECREF(value);
+            if (initializing >= 0) {
+                return initializing;
+            }
+        }
+    }
+    PyErr_Clear();
+    return 0;
+}
+
+/* IMPORT_FROM (import_from in ceval.c) */
+JJ_FUNC PyObject *JJ_ImportFrom(PyObject *v, PyObject *name)
+{
+    PyObject *x;
+    PyObject *fullmodname, *pkgname, *pkgpath, *pkgname_or_unknown, *errmsg;
+
+    if (_PyObject_LookupAttr(v, name, &x) != 0) {
+        return x;
+    }
+    /* Fall back on sys.modules (circular relative imports). */
+    pkgname = PyObject_GetAttr(v, JJ_ID(__name__));
+    if (pkgname == NULL) {
+        goto error;
+    }
+    if (!PyUnicode_Check(pkgname)) {
+        Py_CLEAR(pkgname);
+        goto error;
+    }
+    fullmodname = PyUnicode_FromFormat("%U.%U", pkgname, name);
+    if (fullmodname == NULL) {
+        Py_DECREF(pkgname);
+        return NULL;
+    }
+    x = PyImport_GetModule(fullmodname);
+    Py_DECREF(fullmodname);
+    if (x == NULL && !PyErr_Occurred()) {
+        goto error;
+    }
+    Py_DECREF(pkgname);
+    return x;
+error:
+    pkgpath = PyModule_GetFilenameObject(v);
+    if (pkgname == NULL) {
+        pkgname_or_unknown = PyUnicode_FromString("<unknown module name>");
+        if (pkgname_or_unknown == NULL) {
+            Py_XDECREF(pkgpath);
+            return NULL;
+        }
+    }
+    else {
+        pkgname_or_unknown = pkgname;
+    }
+
+    if (pkgpath == NULL || !PyUnicode_Check(pkgpath)) {
+        PyErr_Clear();
+        errmsg = PyUnicode_FromFormat("cannot import name %R from %R (unknown location)",
+                                      name, pkgname_or_unknown);
+        PyErr_SetImportError(errmsg, pkgname, NULL);
+    }
+    else {
+        PyObject *spec = PyObject_GetAttr(v, JJ_ID(__spec__));
+        const char *fmt = JJ_SpecIsInitializing(spec)
+            ? "cannot import name %R from partially initialized module %R "
+              "(most likely due to a circular import) (%S)"
+            : "cannot import name %R from %R (%S)";
+        Py_XDECREF(spec);
+        errmsg = PyUnicode_FromFormat(fmt, name, pkgname_or_unknown, pkgpath);
+        PyErr_SetImportError(errmsg, pkgname, pkgpath);
+    }
+    Py_XDECREF(errmsg);
+    Py_XDECREF(pkgname_or_unknown);
+    Py_XDECREF(pkgpath);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Containers and strings                                                                     */
+
+/* BUILD_SET: n items as PyObject* varargs, added in order. */
+JJ_FUNC PyObject *JJ_BuildSet(Py_ssize_t n, ...)
+{
+    PyObject *set = PySet_New(NULL);
+    va_list ap;
+    va_start(ap, n);
+    int err = (set == NULL);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = va_arg(ap, PyObject *);
+        if (err == 0) {
+            err = PySet_Add(set, item);
+        }
+    }
+    va_end(ap);
+    if (err != 0) {
+        Py_XDECREF(set);
+        return NULL;
+    }
+    return set;
+}
+
+/* BUILD_MAP: n key/value pairs as 2n PyObject* varargs k0, v0, k1, v1, ... */
+JJ_FUNC PyObject *JJ_BuildMap(Py_ssize_t n, ...)
+{
+    PyObject *map = _PyDict_NewPresized(n);
+    va_list ap;
+    va_start(ap, n);
+    int err = (map == NULL);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *key = va_arg(ap, PyObject *);
+        PyObject *value = va_arg(ap, PyObject *);
+        if (err == 0) {
+            err = PyDict_SetItem(map, key, value);
+        }
+    }
+    va_end(ap);
+    if (err != 0) {
+        Py_XDECREF(map);
+        return NULL;
+    }
+    return map;
+}
+
+/* BUILD_CONST_KEY_MAP: keys is a tuple of n keys; the n values follow as varargs. */
+JJ_FUNC PyObject *JJ_BuildConstKeyMap(PyObject *keys, Py_ssize_t n, ...)
+{
+    if (!PyTuple_CheckExact(keys) || PyTuple_GET_SIZE(keys) != n) {
+        PyErr_SetString(PyExc_SystemError, "bad BUILD_CONST_KEY_MAP keys argument");
+        return NULL;
+    }
+    PyObject *map = _PyDict_NewPresized(n);
+    va_list ap;
+    va_start(ap, n);
+    int err = (map == NULL);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *value = va_arg(ap, PyObject *);
+        if (err == 0) {
+            err = PyDict_SetItem(map, PyTuple_GET_ITEM(keys, i), value);
+        }
+    }
+    va_end(ap);
+    if (err != 0) {
+        Py_XDECREF(map);
+        return NULL;
+    }
+    return map;
+}
+
+/* BUILD_STRING: "".join of n str parts (PyObject* varargs). */
+JJ_FUNC PyObject *JJ_BuildString(Py_ssize_t n, ...)
+{
+    PyObject *buf[JJ_STACK_ARGS + 1];
+    PyObject **parts = JJ_AllocArgs(buf, n);
+    if (parts == NULL) {
+        return NULL;
+    }
+    va_list ap;
+    va_start(ap, n);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        parts[i + 1] = va_arg(ap, PyObject *);
+    }
+    va_end(ap);
+    PyObject *empty = PyUnicode_New(0, 0);
+    PyObject *res = NULL;
+    if (empty != NULL) {
+        res = _PyUnicode_JoinArray(empty, parts + 1, n);
+        Py_DECREF(empty);
+    }
+    JJ_FreeArgs(buf, parts);
+    return res;
+}
+
+/* FORMAT_VALUE: conversion 0 none, 1 str, 2 repr, 3 ascii; spec is used when has_spec. */
+JJ_FUNC PyObject *JJ_FormatValue(PyObject *value, int conversion, PyObject *spec, int has_spec)
+{
+    PyObject *converted = NULL;
+    switch (conversion) {
+    case 0:
+        break;
+    case 1:
+        converted = PyObject_Str(value);
+        break;
+    case 2:
+        converted = PyObject_Repr(value);
+        break;
+    case 3:
+        converted = PyObject_ASCII(value);
+        break;
+    default:
+        PyErr_Format(PyExc_SystemError, "unexpected conversion flag %d", conversion);
+        return NULL;
+    }
+    if (conversion != 0) {
+        if (converted == NULL) {
+            return NULL;
+        }
+        value = converted;
+    }
+    PyObject *res;
+    if (PyUnicode_CheckExact(value) && !has_spec) {
+        Py_INCREF(value);
+        res = value;
+    }
+    else {
+        res = PyObject_Format(value, has_spec ? spec : NULL);
+    }
+    Py_XDECREF(converted);
+    return res;
+}
+
+/* LIST_EXTEND */
+JJ_FUNC int JJ_ListExtend(PyObject *list, PyObject *iterable)
+{
+    PyObject *none_val = _PyList_Extend((PyListObject *)list, iterable);
+    if (none_val == NULL) {
+        if (PyErr_ExceptionMatches(PyExc_TypeError) &&
+            (Py_TYPE(iterable)->tp_iter == NULL && !PySequence_Check(iterable))) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_TypeError, "Value after * must be an iterable, not %.200s",
+                         Py_TYPE(iterable)->tp_name);
+        }
+        return -1;
+    }
+    Py_DECREF(none_val);
+    return 0;
+}
+
+/* SET_UPDATE */
+JJ_FUNC int JJ_SetUpdate(PyObject *set, PyObject *iterable)
+{
+    return _PySet_Update(set, iterable);
+}
+
+/* DICT_UPDATE */
+JJ_FUNC int JJ_DictUpdate(PyObject *dict, PyObject *update)
+{
+    if (PyDict_Update(dict, update) < 0) {
+        if (PyErr_ExceptionMatches(PyExc_AttributeError)) {
+            PyErr_Format(PyExc_TypeError, "'%.200s' object is not a mapping",
+                         Py_TYPE(update)->tp_name);
+        }
+        return -1;
+    }
+    return 0;
+}
+
+/* DICT_MERGE (f(**m)): func is the callable, for the messages. */
+JJ_FUNC int JJ_DictMerge(PyObject *dict, PyObject *update, PyObject *func)
+{
+    if (_PyDict_MergeEx(dict, update, 2) < 0) {
+        JJ_FormatKwargsError(func, update);
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Iteration and unpacking                                                                    */
+
+/* FOR_ITER: the next item, or a new reference to `done` when the iterator is exhausted
+   (a StopIteration it raised is cleared), or NULL on error. */
+JJ_FUNC PyObject *JJ_ForIter(PyObject *iter, PyObject *done)
+{
+    iternextfunc next_fn = Py_TYPE(iter)->tp_iternext;
+    if (next_fn == NULL) {
+        PyErr_Format(PyExc_TypeError, "'%.200s' object is not an iterator",
+                     Py_TYPE(iter)->tp_name);
+        return NULL;
+    }
+    PyObject *next = next_fn(iter);
+    if (next != NULL) {
+        return next;
+    }
+    if (PyErr_Occurred()) {
+        if (!PyErr_ExceptionMatches(PyExc_StopIteration)) {
+            return NULL;
+        }
+        PyErr_Clear();
+    }
+    Py_INCREF(done);
+    return done;
+}
+
+/* GET_YIELD_FROM_ITER; is_coroutine: the code has CO_COROUTINE or CO_ITERABLE_COROUTINE. */
+JJ_FUNC PyObject *JJ_GetYieldFromIter(PyObject *iterable, int is_coroutine)
+{
+    if (PyCoro_CheckExact(iterable)) {
+        if (!is_coroutine) {
+            PyErr_SetString(PyExc_TypeError,
+                            "cannot 'yield from' a coroutine object in a non-coroutine "
+                            "generator");
+            return NULL;
+        }
+    }
+    else if (!PyGen_CheckExact(iterable)) {
+        return PyObject_GetIter(iterable);
+    }
+    Py_INCREF(iterable);
+    return iterable;
+}
+
+/* unpack_iterable in ceval.c: `argcnt` leading items, then (argcntafter >= 0) a list of the
+   rest less `argcntafter` trailing items. Returns a tuple of the results, first item first. */
+JJ_FUNC PyObject *JJ_Unpack(PyObject *v, int argcnt, int argcntafter)
+{
+    Py_ssize_t total = argcnt + (argcntafter >= 0 ? 1 + argcntafter : 0);
+    PyObject *out = PyTuple_New(total);
+    if (out == NULL) {
+        return NULL;
+    }
+    PyObject *it = PyObject_GetIter(v);
+    if (it == NULL) {
+        if (PyErr_ExceptionMatches(PyExc_TypeError) &&
+            Py_TYPE(v)->tp_iter == NULL && !PySequence_Check(v)) {
+            PyErr_Format(PyExc_TypeError, "cannot unpack non-iterable %.200s object",
+                         Py_TYPE(v)->tp_name);
+        }
+        Py_DECREF(out);
+        return NULL;
+    }
+    int i;
+    for (i = 0; i < argcnt; i++) {
+        PyObject *w = PyIter_Next(it);
+        if (w == NULL) {
+            if (!PyErr_Occurred()) {
+                if (argcntafter == -1) {
+                    PyErr_Format(PyExc_ValueError,
+                                 "not enough values to unpack (expected %d, got %d)",
+                                 argcnt, i);
+                }
+                else {
+                    PyErr_Format(PyExc_ValueError,
+                                 "not enough values to unpack (expected at least %d, got %d)",
+                                 argcnt + argcntafter, i);
+                }
+            }
+            goto error;
+        }
+        PyTuple_SET_ITEM(out, i, w);
+    }
+    if (argcntafter == -1) {
+        PyObject *w = PyIter_Next(it);
+        if (w == NULL) {
+            if (PyErr_Occurred()) {
+                goto error;
+            }
+            Py_DECREF(it);
+            return out;
+        }
+        Py_DECREF(w);
+        PyErr_Format(PyExc_ValueError, "too many values to unpack (expected %d)", argcnt);
+        goto error;
+    }
+    PyObject *l = PySequence_List(it);
+    if (l == NULL) {
+        goto error;
+    }
+    PyTuple_SET_ITEM(out, argcnt, l);
+    Py_ssize_t ll = PyList_GET_SIZE(l);
+    if (ll < argcntafter) {
+        PyErr_Format(PyExc_ValueError,
+                     "not enough values to unpack (expected at least %d, got %zd)",
+                     argcnt + argcntafter, argcnt + ll);
+        goto error;
+    }
+    for (int j = 0; j < argcntafter; j++) {
+        PyObject *w = PyList_GET_ITEM(l, ll - argcntafter + j);
+        Py_INCREF(w);
+        PyTuple_SET_ITEM(out, argcnt + 1 + j, w);
+    }
+    if (argcntafter > 0) {
+        if (PyList_SetSlice(l, ll - argcntafter, ll, NULL) < 0) {
+            goto error;
+        }
+    }
+    Py_DECREF(it);
+    return out;
+error:
+    Py_DECREF(it);
+    Py_DECREF(out);
+    return NULL;
+}
+
+JJ_FUNC PyObject *JJ_UnpackSequence(PyObject *v, int n)
+{
+    return JJ_Unpack(v, n, -1);
+}
+
+JJ_FUNC PyObject *JJ_UnpackEx(PyObject *v, int before, int after)
+{
+    return JJ_Unpack(v, before, after);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Raising                                                                                    */
+
+/* RAISE_VARARGS (do_raise in ceval.c). exc/cause are used when has_exc/has_cause. Always
+   returns -1; sets L[1] = 1 when it re-raised the handled exception (bare `raise`), which
+   CPython does without adding a traceback entry. */
+JJ_FUNC int JJ_Raise(PyObject *exc, PyObject *cause, int has_exc, int has_cause, int *L)
+{
+    PyObject *type = NULL, *value = NULL;
+
+    if (!has_exc) {
+        PyObject *handled = PyErr_GetHandledException();
+        if (handled == NULL || handled == Py_None) {
+            Py_XDECREF(handled);
+            PyErr_SetString(PyExc_RuntimeError, "No active exception to reraise");
+            return -1;
+        }
+        type = (PyObject *)Py_TYPE(handled);
+        Py_INCREF(type);
+        PyErr_Restore(type, handled, PyException_GetTraceback(handled));
+        L[1] = 1;
+        return -1;
+    }
+
+    if (PyExceptionClass_Check(exc)) {
+        type = exc;
+        Py_INCREF(type);
+        value = PyObject_CallNoArgs(exc);
+        if (value == NULL) {
+            goto raise_error;
+        }
+        if (!PyExceptionInstance_Check(value)) {
+            PyErr_Format(PyExc_TypeError,
+                         "calling %R should have returned an instance of BaseException, "
+                         "not %R", type, Py_TYPE(value));
+            goto raise_error;
+        }
+    }
+    else if (PyExceptionInstance_Check(exc)) {
+        value = exc;
+        Py_INCREF(value);
+        type = (PyObject *)Py_TYPE(exc);
+        Py_INCREF(type);
+    }
+    else {
+        PyErr_SetString(PyExc_TypeError, "exceptions must derive from BaseException");
+        goto raise_error;
+    }
+
+    if (has_cause) {
+        PyObject *fixed_cause;
+        if (PyExceptionClass_Check(cause)) {
+            fixed_cause = PyObject_CallNoArgs(cause);
+            if (fixed_cause == NULL) {
+                goto raise_error;
+            }
+        }
+        else if (PyExceptionInstance_Check(cause)) {
+            fixed_cause = cause;
+            Py_INCREF(fixed_cause);
+        }
+        else if (cause == Py_None) {
+            fixed_cause = NULL;
+        }
+        else {
+            PyErr_SetString(PyExc_TypeError,
+                            "exception causes must derive from BaseException");
+            goto raise_error;
+        }
+        PyException_SetCause(value, fixed_cause);
+    }
+
+    PyErr_SetObject(type, value);
+raise_error:
+    Py_XDECREF(value);
+    Py_XDECREF(type);
+    return -1;
+}
+
+/* RERAISE: raise `exc` again, keeping its traceback; no new traceback entry (L[1] = 1). */
+JJ_FUNC int JJ_Reraise(PyObject *exc, int *L)
+{
+    if (!PyExceptionInstance_Check(exc)) {
+        PyErr_SetString(PyExc_SystemError, "justjit: RERAISE of a non-exception");
+        return -1;
+    }
+    PyObject *type = (PyObject *)Py_TYPE(exc);
+    Py_INCREF(type);
+    Py_INCREF(exc);
+    PyErr_Restore(type, exc, PyException_GetTraceback(exc));
+    L[1] = 1;
+    return -1;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* except, except*, with                                                                      */
+
+#define JJ_CANNOT_CATCH_MSG \
+    "catching classes that do not inherit from BaseException is not allowed"
+
+/* check_except_type_valid */
+JJ_FUNC int JJ_CheckExceptTypeValid(PyObject *right)
+{
+    if (PyTuple_Check(right)) {
+        Py_ssize_t length = PyTuple_GET_SIZE(right);
+        for (Py_ssize_t i = 0; i < length; i++) {
+            if (!PyExceptionClass_Check(PyTuple_GET_ITEM(right, i))) {
+                PyErr_SetString(PyExc_TypeError, JJ_CANNOT_CATCH_MSG);
+                return -1;
+            }
+        }
+    }
+    else if (!PyExceptionClass_Check(right)) {
+        PyErr_SetString(PyExc_TypeError, JJ_CANNOT_CATCH_MSG);
+        return -1;
+    }
+    return 0;
+}
+
+/* CHECK_EXC_MATCH */
+JJ_FUNC PyObject *JJ_CheckExcMatch(PyObject *exc, PyObject *match_type)
+{
+    if (JJ_CheckExceptTypeValid(match_type) < 0) {
+        return NULL;
+    }
+    PyObject *res = PyErr_GivenExceptionMatches(exc, match_type) ? Py_True : Py_False;
+    Py_INCREF(res);
+    return res;
+}
+
+#define JJ_IS_EG(x) PyObject_TypeCheck((x), (PyTypeObject *)PyExc_BaseExceptionGroup)
+
+/* check_except_star_type_valid */
+JJ_FUNC int JJ_CheckExceptStarTypeValid(PyObject *right)
+{
+    if (JJ_CheckExceptTypeValid(right) < 0) {
+        return -1;
+    }
+    int is_subclass = 0;
+    if (PyTuple_Check(right)) {
+        Py_ssize_t length = PyTuple_GET_SIZE(right);
+        for (Py_ssize_t i = 0; i < length; i++) {
+            is_subclass = PyObject_IsSubclass(PyTuple_GET_ITEM(right, i),
+                                              PyExc_BaseExceptionGroup);
+            if (is_subclass < 0) {
+                return -1;
+            }
+            if (is_subclass) {
+                break;
+            }
+        }
+    }
+    else {
+        is_subclass = PyObject_IsSubclass(right, PyExc_BaseExceptionGroup);
+        if (is_subclass < 0) {
+            return -1;
+        }
+    }
+    if (is_subclass) {
+        PyErr_SetString(PyExc_TypeError,
+                        "catching ExceptionGroup with except* is not allowed. "
+                        "Use except instead.");
+        return -1;
+    }
+    return 0;
+}
+
+/* _PyExc_CreateExceptionGroup */
+JJ_FUNC PyObject *JJ_CreateExceptionGroup(const char *msg_str, PyObject *excs)
+{
+    PyObject *msg = PyUnicode_FromString(msg_str);
+    if (msg == NULL) {
+        return NULL;
+    }
+    PyObject *args = PyTuple_Pack(2, msg, excs);
+    Py_DECREF(msg);
+    if (args == NULL) {
+        return NULL;
+    }
+    PyObject *result = PyObject_CallObject(PyExc_BaseExceptionGroup, args);
+    Py_DECREF(args);
+    return result;
+}
+
+/* CHECK_EG_MATCH: returns the tuple (rest, match). No match: (exc, None). A match also makes
+   `match` the handled exception. */
+JJ_FUNC PyObject *JJ_CheckEgMatch(PyObject *exc_value, PyObject *match_type)
+{
+    if (JJ_CheckExceptStarTypeValid(match_type) < 0) {
+        return NULL;
+    }
+    PyObject *match = NULL, *rest = NULL;
+    if (exc_value == Py_None) {
+        match = Py_None;
+        Py_INCREF(match);
+        rest = Py_None;
+        Py_INCREF(rest);
+    }
+    else if (PyErr_GivenExceptionMatches(exc_value, match_type)) {
+        if (JJ_IS_EG(exc_value)) {
+            match = exc_value;
+            Py_INCREF(match);
+        }
+        else {
+            PyObject *excs = PyTuple_Pack(1, exc_value);
+            if (excs == NULL) {
+                return NULL;
+            }
+            match = JJ_CreateExceptionGroup("", excs);
+            Py_DECREF(excs);
+            if (match == NULL) {
+                return NULL;
+            }
+        }
+        rest = Py_None;
+        Py_INCREF(rest);
+    }
+    else if (JJ_IS_EG(exc_value)) {
+        PyObject *pair = PyObject_CallMethod(exc_value, "split", "(O)", match_type);
+        if (pair == NULL) {
+            return NULL;
+        }
+        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
+            Py_DECREF(pair);
+            PyErr_SetString(PyExc_SystemError, "split() did not return a pair");
+            return NULL;
+        }
+        match = PyTuple_GET_ITEM(pair, 0);
+        Py_INCREF(match);
+        rest = PyTuple_GET_ITEM(pair, 1);
+        Py_INCREF(rest);
+        Py_DECREF(pair);
+    }
+    else {
+        match = Py_None;
+        Py_INCREF(match);
+        rest = Py_None;
+        Py_INCREF(rest);
+    }
+    PyObject *result;
+    if (match == Py_None) {
+        Py_DECREF(rest);
+        result = PyTuple_Pack(2, exc_value, match);
+    }
+    else {
+        result = PyTuple_Pack(2, rest, match);
+        Py_DECREF(rest);
+        if (result != NULL) {
+            PyErr_SetHandledException(match);
+        }
+    }
+    Py_DECREF(match);
+    return result;
+}
+
+/* collect_exception_group_leaf_ids */
+JJ_FUNC int JJ_CollectLeafIds(PyObject *exc, PyObject *leaf_ids)
+{
+    if (exc == Py_None) {
+        return 0;
+    }
+    if (!JJ_IS_EG(exc)) {
+        PyObject *exc_id = PyLong_FromVoidPtr(exc);
+        if (exc_id == NULL) {
+            return -1;
+        }
+        int res = PySet_Add(leaf_ids, exc_id);
+        Py_DECREF(exc_id);
+        return res;
+    }
+    PyObject *excs = ((PyBaseExceptionGroupObject *)exc)->excs;
+    Py_ssize_t n = PyTuple_GET_SIZE(excs);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (Py_EnterRecursiveCall(" in collect_exception_group_leaf_ids")) {
+            return -1;
+        }
+        int res = JJ_CollectLeafIds(PyTuple_GET_ITEM(excs, i), leaf_ids);
+        Py_LeaveRecursiveCall();
+        if (res < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* exceptiongroup_subset: orig.derive(excs) with orig's traceback, context, cause, notes copied;
+   *result = NULL when excs is empty. */
+JJ_FUNC int JJ_EgSubset(PyObject *orig, PyObject *excs, PyObject **result)
+{
+    *result = NULL;
+    Py_ssize_t num_excs = PySequence_Size(excs);
+    if (num_excs < 0) {
+        return -1;
+    }
+    if (num_excs == 0) {
+        return 0;
+    }
+    PyObject *eg = PyObject_CallMethod(orig, "derive", "(O)", excs);
+    if (eg == NULL) {
+        return -1;
+    }
+    if (!JJ_IS_EG(eg)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "derive must return an instance of BaseExceptionGroup");
+        goto error;
+    }
+    PyObject *tb = PyException_GetTraceback(orig);
+    if (tb) {
+        int res = PyException_SetTraceback(eg, tb);
+        Py_DECREF(tb);
+        if (res < 0) {
+            goto error;
+        }
+    }
+    PyException_SetContext(eg, PyException_GetContext(orig));
+    PyException_SetCause(eg, PyException_GetCause(orig));
+    PyObject *notes;
+    if (_PyObject_LookupAttr(orig, JJ_ID(__notes__), &notes) < 0) {
+        goto error;
+    }
+    if (notes) {
+        if (PySequence_Check(notes)) {
+            PyObject *notes_copy = PySequence_List(notes);
+            Py_DECREF(notes);
+            if (notes_copy == NULL) {
+                goto error;
+            }
+            int res = PyObject_SetAttr(eg, JJ_ID(__notes__), notes_copy);
+            Py_DECREF(notes_copy);
+            if (res < 0) {
+                goto error;
+            }
+        }
+        else {
+            Py_DECREF(notes);
+        }
+    }
+    *result = eg;
+    return 0;
+error:
+    Py_DECREF(eg);
+    return -1;
+}
+
+/* exceptiongroup_split_recursive with the "leaf ids" matcher and no rest. */
+JJ_FUNC int JJ_EgProjectRecursive(PyObject *exc, PyObject *leaf_ids, PyObject **match)
+{
+    *match = NULL;
+    if (!JJ_IS_EG(exc)) {
+        PyObject *exc_id = PyLong_FromVoidPtr(exc);
+        if (exc_id == NULL) {
+            return -1;
+        }
+        int res = PySet_Contains(leaf_ids, exc_id);
+        Py_DECREF(exc_id);
+        if (res < 0) {
+            return -1;
+        }
+        if (res) {
+            Py_INCREF(exc);
+            *match = exc;
+        }
+        return 0;
+    }
+    PyObject *excs = ((PyBaseExceptionGroupObject *)exc)->excs;
+    Py_ssize_t n = PyTuple_GET_SIZE(excs);
+    PyObject *match_list = PyList_New(0);
+    if (match_list == NULL) {
+        return -1;
+    }
+    int retval = -1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *rec = NULL;
+        if (Py_EnterRecursiveCall(" in exceptiongroup_split_recursive")) {
+            goto done;
+        }
+        int res = JJ_EgProjectRecursive(PyTuple_GET_ITEM(excs, i), leaf_ids, &rec);
+        Py_LeaveRecursiveCall();
+        if (res < 0) {
+            goto done;
+        }
+        if (rec != NULL) {
+            res = PyList_Append(match_list, rec);
+            Py_DECREF(rec);
+            if (res < 0) {
+                goto done;
+            }
+        }
+    }
+    if (JJ_EgSubset(exc, match_list, match) < 0) {
+        goto done;
+    }
+    retval = 0;
+done:
+    Py_DECREF(match_list);
+    return retval;
+}
+
+/* PREP_RERAISE_STAR (_PyExc_PrepReraiseStar, which 3.11 does not export). */
+JJ_FUNC PyObject *JJ_PrepReraiseStar(PyObject *orig, PyObject *excs)
+{
+    if (!PyList_Check(excs)) {
+        PyErr_SetString(PyExc_SystemError, "PREP_RERAISE_STAR expects a list");
+        return NULL;
+    }
+    Py_ssize_t numexcs = PyList_GET_SIZE(excs);
+    if (numexcs == 0) {
+        Py_RETURN_NONE;
+    }
+    if (!JJ_IS_EG(orig)) {
+        /* A naked exception was caught and wrapped: at most one exception to raise. */
+        PyObject *e = PyList_GET_ITEM(excs, 0);
+        Py_INCREF(e);
+        return e;
+    }
+    PyObject *raised_list = PyList_New(0);
+    PyObject *reraised_list = PyList_New(0);
+    PyObject *leaf_ids = NULL, *reraised_eg = NULL, *result = NULL;
+    if (raised_list == NULL || reraised_list == NULL) {
+        goto done;
+    }
+    PyBaseExceptionObject *o = (PyBaseExceptionObject *)orig;
+    for (Py_ssize_t i = 0; i < numexcs; i++) {
+        PyObject *e = PyList_GET_ITEM(excs, i);
+        if (e == Py_None) {
+            continue;
+        }
+        int is_reraise = 0;
+        if (PyExceptionInstance_Check(e)) {
+            PyBaseExceptionObject *x = (PyBaseExceptionObject *)e;
+            is_reraise = (x->notes == o->notes && x->traceback == o->traceback &&
+                          x->cause == o->cause && x->context == o->context);
+        }
+        if (PyList_Append(is_reraise ? reraised_list : raised_list, e) < 0) {
+            goto done;
+        }
+    }
+    /* reraised_eg: orig restricted to the leaves of the re-raised exceptions */
+    leaf_ids = PySet_New(NULL);
+    if (leaf_ids == NULL) {
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(reraised_list); i++) {
+        if (JJ_CollectLeafIds(PyList_GET_ITEM(reraised_list, i), leaf_ids) < 0) {
+            goto done;
+        }
+    }
+    if (JJ_EgProjectRecursive(orig, leaf_ids, &reraised_eg) < 0) {
+        goto done;
+    }
+    if (reraised_eg == NULL) {
+        reraised_eg = Py_None;
+        Py_INCREF(reraised_eg);
+    }
+    if (PyList_GET_SIZE(raised_list) == 0) {
+        result = reraised_eg;
+        Py_INCREF(result);
+    }
+    else {
+        if (reraised_eg != Py_None && PyList_Append(raised_list, reraised_eg) < 0) {
+            goto done;
+        }
+        if (PyList_GET_SIZE(raised_list) > 1) {
+            result = JJ_CreateExceptionGroup("", raised_list);
+        }
+        else {
+            result = PyList_GET_ITEM(raised_list, 0);
+            Py_INCREF(result);
+        }
+    }
+done:
+    Py_XDECREF(raised_list);
+    Py_XDECREF(reraised_list);
+    Py_XDECREF(leaf_ids);
+    Py_XDECREF(reraised_eg);
+    return result;
+}
+
+/* _PyObject_LookupSpecial: look `attr` up on the type and bind it. NULL without an exception
+   when absent. */
+JJ_FUNC PyObject *JJ_LookupSpecial(PyObject *self, PyObject *attr)
+{
+    PyObject *res = _PyType_Lookup(Py_TYPE(self), attr);
+    if (res != NULL) {
+        descrgetfunc f = Py_TYPE(res)->tp_descr_get;
+        if (f == NULL) {
+            Py_INCREF(res);
+        }
+        else {
+            res = f(res, self, (PyObject *)Py_TYPE(self));
+        }
+    }
+    return res;
+}
+
+/* BEFORE_WITH: returns the tuple (bound __exit__, result of __enter__()). */
+JJ_FUNC PyObject *JJ_BeforeWith(PyObject *mgr)
+{
+    PyObject *enter = JJ_LookupSpecial(mgr, JJ_ID(__enter__));
+    if (enter == NULL) {
+        if (!PyErr_Occurred()) {
+            PyErr_Format(PyExc_TypeError,
+                         "'%.200s' object does not support the context manager protocol",
+                         Py_TYPE(mgr)->tp_name);
+        }
+        return NULL;
+    }
+    PyObject *exit = JJ_LookupSpecial(mgr, JJ_ID(__exit__));
+    if (exit == NULL) {
+        if (!PyErr_Occurred()) {
+            PyErr_Format(PyExc_TypeError,
+                         "'%.200s' object does not support the context manager protocol "
+                         "(missed __exit__ method)", Py_TYPE(mgr)->tp_name);
+        }
+        Py_DECREF(enter);
+        return NULL;
+    }
+    PyObject *res = PyObject_CallNoArgs(enter);
+    Py_DECREF(enter);
+    if (res == NULL) {
+        Py_DECREF(exit);
+        return NULL;
+    }
+    PyObject *pair = PyTuple_New(2);
+    if (pair == NULL) {
+        Py_DECREF(exit);
+        Py_DECREF(res);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(pair, 0, exit);
+    PyTuple_SET_ITEM(pair, 1, res);
+    return pair;
+}
+
+/* WITH_EXCEPT_START: exit(type(exc), exc, exc.__traceback__) */
+JJ_FUNC PyObject *JJ_WithExceptStart(PyObject *exit_func, PyObject *val)
+{
+    PyObject *exc = (PyObject *)Py_TYPE(val);
+    PyObject *tb = PyException_GetTraceback(val);
+    PyObject *stack[4] = {NULL, exc, val, tb != NULL ? tb : Py_None};
+    PyObject *res = PyObject_Vectorcall(exit_func, stack + 1,
+                                        3 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    Py_XDECREF(tb);
+    return res;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Pattern matching                                                                           */
+
+/* GET_LEN */
+JJ_FUNC PyObject *JJ_GetLen(PyObject *obj)
+{
+    Py_ssize_t len_i = PyObject_Length(obj);
+    if (len_i < 0) {
+        return NULL;
+    }
+    return PyLong_FromSsize_t(len_i);
+}
+
+/* MATCH_MAPPING */
+JJ_FUNC PyObject *JJ_MatchMapping(PyObject *subject)
+{
+    PyObject *res = (Py_TYPE(subject)->tp_flags & Py_TPFLAGS_MAPPING) ? Py_True : Py_False;
+    Py_INCREF(res);
+    return res;
+}
+
+/* MATCH_SEQUENCE */
+JJ_FUNC PyObject *JJ_MatchSequence(PyObject *subject)
+{
+    PyObject *res = (Py_TYPE(subject)->tp_flags & Py_TPFLAGS_SEQUENCE) ? Py_True : Py_False;
+    Py_INCREF(res);
+    return res;
+}
+
+/* MATCH_KEYS (match_keys in ceval.c): a tuple of the values, or None if a key is missing. */
+JJ_FUNC PyObject *JJ_MatchKeys(PyObject *map, PyObject *keys)
+{
+    if (!PyTuple_CheckExact(keys)) {
+        PyErr_SetString(PyExc_SystemError, "MATCH_KEYS expects a tuple of keys");
+        return NULL;
+    }
+    Py_ssize_t nkeys = PyTuple_GET_SIZE(keys);
+    if (!nkeys) {
+        return PyTuple_New(0);
+    }
+    PyObject *seen = NULL, *dummy = NULL, *values = NULL, *get = NULL;
+    int meth_found = _PyObject_GetMethod(map, JJ_ID(get), &get);
+    if (get == NULL) {
+        goto fail;
+    }
+    seen = PySet_New(NULL);
+    if (seen == NULL) {
+        goto fail;
+    }
+    dummy = PyObject_CallNoArgs((PyObject *)&PyBaseObject_Type);
+    if (dummy == NULL) {
+        goto fail;
+    }
+    values = PyTuple_New(nkeys);
+    if (values == NULL) {
+        goto fail;
+    }
+    for (Py_ssize_t i = 0; i < nkeys; i++) {
+        PyObject *key = PyTuple_GET_ITEM(keys, i);
+        if (PySet_Contains(seen, key) || PySet_Add(seen, key)) {
+            if (!PyErr_Occurred()) {
+                PyErr_Format(PyExc_ValueError, "mapping pattern checks duplicate key (%R)",
+                             key);
+            }
+            goto fail;
+        }
+        PyObject *args[] = {map, key, dummy};
+        PyObject *value;
+        if (meth_found) {
+            value = PyObject_Vectorcall(get, args, 3, NULL);
+        }
+        else {
+            value = PyObject_Vectorcall(get, &args[1], 2, NULL);
+        }
+        if (value == NULL) {
+            goto fail;
+        }
+        if (value == dummy) {
+            Py_DECREF(value);
+            Py_DECREF(values);
+            Py_INCREF(Py_None);
+            values = Py_None;
+            goto done;
+        }
+        PyTuple_SET_ITEM(values, i, value);
+    }
+done:
+    Py_DECREF(get);
+    Py_DECREF(seen);
+    Py_DECREF(dummy);
+    return values;
+fail:
+    Py_XDECREF(get);
+    Py_XDECREF(seen);
+    Py_XDECREF(dummy);
+    Py_XDECREF(values);
+    return NULL;
+}
+
+/* match_class_attr */
+JJ_FUNC PyObject *JJ_MatchClassAttr(PyObject *subject, PyObject *type, PyObject *name,
+                                    PyObject *seen)
+{
+    if (PySet_Contains(seen, name) || PySet_Add(seen, name)) {
+        if (!PyErr_Occurred()) {
+            PyErr_Format(PyExc_TypeError, "%s() got multiple sub-patterns for attribute %R",
+                         ((PyTypeObject *)type)->tp_name, name);
+        }
+        return NULL;
+    }
+    PyObject *attr = PyObject_GetAttr(subject, name);
+    if (attr == NULL && PyErr_ExceptionMatches(PyExc_AttributeError)) {
+        PyErr_Clear();
+    }
+    return attr;
+}
+
+/* match_class: NULL without an exception means "no match". */
+JJ_FUNC PyObject *JJ_MatchClassImpl(PyObject *subject, PyObject *type, Py_ssize_t nargs,
+                                    PyObject *kwargs)
+{
+    if (!PyType_Check(type)) {
+        PyErr_SetString(PyExc_TypeError, "called match pattern must be a type");
+        return NULL;
+    }
+    if (!PyTuple_CheckExact(kwargs)) {
+        PyErr_SetString(PyExc_SystemError, "MATCH_CLASS expects a tuple of names");
+        return NULL;
+    }
+    if (PyObject_IsInstance(subject, type) <= 0) {
+        return NULL;
+    }
+    PyObject *seen = PySet_New(NULL);
+    if (seen == NULL) {
+        return NULL;
+    }
+    PyObject *attrs = PyList_New(0);
+    if (attrs == NULL) {
+        Py_DECREF(seen);
+        return NULL;
+    }
+    PyObject *match_args = NULL;
+    if (nargs) {
+        int match_self = 0;
+        match_args = PyObject_GetAttrString(type, "__match_args__");
+        if (match_args) {
+            if (!PyTuple_CheckExact(match_args)) {
+                PyErr_Format(PyExc_TypeError, "%s.__match_args__ must be a tuple (got %s)",
+                             ((PyTypeObject *)type)->tp_name, Py_TYPE(match_args)->tp_name);
+                goto fail;
+            }
+        }
+        else if (PyErr_ExceptionMatches(PyExc_AttributeError)) {
+            PyErr_Clear();
+            match_args = PyTuple_New(0);
+            if (match_args == NULL) {
+                goto fail;
+            }
+            match_self = PyType_HasFeature((PyTypeObject *)type, _Py_TPFLAGS_MATCH_SELF);
+        }
+        else {
+            goto fail;
+        }
+        Py_ssize_t allowed = match_self ? 1 : PyTuple_GET_SIZE(match_args);
+        if (allowed < nargs) {
+            const char *plural = (allowed == 1) ? "" : "s";
+            PyErr_Format(PyExc_TypeError,
+                         "%s() accepts %zd positional sub-pattern%s (%zd given)",
+                         ((PyTypeObject *)type)->tp_name, allowed, plural, nargs);
+            goto fail;
+        }
+        if (match_self) {
+            if (PyList_Append(attrs, subject) < 0) {
+                goto fail;
+            }
+        }
+        else {
+            for (Py_ssize_t i = 0; i < nargs; i++) {
+                PyObject *name = PyTuple_GET_ITEM(match_args, i);
+                if (!PyUnicode_CheckExact(name)) {
+                    PyErr_Format(PyExc_TypeError,
+                                 "__match_args__ elements must be strings (got %s)",
+                                 Py_TYPE(name)->tp_name);
+                    goto fail;
+                }
+                PyObject *attr = JJ_MatchClassAttr(subject, type, name, seen);
+                if (attr == NULL) {
+                    goto fail;
+                }
+                int res = PyList_Append(attrs, attr);
+                Py_DECREF(attr);
+                if (res < 0) {
+                    goto fail;
+                }
+            }
+        }
+        Py_CLEAR(match_args);
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(kwargs); i++) {
+        PyObject *name = PyTuple_GET_ITEM(kwargs, i);
+        PyObject *attr = JJ_MatchClassAttr(subject, type, name, seen);
+        if (attr == NULL) {
+            goto fail;
+        }
+        int res = PyList_Append(attrs, attr);
+        Py_DECREF(attr);
+        if (res < 0) {
+            goto fail;
+        }
+    }
+    Py_SETREF(attrs, PyList_AsTuple(attrs));
+    Py_DECREF(seen);
+    return attrs;
+fail:
+    Py_XDECREF(match_args);
+    Py_DECREF(seen);
+    Py_XDECREF(attrs);
+    return NULL;
+}
+
+/* MATCH_CLASS: the tuple of extracted attributes, or None when there is no match. */
+JJ_FUNC PyObject *JJ_MatchClass(PyObject *subject, PyObject *type, PyObject *names,
+                                Py_ssize_t nargs)
+{
+    PyObject *attrs = JJ_MatchClassImpl(subject, type, nargs, names);
+    if (attrs != NULL) {
+        return attrs;
+    }
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Module support                                                                             */
+
+/* The constants tuple given to __jj_init must have the expected length. */
+JJ_FUNC int JJ_CheckConstants(PyObject *constants, Py_ssize_t expected)
+{
+    if (!PyTuple_CheckExact(constants) || PyTuple_GET_SIZE(constants) != expected) {
+        PyErr_Format(PyExc_ValueError,
+                     "justjit: __jj_init expects a tuple of %zd constants", expected);
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Suppress Cython's own traceback entries (see the top of this file). Must stay last.        */
+
+JJ_FUNC int JJ_CythonTracebackHere(PyFrameObject *frame)
+{
+    (void)frame;
+    return 0;
+}
+
+#ifndef JJ_KEEP_CYTHON_TRACEBACKS
+#undef PyTraceBack_Here
+#define PyTraceBack_Here(frame) JJ_CythonTracebackHere(frame)
+#endif
+
+#endif /* JJ_RUNTIME_H */

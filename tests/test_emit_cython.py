@@ -1,0 +1,580 @@
+"""emit_cython: IR -> .pyx -> C extension, run differentially against CPython.
+
+Each test builds an IRFunction (by hand, or with the frontend from a Python function), runs the
+relooper and the register allocator, emits the .pyx, builds it with Cython + gcc, calls
+`entry((globals, builtins, closure), *args)` and compares with the plain function: value and
+exact type, or exception type and message (and, where it matters, __context__/__cause__,
+sys.exc_info() and the traceback).
+"""
+
+from __future__ import annotations
+
+import builtins
+import gc
+import math
+import sys
+import traceback
+import types
+import weakref
+
+import pytest
+
+from justjit.emit_cython import comment_text, emit_pyx, mangle
+from justjit.emit_cython.names import ConstPool
+from justjit.ir import ops as ir
+from justjit.ir.ops import Block, IRFunction, Reg
+
+build_module = pytest.importorskip("justjit.backends.cython_build").build_module
+
+_counter = [0]
+
+
+class Compiled:
+    """A compiled IRFunction: call it like the function (globals/closure given at creation)."""
+
+    def __init__(self, fn: IRFunction, globals_: dict, closure=None):
+        self.pyx = emit_pyx(fn)
+        _counter[0] += 1
+        self.module = build_module(self.pyx.text, name_hint=f"t{_counter[0]}_{fn.name}",
+                                   use_cache=False)
+        getattr(self.module, "__jj_init")(self.pyx.constants)  # not name-mangled
+        self.state = (globals_, builtins.__dict__, closure)
+
+    def __call__(self, *args):
+        return self.module.entry(self.state, *args)
+
+
+def jit_py(func):
+    """The compiled `func`, called with CPython's argument binding (what the dispatcher does)."""
+    import inspect
+
+    from justjit.frontend import build_ir
+    compiled = Compiled(build_ir(func), func.__globals__, func.__closure__)
+    sig = inspect.signature(func)
+
+    def call(*args, **kwargs):
+        bound = sig.bind(*args, **kwargs)
+        bound.apply_defaults()
+        return compiled(*bound.arguments.values())
+
+    call.pyx = compiled.pyx
+    return call
+
+
+def outcome(f, *args):
+    try:
+        value = f(*args)
+    except BaseException as exc:  # noqa: B902
+        return ("raise", type(exc), str(exc))
+    return ("return", type(value), repr(value), sys.exc_info()[0])
+
+
+def same_outcome(f, g, *args):
+    a, b = outcome(f, *args), outcome(g, *args)
+    assert a == b, f"plain {a} != compiled {b}"
+    return a
+
+
+def fn_of(name, args, blocks, *, source=None, generator=False, firstlineno=1):
+    return IRFunction(name=name, qualname=name, filename="<ir:" + name + ">",
+                      firstlineno=firstlineno, code=None,
+                      args=[Reg(a, "var") for a in args],
+                      blocks={b.id: b for b in blocks}, entry=blocks[0].id,
+                      is_generator=generator, source_lines=source or {})
+
+
+def T(n):
+    return Reg(f"t{n}", "tmp")
+
+
+def V(name):
+    return Reg(name, "var")
+
+
+# --------------------------------------------------------------------------------------------
+# Names and escaping (no compiler needed)
+
+
+def test_mangle_is_injective_and_safe():
+    names = ["x", "_x", "x_", "__x", "cdef", "NULL", "__pyx_r", "label", "π", "_3c0_", "a_b",
+             "ab", "v_x", "r0", "__jj_state", "None", "日本"]
+    mangled = [mangle("v", n) for n in names]
+    assert len(set(mangled)) == len(names)
+    for m in mangled:
+        assert m.isascii() and m.isidentifier() and m.startswith("v_")
+    assert mangle("v", "π") != mangle("v", "_3c0_")
+
+
+def test_comment_text_cannot_end_a_comment():
+    for evil in ["a\nb", "a\rb", "a\u2028b", "a\x0cb", "a\x00b", "x\u2029y", "\ud800"]:
+        text = comment_text(evil)
+        assert not any(ch in text for ch in "\n\r\x0c\x00\u2028\u2029\x0b\x1c\x1d\x1e\x85")
+        assert len(text.splitlines()) == 1
+
+
+def test_const_pool_keeps_identity_and_shares_names():
+    pool = ConstPool()
+    a, b = 1.0, 1
+    assert pool.obj(a) != pool.obj(b)
+    assert pool.obj(a) == pool.obj(a)
+    assert pool.name("x") == pool.name("x")
+    assert pool.obj(True) != pool.obj(1)
+
+
+# --------------------------------------------------------------------------------------------
+# Hand-built IR
+
+
+def test_arithmetic_hand_built():
+    # def f(a, b): return (a + b) * b - a // b
+    fn = fn_of("arith", ["a", "b"], [
+        Block(0, [ir.BinaryOp(T(0), "+", V("a"), V("b"), line=1),
+                  ir.BinaryOp(T(1), "*", T(0), V("b"), line=1),
+                  ir.BinaryOp(T(2), "//", V("a"), V("b"), line=1),
+                  ir.BinaryOp(T(3), "-", T(1), T(2), line=1)],
+              ir.Return(T(3), line=1)),
+    ])
+    c = Compiled(fn, {})
+
+    def plain(a, b):
+        return (a + b) * b - a // b
+
+    for args in [(3, 4), (2.5, 1.5), (7, 0), ("a", 2), (10**30, 7), (-7, 2), (1.0, 0.0)]:
+        same_outcome(plain, c, *args)
+
+
+def test_constants_are_never_spliced_into_the_source():
+    weird = ['a"b\'c\\d\x00e\U0001F600', b'\x00"\\\'', '\n\r\u2028 """ \'\'\' # cython: x',
+             -0.0, float("inf"), 10**40, (1, "x\n", None), frozenset({1}), 1j, ...,
+             "\ud800x"]
+    regs = [T(i) for i in range(len(weird))]
+    fn = fn_of("consts", [], [
+        Block(0, [ir.LoadConst(r, v, line=1) for r, v in zip(regs, weird)]
+              + [ir.BuildTuple(T(99), regs, line=2)],
+              ir.Return(T(99), line=2)),
+    ], source={1: 'x = "\n# evil\ncdef int y = 0 \u2028', 2: "return x  # ok"})
+    c = Compiled(fn, {})
+    got = c()
+    assert len(got) == len(weird)
+    for a, b in zip(got, weird):
+        assert type(a) is type(b)
+        assert a is b  # the very objects given in the constants tuple
+    for v in weird:
+        if isinstance(v, str) and len(v) > 3:
+            assert v not in c.pyx.text
+
+
+def test_local_names_that_are_keywords_or_generated_names():
+    names = ["cdef", "π", "NULL", "__pyx_r", "label", "r0", "__jj_state", "int", "日本"]
+    ops = []
+    for i, name in enumerate(names):
+        ops.append(ir.LoadConst(V(name), i * 10, line=1))
+    ops.append(ir.BuildTuple(T(0), [V(n) for n in names], line=2))
+    fn = fn_of("names", ["cdef", "π"], [Block(0, ops, ir.Return(T(0), line=2))])
+    c = Compiled(fn, {})
+    assert c(1, 2) == tuple(i * 10 for i in range(len(names)))
+
+
+def test_unbound_local_message():
+    fn = fn_of("unbound", ["flag"], [
+        Block(0, [], ir.CondBranch(V("flag"), 1, 2, line=1)),
+        Block(1, [ir.LoadConst(V("x"), 5, line=2)], ir.Jump(2, line=2)),
+        Block(2, [ir.CheckBound(V("x"), line=3)], ir.Return(V("x"), line=3)),
+    ])
+    c = Compiled(fn, {})
+
+    def plain(flag):
+        if flag:
+            x = 5
+        return x  # noqa: F821
+
+    same_outcome(plain, c, True)
+    r = same_outcome(plain, c, False)
+    assert r[1] is UnboundLocalError
+    assert r[2] == "cannot access local variable 'x' where it is not associated with a value"
+
+
+def test_global_lookup_sees_rebinding_and_builtins():
+    fn = fn_of("glob", [], [
+        Block(0, [ir.LoadGlobal(T(0), "G", line=1), ir.LoadGlobal(T(1), "len", line=1),
+                  ir.Call(T(2), T(1), [T(0)], line=1)],
+              ir.Return(T(2), line=1)),
+    ])
+    g = {"G": [1, 2]}
+    c = Compiled(fn, g)
+    assert c() == 2
+    g["G"] = "abcd"
+    assert c() == 4
+    g["len"] = lambda x: "shadowed"
+    assert c() == "shadowed"
+    del g["G"]
+    with pytest.raises(NameError) as info:
+        c()
+    assert str(info.value) == "name 'G' is not defined"
+    assert info.value.name == "G"
+
+
+# --------------------------------------------------------------------------------------------
+# Through the frontend: behaviour of whole functions
+
+G = 10
+
+
+def f_loop(n):
+    total = 0
+    for i in range(n):
+        if i % 3 == 0:
+            continue
+        total += i * G
+    return total
+
+
+def f_exc(x):
+    try:
+        return 10 / x
+    except ZeroDivisionError:
+        return ("caught", sys.exc_info()[0].__name__)
+    finally:
+        pass
+
+
+def f_context(x):
+    try:
+        1 / x
+    except ZeroDivisionError:
+        raise KeyError("inner")
+
+
+def f_cause(x):
+    try:
+        1 / x
+    except ZeroDivisionError as e:
+        raise ValueError("v") from e
+
+
+def f_bare_raise():
+    raise
+
+
+def f_not_exception():
+    raise 5
+
+
+def f_bad_except(x):
+    try:
+        1 / x
+    except 3:
+        pass
+
+
+def f_unpack(seq):
+    a, b, c = seq
+    return a + b + c
+
+
+def f_unpack_ex(seq):
+    a, *b, c = seq
+    return (a, b, c)
+
+
+def f_fstring(x, y):
+    return f"{x!r:>6}|{y:.2f}|{x}"
+
+
+def f_calls(f, *args, **kwargs):
+    return f(*args, sep="-", **kwargs)
+
+
+def f_with(cm):
+    with cm as v:
+        return v
+
+
+def f_closure(x):
+    def inner(y):
+        return x + y
+    return inner(2)
+
+
+def f_build(a, b):
+    return {a: b, "k": [a, b], "s": {a, b}, "t": (a,)}
+
+
+def f_exc_info_in_finally(raising):
+    seen = []
+    try:
+        try:
+            if raising:
+                raise KeyError("in flight")
+        finally:
+            seen.append(sys.exc_info()[0])
+    except KeyError:
+        seen.append("caught")
+    seen.append(sys.exc_info()[0])
+    return seen
+
+
+def f_exc_info_after():
+    try:
+        raise ValueError("x")
+    except ValueError:
+        pass
+    return sys.exc_info()
+
+
+@pytest.mark.parametrize("func,args_list", [
+    (f_loop, [(0,), (10,), (-1,)]),
+    (f_exc, [(2,), (0,), ("s",)]),
+    (f_context, [(0,), (1,)]),
+    (f_cause, [(0,)]),
+    (f_bare_raise, [()]),
+    (f_not_exception, [()]),
+    (f_bad_except, [(0,), (1,)]),
+    (f_unpack, [((1, 2, 3),), ([1, 2],), ([1, 2, 3, 4],), (5,), ("abc",)]),
+    (f_unpack_ex, [((1, 2, 3, 4),), ((1,),), (range(5),)]),
+    (f_fstring, [(1, 2.5), ("s", 3), (None, "x")]),
+    (f_calls, [(print.__class__, 1), (lambda *a, **k: (a, k), 1, 2), (len, 1, 2)]),
+    (f_closure, [(1,), ("a",)]),
+    (f_build, [(1, 2), ([], 1)]),
+    (f_exc_info_after, [()]),
+    (f_exc_info_in_finally, [(True,), (False,)]),
+])
+def test_differential(func, args_list):
+    c = jit_py(func)
+    for args in args_list:
+        same_outcome(func, c, *args)
+
+
+def test_exception_chaining_matches():
+    c = jit_py(f_context)
+    with pytest.raises(KeyError) as info:
+        c(0)
+    assert type(info.value.__context__) is ZeroDivisionError
+    assert info.value.__cause__ is None and not info.value.__suppress_context__
+    c2 = jit_py(f_cause)
+    with pytest.raises(ValueError) as info:
+        c2(0)
+    assert type(info.value.__cause__) is ZeroDivisionError
+    assert info.value.__suppress_context__
+
+
+def test_with_statement():
+    log = []
+
+    class CM:
+        def __enter__(self):
+            log.append("enter")
+            return 42
+
+        def __exit__(self, *a):
+            log.append(("exit", a[0]))
+            return False
+
+    c = jit_py(f_with)
+    assert c(CM()) == 42
+    assert log == ["enter", ("exit", None)]
+    r = outcome(c, 5)
+    assert r[:3] == ("raise", TypeError,
+                     "'int' object does not support the context manager protocol")
+
+
+def test_traceback_names_original_file_function_and_line():
+    c = jit_py(f_unpack)
+    try:
+        c((1, 2))
+    except ValueError as e:
+        exc = e
+        entries = traceback.extract_tb(exc.__traceback__)
+    else:
+        raise AssertionError("no exception")
+    code = f_unpack.__code__
+    mine = [e for e in entries if e.filename == code.co_filename and e.name == "f_unpack"]
+    assert mine and mine[-1].lineno == code.co_firstlineno + 1
+    assert not any(e.filename.endswith(".pyx") for e in entries)
+    text = "".join(traceback.format_exception(exc))
+    assert "a, b, c = seq" in text
+
+
+def test_traceback_through_handler_and_reraise_has_one_entry():
+    def f(x):
+        try:
+            return 1 / x
+        finally:
+            pass
+
+    c = jit_py(f)
+    with pytest.raises(ZeroDivisionError) as info:
+        c(0)
+    entries = [e for e in traceback.extract_tb(info.value.__traceback__) if e.name == "f"]
+    assert [e.lineno for e in entries] == [f.__code__.co_firstlineno + 2]
+
+
+def test_sys_exc_info_not_leaked_into_callers_generator_state():
+    # The compiled function catches an exception while the calling generator has no handled
+    # exception of its own but *its* caller has one: afterwards the generator must still see
+    # no exception (Cython's except clause would otherwise leave the caller's one behind).
+    def inner():
+        try:
+            1 / 0
+        except ZeroDivisionError:
+            pass
+        return 1
+
+    c = jit_py(inner)
+
+    def gen():
+        yield c()
+        yield sys.exc_info()[0]
+
+    try:
+        raise KeyError("outer")
+    except KeyError:
+        g = gen()
+        assert next(g) == 1
+    assert next(g) is None
+
+
+# --------------------------------------------------------------------------------------------
+# Generators
+
+
+def g_simple(n):
+    total = 0
+    for i in range(n):
+        got = yield i
+        if got is not None:
+            total += got
+    return total
+
+
+def g_exc_state():
+    try:
+        raise ValueError("x")
+    except ValueError:
+        yield sys.exc_info()[0]
+        yield sys.exc_info()[0]
+    yield sys.exc_info()[0]
+
+
+def g_delegate(n):
+    r = yield from g_simple(n)
+    yield ("done", r)
+
+
+def _drive(gen, sends):
+    out = []
+    try:
+        out.append(next(gen))
+        for s in sends:
+            out.append(gen.send(s))
+    except StopIteration as stop:
+        out.append(("stop", stop.value))
+    except BaseException as exc:  # noqa: B902
+        out.append(("raise", type(exc), str(exc)))
+    return out
+
+
+def test_generator_send():
+    c = jit_py(g_simple)
+    for sends in ([None, None, None], [5, 6, 7], [1]):
+        assert _drive(c(3), sends) == _drive(g_simple(3), sends)
+
+
+def test_generator_throw_and_close():
+    c = jit_py(g_simple)
+    g1, g2 = c(5), g_simple(5)
+    next(g1), next(g2)
+    for g in (g1, g2):
+        with pytest.raises(KeyError):
+            g.throw(KeyError("k"))
+    g1, g2 = c(5), g_simple(5)
+    next(g1), next(g2)
+    g1.close()
+    g2.close()
+    assert list(g1) == list(g2) == []
+
+
+def test_generator_keeps_handled_exception_across_yield():
+    c = jit_py(g_exc_state)
+    assert list(c()) == list(g_exc_state()) == [ValueError, ValueError, None]
+
+
+def test_generator_yield_from():
+    c = jit_py(g_delegate)
+    for sends in ([None] * 5, [1, 2, 3, 4, 5]):
+        assert _drive(c(3), sends) == _drive(g_delegate(3), sends)
+
+
+def test_yielded_value_is_not_kept_alive_by_the_suspended_generator():
+    class Obj:
+        pass
+
+    def g():
+        yield Obj()
+        yield 2
+
+    c = jit_py(g)
+    gen = c()
+    ref = weakref.ref(next(gen))
+    gc.collect()
+    assert ref() is None
+    assert next(gen) == 2
+
+
+def test_generator_exception_traceback():
+    def g(x):
+        yield 1
+        yield 1 / x
+
+    c = jit_py(g)
+    gen = c(0)
+    next(gen)
+    with pytest.raises(ZeroDivisionError) as info:
+        next(gen)
+    entries = [e for e in traceback.extract_tb(info.value.__traceback__) if e.name == "g"]
+    assert [e.lineno for e in entries] == [g.__code__.co_firstlineno + 2]
+
+
+def test_nan_constant_identity():
+    nan = float("nan")
+    fn = fn_of("nanc", [], [Block(0, [ir.LoadConst(T(0), nan, line=1)], ir.Return(T(0), line=1))])
+    c = Compiled(fn, {})
+    assert c() is nan and math.isnan(c())
+
+
+def g_handler_yield(log):
+    try:
+        raise ValueError("v")
+    except ValueError:
+        x = yield "in handler"
+        log.append(x)
+    yield "after"
+
+
+def test_exception_thrown_at_yield_gets_the_generators_context():
+    c = jit_py(g_handler_yield)
+    for gen in (g_handler_yield([]), c([])):
+        assert next(gen) == "in handler"
+        with pytest.raises(KeyError) as info:
+            gen.throw(KeyError("k"))
+        assert type(info.value.__context__) is ValueError
+        assert sys.exc_info()[0] is None
+
+
+def test_emitted_text_reads_like_a_listing():
+    c = jit_py(f_loop)
+    text = c.pyx.text
+    line = f_loop.__code__.co_firstlineno + 5
+    assert f"# {line}: total += i * G" in text
+    assert "def entry(tuple __jj_state, v_n):" in text
+    assert any(src == line for src in c.pyx.line_map.values())
+
+
+def test_unlowered_program_is_lowered():
+    from justjit.frontend import build_ir
+    from justjit.relooper import reloop, render
+
+    fn = build_ir(f_loop)
+    succ = {b.id: b.all_successors() for b in fn.blocks.values()}
+    pyx = emit_pyx(fn, render(reloop(fn.entry, succ), succ))
+    assert "def entry" in pyx.text
