@@ -11,10 +11,12 @@ Layout of a cache directory::
       entries/<module>/            one published entry, never modified in place
           <module><EXT_SUFFIX>     the extension module
           <module>.pyx             its source, kept for inspection
-          manifest.json            full key, size and checksum of the .so, provenance
+          manifest.json            full key, size and checksum of the .so, provenance,
+                                   and optional "metadata" (function, signature, backend)
       tmp/                         build directories in progress (one per build)
       failed/<module>/             sources and logs of the last failed build of <module>
       toolchain/                   memoized facts about the C compiler
+      refused/                     functions enable()/run could not compile (never retried)
 
 Publishing an entry is one ``os.rename`` of a complete build directory onto
 ``entries/<module>``.  Renaming a directory onto an existing non-empty
@@ -72,6 +74,7 @@ ENTRIES = "entries"
 TMP = "tmp"
 FAILED = "failed"
 TOOLCHAIN = "toolchain"
+REFUSED = "refused"
 MANIFEST = "manifest.json"
 
 
@@ -200,16 +203,17 @@ def _cython_version() -> str:
 def cache_dir() -> Path:
     """The configured cache directory (not created, not checked).
 
-    ``$JUSTJIT_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/justjit`` (when that
-    is an absolute path, as the XDG spec requires), else ``~/.cache/justjit``.
+    The ``cache_dir`` setting of `justjit.config` (code, ``$JUSTJIT_CACHE_DIR`` or
+    ``[tool.justjit]`` in pyproject.toml, in that order), else
+    ``$XDG_CACHE_HOME/justjit`` (when that is an absolute path, as the XDG spec
+    requires), else ``~/.cache/justjit``.  Read at each use.
     """
-    explicit = os.environ.get("JUSTJIT_CACHE_DIR")
+    from justjit import config
+
+    explicit = config.current().values["cache_dir"]
     if explicit:
         return Path(explicit).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    if xdg and os.path.isabs(xdg):
-        return Path(xdg) / "justjit"
-    return Path.home() / ".cache" / "justjit"
+    return config.default_cache_dir()
 
 
 def unsafe_reason(path: Path) -> str | None:
@@ -329,6 +333,7 @@ class EntryInfo:
     created: float | None
     valid: bool
     problem: str | None
+    metadata: dict | None = None   # what the builder recorded (function, signature, backend)
 
 
 class Cache:
@@ -340,6 +345,7 @@ class Cache:
         self.tmp = self.root / TMP
         self.failed = self.root / FAILED
         self.toolchain = self.root / TOOLCHAIN
+        self.refused = self.root / REFUSED
 
     def __repr__(self) -> str:
         return f"Cache({str(self.root)!r})"
@@ -386,12 +392,16 @@ class Cache:
         return Path(tempfile.mkdtemp(prefix=f"{module_name}-", dir=self.tmp))
 
     def publish(self, build_dir: Path, module_name: str, key: str,
-                so_name: str, pyx_name: str, provenance: dict) -> Entry:
+                so_name: str, pyx_name: str, provenance: dict,
+                metadata: dict | None = None) -> Entry:
         """Turn a complete build directory into the entry for ``module_name``.
 
         Writes the manifest, then renames the directory into place.  If
         another process published first, its (verified) entry is returned and
         ``build_dir`` is discarded; if that entry is corrupt it is replaced.
+        ``metadata`` (JSON-serializable, optional) is stored under the
+        manifest's ``"metadata"`` key for `list_entries` and ``cache list``;
+        it is not part of the key.
         """
         import json
 
@@ -406,6 +416,8 @@ class Cache:
             "so_blake2b": checksum,
             **provenance,
         }
+        if metadata:
+            manifest["metadata"] = dict(metadata)
         _write_atomic(build_dir / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
         target = self.entries / module_name
         for _attempt in range(3):
@@ -446,6 +458,39 @@ class Cache:
         except OSError:
             pass
 
+    # -- remembered refusals (enable()/run never retry them) ----------------
+
+    def remember_refusal(self, key: str, record: dict) -> None:
+        """Best effort: record that the function with ``key`` cannot be compiled."""
+        import json
+
+        try:
+            os.makedirs(self.refused, mode=0o700, exist_ok=True)
+            _write_atomic(self.refused / f"{key}.json", json.dumps(record, sort_keys=True))
+        except (OSError, TypeError, ValueError):
+            pass
+
+    def refused_keys(self) -> set[str]:
+        try:
+            names = os.listdir(self.refused)
+        except OSError:
+            return set()
+        return {name[:-5] for name in names if name.endswith(".json")}
+
+    def refusals(self) -> list[dict]:
+        import json
+
+        records = []
+        for key in sorted(self.refused_keys()):
+            try:
+                with open(self.refused / f"{key}.json", encoding="utf-8") as f:
+                    record = json.load(f)
+            except (OSError, ValueError):
+                continue
+            if isinstance(record, dict):
+                records.append(record)
+        return records
+
     # -- maintenance ------------------------------------------------------
 
     def list_entries(self) -> list[EntryInfo]:
@@ -456,18 +501,24 @@ class Cache:
             if not directory.is_dir():
                 continue
             entry, problem = _verify(directory, directory.name, None)
-            size = sum(f.stat().st_size for f in directory.iterdir() if f.is_file())
+            try:
+                size = sum(f.stat().st_size for f in directory.iterdir() if f.is_file())
+            except OSError:  # removed while we looked
+                continue
             created = entry.manifest.get("created") if entry is not None else None
+            metadata = entry.manifest.get("metadata") if entry is not None else None
             infos.append(EntryInfo(directory.name, directory, size, created,
-                                   entry is not None, problem))
+                                   entry is not None, problem,
+                                   metadata if isinstance(metadata, dict) else None))
         return infos
 
     def clear(self) -> int:
-        """Remove every entry, build leftover and failure log; count entries."""
+        """Remove every entry, build leftover, failure log and remembered refusal;
+        count entries."""
         count = 0
         if self.entries.is_dir():
             count = sum(1 for d in self.entries.iterdir() if d.is_dir())
-        for sub in (self.entries, self.tmp, self.failed, self.toolchain):
+        for sub in (self.entries, self.tmp, self.failed, self.toolchain, self.refused):
             shutil.rmtree(sub, ignore_errors=True)
         return count
 

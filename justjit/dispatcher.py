@@ -15,30 +15,49 @@ entry (see ``justjit.pipeline.compile_function``)::
 
     entry(state, *arg_values)   # state = (__globals__, __builtins__, __closure__)
 
-``TARGET`` starts as the dispatcher's compile-on-first-call method. That method
-compiles under a lock, then rebinds ``TARGET`` in the private globals, so every
-later call goes from the trampoline straight to native code. When compiling is
-refused, ``TARGET`` becomes an *interpreter path*: another generated function that
-re-creates the equivalent call of the original (positional values, ``*args``,
-keyword-only values as keywords, ``**kwargs``).
+``TARGET`` starts as the dispatcher's *pending path*, which counts calls per
+argument-type signature and decides when to compile:
 
-Everything else (state, locking, warnings, introspection) lives in ``Dispatcher``,
-which is off the hot path and reachable as ``jitted.dispatcher``.
+- default (``hot=0``, ``background=False``): the first call compiles, under a lock,
+  then runs the compiled code;
+- ``hot=N``: the first N calls of each signature run in the interpreter; call N+1
+  of a signature makes it hot and compiles;
+- ``background=True``: the hot call starts the compile in a thread and runs in the
+  interpreter, as do all calls until the build is ready; the first call that finds
+  it ready installs it. ``jitted.wait()`` blocks until it is.
+
+Installing compiled code rebinds ``TARGET`` to the native entry, so every later
+call goes from the trampoline straight to native code, with no Python-level
+bookkeeping: calls to compiled code are not counted (``jitted.stats`` says so).
+When compiling is refused, ``TARGET`` becomes an *interpreter path*: another
+generated function that re-creates the equivalent call of the original (positional
+values, ``*args``, keyword-only values as keywords, ``**kwargs``); calls on it are
+not counted either. Today the compiler produces one generic specialization, so
+the first hot signature compiles code that serves every signature.
+
+Everything else (state, locking, warnings, statistics, introspection) lives in
+``Dispatcher``, which is off the hot path and reachable as ``jitted.dispatcher``.
+``justjit.autojit`` reuses ``Dispatcher`` with a different place for ``TARGET``
+(see ``Holder``).
 """
 
 from __future__ import annotations
 
 import inspect
 import keyword
+import os
+import re
 import sys
 import threading
+import time
 import warnings
+import weakref
 from types import CodeType, FunctionType
 
 from justjit import config as _config
 from justjit.errors import CompileError, JITWarning
 
-__all__ = ["jit", "Dispatcher"]
+__all__ = ["jit", "Dispatcher", "JITStats", "SignatureStats", "FallbackRecord", "wait_all"]
 
 _CO_VARARGS = inspect.CO_VARARGS
 _CO_VARKEYWORDS = inspect.CO_VARKEYWORDS
@@ -49,19 +68,57 @@ _CO_COROUTINE = inspect.CO_COROUTINE
 _COMPILE_LOCK = threading.RLock()
 
 # Dispatcher states.
-PENDING = "pending"  # not compiled yet: TARGET is the compile-on-first-call method
-COMPILING = "compiling"  # compile in progress (re-entrant calls run in the interpreter)
+PENDING = "pending"  # not compiled yet: TARGET is the pending path (counts, decides)
+COMPILING = "compiling"  # compile in progress (in this thread or in the background)
 COMPILED = "compiled"  # TARGET is the native entry
 FALLBACK = "fallback"  # compile refused, fallback=True: TARGET is the interpreter path
 FAILED = "failed"  # compile refused, fallback=False: TARGET raises the CompileError
-DISABLED = "disabled"  # JUSTJIT_DISABLE: TARGET is the interpreter path, no compile
+DISABLED = "disabled"  # disabled by configuration: TARGET is the interpreter path
+
+# Arguments of pipeline.compile_function beyond (py_func, backend, use_cache) that the
+# dispatcher passes when the pipeline accepts them.
+_OPTIONAL_COMPILE_ARGS = ("opt_level", "dump_dir", "metadata")
 
 
-def _compile_function(py_func, *, backend: str, use_cache: bool):
-    """The one place that reaches the compiler (tests patch the pipeline's function)."""
+def _compile_function(py_func, *, backend: str, use_cache: bool, **optional):
+    """The one place that reaches the compiler (tests patch the pipeline's function).
+
+    ``optional`` (``opt_level``, ``dump_dir``, ``metadata``) is passed on only where
+    ``compile_function`` declares the parameter (or ``**kwargs``).
+    """
     from justjit import pipeline
 
-    return pipeline.compile_function(py_func, backend=backend, use_cache=use_cache)
+    compile_function = pipeline.compile_function
+    try:
+        params = inspect.signature(compile_function).parameters
+    except (TypeError, ValueError):
+        params = {}
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    extra = {k: v for k, v in optional.items() if v is not None and (takes_any or k in params)}
+    return compile_function(py_func, backend=backend, use_cache=use_cache, **extra)
+
+
+class _LazyLogger:
+    """``logging.getLogger("justjit")`` on first use (``import logging`` costs ~3 ms, and
+    a program whose functions all come from the cache never logs anything)."""
+
+    def __getattr__(self, name):
+        from justjit.logs import logger as real
+
+        globals()["logger"] = real
+        return getattr(real, name)
+
+
+logger = _LazyLogger()
+
+
+def _build_counters():
+    """Counters of the Cython build backend, to tell a cache hit from a build."""
+    build = sys.modules.get("justjit.backends.cython_build")
+    stats = getattr(build, "stats", None)
+    if stats is None:
+        return None
+    return (stats.memory_hits + stats.disk_hits, stats.cython_runs + stats.cc_runs)
 
 
 # --------------------------------------------------------------------------- layout
@@ -177,48 +234,272 @@ def _make_interpreter_path(func: FunctionType, layout: _ArgLayout):
     return FunctionType(code, {"_func": func}, "_interpret")
 
 
+# ---------------------------------------------------------------------------- stats
+
+
+def _type_name(t: type) -> str:
+    module = getattr(t, "__module__", None)
+    name = getattr(t, "__qualname__", None) or getattr(t, "__name__", repr(t))
+    return name if module in (None, "builtins") else f"{module}.{name}"
+
+
+def signature_text(types: tuple) -> str:
+    """``(int, list)`` for a tuple of argument types."""
+    return "(" + ", ".join(_type_name(t) for t in types) + ")"
+
+
+class SignatureStats:
+    """The calls the dispatcher saw for one tuple of argument types.
+
+    Only calls that go through the dispatcher are counted: the calls before the
+    function was compiled (or refused), and calls that raced with the compile.
+    Once compiled code is installed, calls go from the trampoline straight to it
+    and are not counted (``compiled`` is then True).
+    """
+
+    __slots__ = ("types", "calls", "interpreted", "compiled")
+
+    def __init__(self, types: tuple) -> None:
+        self.types = types
+        self.calls = 0  # calls that went through the dispatcher
+        self.interpreted = 0  # of those, the ones that ran in the interpreter
+        self.compiled = False  # compiled code serves this signature (calls not counted)
+
+    @property
+    def text(self) -> str:
+        return signature_text(self.types)
+
+    def __repr__(self) -> str:
+        return (f"SignatureStats({self.text}, calls={self.calls}, interpreted={self.interpreted}, "
+                f"compiled={self.compiled})")
+
+
+class FallbackRecord:
+    """Why a function (or one signature) runs in the interpreter."""
+
+    __slots__ = ("reason", "stage", "location", "construct", "pyx_path", "internal", "signature")
+
+    def __init__(self, reason: str, stage: str | None = None, location: str | None = None,
+                 construct: str | None = None, pyx_path: str | None = None, internal: bool = False,
+                 signature: str | None = None) -> None:
+        self.reason = reason
+        self.stage = stage
+        self.location = location
+        self.construct = construct
+        self.pyx_path = pyx_path
+        self.internal = internal
+        self.signature = signature
+
+    def as_dict(self) -> dict:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    def __repr__(self) -> str:
+        return f"FallbackRecord({self.as_dict()!r})"
+
+
+class JITStats:
+    """Live statistics of one jitted function: ``jitted.stats``.
+
+    - ``status``: ``pending``, ``compiling``, ``compiled``, ``fallback``, ``failed``
+      or ``disabled``; ``compiled``: whether compiled code is installed.
+    - ``signatures``: ``{argument types: SignatureStats}``, the calls counted per
+      signature, interpreted or not.
+    - ``calls`` / ``interpreted_calls``: totals of the counted calls.
+    - ``compiles``, ``compile_seconds``: compilations finished and their wall time.
+    - ``cache_hits`` / ``cache_misses``: compilations served by the cache or built
+      (compilations whose outcome the backend does not report count in neither).
+    - ``fallbacks``: ``FallbackRecord``s, the reasons for running in the interpreter.
+
+    ``compiled_calls_counted`` is False: the trampoline -> native path does no
+    bookkeeping, so calls to compiled code (and to the interpreter path after a
+    fallback) are not counted. Reading ``status`` installs a finished background
+    build, as a call would.
+    """
+
+    compiled_calls_counted = False
+
+    def __init__(self, dispatcher: "Dispatcher") -> None:
+        self._dispatcher = dispatcher
+        self.signatures: dict[tuple, SignatureStats] = {}
+        self.compiles = 0
+        self.compile_seconds = 0.0
+        self.cache_hits = 0
+        self.cache_misses = 0
+        self.fallbacks: list[FallbackRecord] = []
+
+    def _record(self, types: tuple) -> SignatureStats:
+        record = self.signatures.get(types)
+        if record is None:
+            record = self.signatures[types] = SignatureStats(types)
+        return record
+
+    @property
+    def status(self) -> str:
+        self._dispatcher.poll()
+        return self._dispatcher.status
+
+    @property
+    def compiled(self) -> bool:
+        return self.status == COMPILED
+
+    @property
+    def calls(self) -> int:
+        return sum(r.calls for r in list(self.signatures.values()))
+
+    @property
+    def interpreted_calls(self) -> int:
+        return sum(r.interpreted for r in list(self.signatures.values()))
+
+    def as_dict(self) -> dict:
+        return {
+            "function": self._dispatcher.name,
+            "status": self.status,
+            "compiled": self.compiled,
+            "signatures": {
+                r.text: {"calls": r.calls, "interpreted": r.interpreted, "compiled": r.compiled}
+                for r in list(self.signatures.values())
+            },
+            "calls": self.calls,
+            "interpreted_calls": self.interpreted_calls,
+            "compiled_calls_counted": self.compiled_calls_counted,
+            "compiles": self.compiles,
+            "compile_seconds": self.compile_seconds,
+            "cache_hits": self.cache_hits,
+            "cache_misses": self.cache_misses,
+            "fallbacks": [r.as_dict() for r in self.fallbacks],
+        }
+
+    def __str__(self) -> str:
+        d = self.as_dict()
+        lines = [
+            f"{d['function']}: {d['status']}, {d['calls']} calls counted "
+            f"({d['interpreted_calls']} interpreted)"
+            + ("; calls to compiled code are not counted" if d["compiled"] else ""),
+            f"  compiles: {d['compiles']} in {d['compile_seconds']:.3f} s, "
+            f"cache hits: {d['cache_hits']}, misses: {d['cache_misses']}",
+        ]
+        for text, sig in d["signatures"].items():
+            lines.append(
+                f"  {text}: {sig['calls']} calls, {sig['interpreted']} interpreted, "
+                f"compiled: {'yes' if sig['compiled'] else 'no'}"
+            )
+        for record in self.fallbacks:
+            where = f" at {record.location}" if record.location else ""
+            stage = f" [{record.stage}]" if record.stage else ""
+            lines.append(f"  fallback{stage}{where}: {record.reason}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"<JITStats {self._dispatcher.name} status={self._dispatcher.status} calls={self.calls}>"
+
+
 # ----------------------------------------------------------------------- dispatcher
+
+
+class _Outcome:
+    """What one compilation produced."""
+
+    __slots__ = ("compiled", "error", "internal", "interrupted", "seconds", "cache_hit", "types")
+
+    def __init__(self, compiled=None, error: CompileError | None = None, internal: bool = False,
+                 interrupted: BaseException | None = None, seconds: float = 0.0,
+                 cache_hit: bool | None = None, types: tuple | None = None) -> None:
+        self.compiled = compiled
+        self.error = error
+        self.internal = internal
+        self.interrupted = interrupted  # KeyboardInterrupt & co. in a background build
+        self.seconds = seconds
+        self.cache_hit = cache_hit
+        self.types = types
+
+
+_ALL_DISPATCHERS: "set[Dispatcher]" = set()  # those with a background build (for wait_all)
+_ALL_LOCK = threading.Lock()
+_LIVE: "weakref.WeakSet[Dispatcher]" = weakref.WeakSet()  # for the fork handler
+
+
+def _after_fork_in_child() -> None:
+    """A forked child has none of the parent's threads: free their locks and builds.
+
+    Without this, a child forked while another thread compiled (multiprocessing's
+    default start method on Linux) would wait forever on a lock held by a thread
+    that does not exist in it, or on a background build that will never finish.
+    """
+    global _COMPILE_LOCK, _ALL_LOCK
+    _COMPILE_LOCK = threading.RLock()
+    _ALL_LOCK = threading.Lock()
+    _ALL_DISPATCHERS.clear()
+    for dispatcher in list(_LIVE):
+        dispatcher._lock = threading.RLock()
+        if dispatcher.status == COMPILING:
+            dispatcher.status = PENDING
+            dispatcher._thread = None
+            dispatcher._outcome = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class Dispatcher:
     """The state of one jitted function: what is compiled, what was refused, and why.
 
-    ``trampoline`` is the callable the user holds; ``status`` is one of
-    ``pending``, ``compiling``, ``compiled``, ``fallback``, ``failed``, ``disabled``.
+    ``trampoline`` is the callable the user holds (``None`` when ``holder`` is given:
+    then ``TARGET`` and ``STATE`` live in ``holder.t`` and ``holder.s``, see
+    ``justjit.autojit``); ``status`` is one of ``pending``, ``compiling``,
+    ``compiled``, ``fallback``, ``failed``, ``disabled``; ``stats`` the live
+    ``JITStats``.
+
+    ``warn`` (default True) issues the fallback ``JITWarning``; ``listener``, if
+    given, is called as ``listener(dispatcher)`` (under the dispatcher's lock) each
+    time a compilation's outcome is installed.
     """
 
-    def __init__(self, py_func: FunctionType, cfg: _config.JITConfig) -> None:
+    def __init__(self, py_func: FunctionType, cfg: _config.JITConfig, *, holder=None,
+                 warn: bool = True, listener=None) -> None:
         self.py_func = py_func
         self.config = cfg
         self.backend = cfg.backend
+        self.name = f"{py_func.__module__}.{py_func.__qualname__}"
         self.signatures: list[str] = []
         self.compiled = None  # the pipeline's Compiled, once compiled
         self.error: CompileError | None = None  # why compiling was refused
+        self.stats = JITStats(self)
         self._lock = threading.RLock()
+        self._warn = warn
+        self._listener = listener
+        self._thread: threading.Thread | None = None  # the background build, if any
+        self._outcome: _Outcome | None = None  # a finished background build, not installed yet
+        _LIVE.add(self)
 
         code = py_func.__code__
         self._layout = _ArgLayout(code)
         self._state = (py_func.__globals__, py_func.__builtins__, py_func.__closure__)
         self._interpret = _make_interpreter_path(py_func, self._layout)
+        self.status = DISABLED if cfg.disable else PENDING
+        initial = self._interpret if cfg.disable else self._pending_call
+        if holder is not None:
+            holder.s = self._state
+            self._slot_get = lambda: holder.t
+            self._slot_set = lambda target: setattr(holder, "t", target)
+            self._slot_set(initial)
+            self.trampoline = None
+            return
         taken = set(self._layout.names)
-        self._target_name = _fresh_name("_justjit_target", taken)
-        self._state_name = _fresh_name("_justjit_state", taken | {self._target_name})
-        self._namespace = {self._state_name: self._state}
-        if cfg.disable:
-            self.status = DISABLED
-            self._namespace[self._target_name] = self._interpret
-        else:
-            self.status = PENDING
-            self._namespace[self._target_name] = self._first_call
-        self.trampoline = _make_trampoline(
-            py_func, self._layout, self._target_name, self._state_name, self._namespace
-        )
+        target_name = _fresh_name("_justjit_target", taken)
+        state_name = _fresh_name("_justjit_state", taken | {target_name})
+        namespace = {state_name: self._state, target_name: initial}
+        self._slot_get = lambda: namespace[target_name]
+        self._slot_set = lambda target: namespace.__setitem__(target_name, target)
+        self.trampoline = _make_trampoline(py_func, self._layout, target_name, state_name, namespace)
         t = self.trampoline
         t.py_func = py_func
         t.signatures = self.signatures
         t.backend = self.backend
         t.compiled = None
         t.inspect_pyx = self.inspect_pyx
+        t.wait = self.wait
+        t.stats = self.stats
         t.dispatcher = self
 
     def __repr__(self) -> str:
@@ -227,58 +508,180 @@ class Dispatcher:
     @property
     def target(self):
         """What the trampoline calls right now."""
-        return self._namespace[self._target_name]
+        return self._slot_get()
 
     def _set_target(self, target) -> None:
-        self._namespace[self._target_name] = target
+        self._slot_set(target)
 
-    # -- compile on first call -------------------------------------------------------
+    # -- the pending path: count, decide, compile ------------------------------------
 
-    def _first_call(self, *state_and_args):
-        return self._ensure_target()(*state_and_args)
+    def _pending_call(self, *state_and_args):
+        types = tuple([type(value) for value in state_and_args[1:]])
+        return self._route(types)(*state_and_args)
 
-    def _ensure_target(self):
-        """Compile if nothing was tried yet; return what the trampoline calls now."""
+    def _route(self, types: tuple):
+        """Count one call of signature ``types``; return what should run it."""
         with self._lock:
-            if self.status == PENDING:
-                self._compile()
-            elif self.status == COMPILING:
-                # Re-entered on this thread while compiling (the compiler ran us):
-                # this one call runs in the interpreter.
-                return self._interpret
-            return self.target
+            if self._outcome is not None:
+                self._install(self._outcome)
+            record = self.stats._record(types)
+            record.calls += 1
+            if self.status == PENDING and record.calls > self.config.hot:
+                logger.debug("%s%s is hot after %d calls", self.name, record.text, record.calls - 1)
+                if self.config.background:
+                    self._start_background(types)
+                else:
+                    self._compile_now(types)  # raises the CompileError if fallback=False
+            status = self.status
+            if status == COMPILED:
+                record.compiled = True
+                return self.target
+            if status == FAILED:
+                return self._raise_error
+            # pending, compiling (background, or re-entered from the compiler), fallback
+            record.interpreted += 1
+            return self._interpret
 
-    def _compile(self) -> None:
+    def _compile_now(self, types: tuple | None) -> None:
         self.status = COMPILING
         try:
-            with _COMPILE_LOCK:
-                compiled = _compile_function(
-                    self.py_func, backend=self.backend, use_cache=self.config.cache
-                )
-            entry = compiled.entry
-            signature = compiled.signature
-            compiled.pyx_source  # part of the contract: fail here, not in inspect_pyx()
-            if not callable(entry):
-                raise TypeError(f"compile_function returned a non-callable entry {entry!r}")
-        except CompileError as exc:
-            self._refuse(exc, internal=False)
-            if not self.config.fallback:
-                raise
-            return
-        except Exception as exc:
-            error = self._internal_error(exc)
-            self._refuse(error, internal=True)
-            if not self.config.fallback:
-                raise error from exc
-            return
+            outcome = self._run_compiler(types)
         except BaseException:
             self.status = PENDING  # e.g. KeyboardInterrupt: try again next call
             raise
-        self.compiled = compiled
-        self.signatures.append(signature)
-        self.trampoline.compiled = compiled
-        self.status = COMPILED
-        self._set_target(entry)
+        self._install(outcome)
+        if outcome.error is not None and not self.config.fallback:
+            raise outcome.error
+
+    def _start_background(self, types: tuple) -> None:
+        self.status = COMPILING
+        thread = threading.Thread(
+            target=self._background, args=(types,), name=f"justjit compile {self.name}", daemon=True
+        )
+        self._thread = thread
+        with _ALL_LOCK:
+            _ALL_DISPATCHERS.add(self)
+        try:
+            thread.start()
+        except RuntimeError:  # e.g. "can't create new thread at interpreter shutdown"
+            self._thread = None
+            self.status = PENDING
+            with _ALL_LOCK:
+                _ALL_DISPATCHERS.discard(self)
+
+    def _background(self, types: tuple) -> None:
+        try:
+            outcome = self._run_compiler(types)
+        except BaseException as exc:  # noqa: BLE001 - reported to the thread that installs it
+            outcome = _Outcome(interrupted=exc, types=types)
+        self._outcome = outcome  # the next call (or wait()) installs it
+
+    def _run_compiler(self, types: tuple | None) -> _Outcome:
+        """Compile ``py_func``; CompileErrors and internal errors become the outcome."""
+        sig = signature_text(types) if types is not None else None
+        code = self.py_func.__code__
+        metadata = {
+            "function": self.name,
+            "file": code.co_filename,
+            "line": code.co_firstlineno,
+            "backend": self.backend,
+            "types": sig,
+        }
+        logger.debug("compiling %s%s backend=%s", self.name, sig or "", self.backend)
+        start = time.perf_counter()
+        try:
+            with _COMPILE_LOCK:
+                start = time.perf_counter()
+                before = _build_counters()
+                try:
+                    compiled = _compile_function(
+                        self.py_func,
+                        backend=self.backend,
+                        use_cache=self.config.cache,
+                        opt_level=self.config.opt_level,
+                        dump_dir=self.config.dump_dir,
+                        metadata=metadata,
+                    )
+                finally:
+                    seconds = time.perf_counter() - start
+                    after = _build_counters()
+            entry = compiled.entry
+            compiled.signature  # part of the contract: fail here, not later
+            compiled.pyx_source
+            if not callable(entry):
+                raise TypeError(f"compile_function returned a non-callable entry {entry!r}")
+        except CompileError as exc:
+            return _Outcome(error=exc, seconds=time.perf_counter() - start, types=types)
+        except Exception as exc:
+            return _Outcome(error=self._internal_error(exc), internal=True,
+                            seconds=time.perf_counter() - start, types=types)
+        hit = getattr(compiled, "cache_hit", None)
+        if hit is None and after is not None:
+            hits0, builds0 = before or (0, 0)
+            hits1, builds1 = after
+            if builds1 > builds0:
+                hit = False
+            elif hits1 > hits0:
+                hit = True
+        return _Outcome(compiled=compiled, seconds=seconds, cache_hit=hit, types=types)
+
+    def _install(self, outcome: _Outcome) -> None:
+        """Make ``outcome`` (of a compilation) what the trampoline calls. Under the lock."""
+        self._outcome = None
+        self._thread = None
+        with _ALL_LOCK:
+            _ALL_DISPATCHERS.discard(self)
+        if outcome.interrupted is not None:
+            self.status = PENDING  # the background build was interrupted: retry when hot
+            logger.info("compiling %s was interrupted (%s); will retry",
+                        self.name, type(outcome.interrupted).__name__)
+            return
+        stats = self.stats
+        stats.compiles += 1
+        stats.compile_seconds += outcome.seconds
+        sig = signature_text(outcome.types) if outcome.types is not None else ""
+        if outcome.error is not None:
+            self._refuse(outcome.error, internal=outcome.internal, signature=sig or None)
+        else:
+            compiled = outcome.compiled
+            if outcome.cache_hit is True:
+                stats.cache_hits += 1
+            elif outcome.cache_hit is False:
+                stats.cache_misses += 1
+            self.compiled = compiled
+            self.signatures.append(compiled.signature)
+            if self.trampoline is not None:
+                self.trampoline.compiled = compiled
+            self.status = COMPILED
+            for record in stats.signatures.values():
+                record.compiled = True  # one generic specialization serves every signature
+            self._set_target(compiled.entry)
+            cache = {True: "cache hit", False: "cache miss", None: "cache unknown"}[outcome.cache_hit]
+            logger.info("compiled %s%s backend=%s opt=%d in %.3f s, %s", self.name, sig,
+                        self.backend, self.config.opt_level, outcome.seconds, cache)
+        if self._listener is not None:
+            self._listener(self)
+
+    def poll(self) -> None:
+        """Install a finished background build, if there is one."""
+        if self._outcome is not None:
+            with self._lock:
+                if self._outcome is not None:
+                    self._install(self._outcome)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until a pending background compilation has finished, and install it.
+
+        Returns False if ``timeout`` (seconds) ran out first, else True. Does not
+        raise the CompileError of a refused function (calls do, with fallback=False).
+        """
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+            if thread.is_alive():
+                return False
+        self.poll()
+        return True
 
     def _internal_error(self, exc: BaseException) -> CompileError:
         code = self.py_func.__code__
@@ -292,15 +695,30 @@ class Dispatcher:
         error.__cause__ = exc
         return error
 
-    def _refuse(self, error: CompileError, *, internal: bool) -> None:
+    def _refuse(self, error: CompileError, *, internal: bool, signature: str | None = None) -> None:
+        if not internal:
+            _locate(error, self.py_func)
         self.error = error
+        self.stats.fallbacks.append(
+            FallbackRecord(
+                reason=str(error.message),
+                stage=error.stage,
+                location=error.location,
+                construct=error.construct,
+                pyx_path=error.pyx_path,
+                internal=internal,
+                signature=signature,
+            )
+        )
+        logger.info("%s runs in the interpreter: %s", self.name, error)
         if not self.config.fallback:
             self.status = FAILED
             self._set_target(self._raise_error)
             return
         self.status = FALLBACK
         self._set_target(self._interpret)
-        self._warn_fallback(error, internal=internal)
+        if self._warn:
+            self._warn_fallback(error, internal=internal)
 
     def _raise_error(self, *state_and_args):
         raise self.error.with_traceback(None)
@@ -321,6 +739,8 @@ class Dispatcher:
                 f"cannot compile {name}: {what} at {filename}:{lineno}: {error.message}; "
                 f"{name} runs in the interpreter"
             )
+            if error.stage:
+                message += f" (stage: {error.stage})"
             if error.pyx_path:
                 message += f" (generated source kept at {error.pyx_path})"
         # Point the warning at the construct, not at the dispatcher's frames.
@@ -328,8 +748,23 @@ class Dispatcher:
 
     # -- introspection ---------------------------------------------------------------
 
+    def _ensure_target(self):
+        """Compile now if nothing was tried yet (waiting for a background build)."""
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+        with self._lock:
+            if self._outcome is not None:
+                self._install(self._outcome)
+            if self.status == PENDING:
+                self._compile_now(None)
+            elif self.status == COMPILING:
+                # Re-entered on this thread while compiling (the compiler ran us).
+                return self._interpret
+            return self.target
+
     def inspect_pyx(self) -> str:
-        """The generated Cython source, compiling first if needed."""
+        """The generated Cython source, compiling first if needed (whatever ``hot`` says)."""
         self._ensure_target()
         with self._lock:
             status = self.status
@@ -338,8 +773,8 @@ class Dispatcher:
         name = self.py_func.__qualname__
         if status == DISABLED:
             raise RuntimeError(
-                f"JustJIT is disabled ({_config.ENV_DISABLE}); {name} runs in the interpreter "
-                f"and has no generated source"
+                f"JustJIT is disabled ({_config.ENV_DISABLE} or justjit.config.disable); "
+                f"{name} runs in the interpreter and has no generated source"
             )
         if status in (FALLBACK, FAILED):
             raise CompileError(
@@ -360,23 +795,123 @@ class Dispatcher:
         return source
 
 
+def wait_all(timeout: float | None = None) -> bool:
+    """Wait for every background compilation of this process; False on timeout."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        with _ALL_LOCK:
+            pending = list(_ALL_DISPATCHERS)
+        if not pending:
+            return True
+        for dispatcher in pending:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not dispatcher.wait(left):
+                return False
+            with _ALL_LOCK:
+                _ALL_DISPATCHERS.discard(dispatcher)
+
+
+# ---------------------------------------------------- where a build error comes from
+
+_PYX_LOCATION = re.compile(r"([^\s:\"']+\.pyx):(\d+)")
+_C_LOCATION = re.compile(r"([^\s:\"']+\.c):(\d+)")
+_C_PYX_MARK = re.compile(r'/\* "([^"]+\.pyx)":(\d+)')
+_SOURCE_MARK = re.compile(r"^\s*# (?:line )?(\d+)(?::|\s*$)")
+_CONTEXT = 2
+
+
+def _locate(error: CompileError, py_func) -> None:
+    """Fill in the original ``file:line`` of a build error, and the .pyx lines it is about.
+
+    The backends raise build errors (Cython, C compiler) without a location in the
+    user's source. The generated .pyx carries ``# <line>: <source>`` comments (see
+    ``justjit.emit_cython``): from the failing .pyx line (or the C line, through
+    Cython's ``/* "x.pyx":N`` markers) the nearest such comment above names the
+    original line; failing that, the function's first line is used.
+    """
+    code = py_func.__code__
+    if error.filename is not None:
+        return
+    excerpt = str(error.source_excerpt or "")
+    pyx_path, pyx_line = _pyx_position(excerpt, error.pyx_path)
+    lineno = None
+    pyx_lines = _read_lines(pyx_path) if pyx_path else []
+    if pyx_line is not None and pyx_lines:
+        for number in range(min(pyx_line, len(pyx_lines)), 0, -1):
+            match = _SOURCE_MARK.match(pyx_lines[number - 1])
+            if match:
+                lineno = int(match.group(1))
+                break
+        lo, hi = max(1, pyx_line - _CONTEXT), min(len(pyx_lines), pyx_line + _CONTEXT)
+        context = [f"{'>' if n == pyx_line else ' '} {n:5d} | {pyx_lines[n - 1]}" for n in range(lo, hi + 1)]
+        header = f"generated source {pyx_path}, line {pyx_line}:"
+        error.source_excerpt = "\n".join(filter(None, [excerpt, header, *context]))
+    error.filename = code.co_filename
+    error.lineno = lineno if lineno is not None else code.co_firstlineno
+
+
+def _pyx_position(excerpt: str, pyx_path: str | None):
+    """``(pyx file, line)`` the build error names, or ``(pyx_path, None)``."""
+    for match in _PYX_LOCATION.finditer(excerpt):
+        return match.group(1), int(match.group(2))
+    for match in _C_LOCATION.finditer(excerpt):
+        c_lines = _read_lines(match.group(1))
+        for number in range(min(int(match.group(2)), len(c_lines)), 0, -1):
+            mark = _C_PYX_MARK.search(c_lines[number - 1])
+            if mark:
+                return pyx_path or mark.group(1), int(mark.group(2))
+        break
+    return pyx_path, None
+
+
+def _read_lines(path: str | None) -> list[str]:
+    if not path:
+        return []
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read().splitlines()
+    except OSError:
+        return []
+
+
 # ------------------------------------------------------------------------ decorator
 
 
-def jit(func=None, /, *, backend: str | None = None, fallback: bool | None = None, cache: bool | None = None):
-    """Compile a Python function to native code on its first call.
+def jit(
+    func=None,
+    /,
+    *,
+    backend: str | None = None,
+    fallback: bool | None = None,
+    cache: bool | None = None,
+    hot: int | None = None,
+    background: bool | None = None,
+    opt_level: int | None = None,
+):
+    """Compile a Python function to native code.
 
-    Usable as ``@jit``, ``@jit()`` or ``@jit(backend=..., fallback=..., cache=...)``.
+    Usable as ``@jit``, ``@jit()`` or ``@jit(backend=..., hot=..., ...)``. Every
+    argument left out comes from ``justjit.config`` (code, ``JUSTJIT_*`` environment
+    variables, ``[tool.justjit]`` in pyproject.toml, defaults), resolved now.
 
-    - ``backend``: ``"cython"`` or ``"llvm"``; default ``$JUSTJIT_BACKEND``, else ``"cython"``.
+    - ``backend``: ``"cython"`` or ``"llvm"`` (default ``"cython"``).
     - ``fallback`` (default True): when compiling is refused, warn once
       (``JITWarning``) and run the function in the interpreter. With False, calls raise
       the ``CompileError``.
     - ``cache`` (default True): use the on-disk cache of compiled artifacts.
+    - ``hot`` (default 0): run the first ``hot`` calls of each argument-type signature
+      in the interpreter, and compile when a signature is called once more.
+    - ``background`` (default False): compile in a background thread; calls run in
+      the interpreter until the build is ready. ``f.wait()`` blocks until it is.
+    - ``opt_level`` (default 2): the C compiler's optimization level, 0 to 3.
 
-    ``JUSTJIT_DISABLE=1`` runs every jitted function in the interpreter.
+    The returned function has ``py_func``, ``signatures``, ``stats``, ``wait()``,
+    ``inspect_pyx()`` and ``dispatcher``. ``disable`` in the configuration runs every
+    jitted function in the interpreter.
     """
-    cfg = _config.resolve(backend=backend, fallback=fallback, cache=cache)
+    cfg = _config.resolve(
+        backend=backend, fallback=fallback, cache=cache, hot=hot, background=background, opt_level=opt_level
+    )
 
     def decorate(f):
         return _jit_with_config(f, cfg)
@@ -397,4 +932,7 @@ def _jit_with_config(func, cfg: _config.JITConfig):
         if inspect.ismethod(func):
             hint = " (decorate the function in the class body, or jit its __func__)"
         raise TypeError(f"jit() expects a Python function, not {type(func).__name__} {func!r}{hint}")
+    autojit = sys.modules.get("justjit.autojit")
+    if autojit is not None:  # defined in a module that enable()/run instrumented
+        func = autojit.original_function(func)
     return Dispatcher(func, cfg).trampoline

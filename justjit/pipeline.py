@@ -69,10 +69,10 @@ def _signature_text(py_func) -> str:
     return "generic(" + ", ".join(code.co_varnames[:n]) + ")"
 
 
-def _dumper(py_func):
-    """A callback writing generated source into JUSTJIT_DUMP_DIR (before the C build, so a
-    source that fails to build is kept too)."""
-    dump_dir = os.environ.get("JUSTJIT_DUMP_DIR")
+def _dumper(py_func, dump_dir: Optional[str]):
+    """A callback writing generated source into the dump directory (the configured one, else
+    JUSTJIT_DUMP_DIR) before the C build, so a source that fails to build is kept too."""
+    dump_dir = dump_dir or os.environ.get("JUSTJIT_DUMP_DIR")
     if not dump_dir:
         return None
 
@@ -98,15 +98,18 @@ def _backend_module(backend: str, py_func):
 
 
 def compile_function(py_func, *, backend: str = "cython", use_cache: bool = True,
-                     opt_level: int = 2) -> Compiled:
+                     opt_level: int = 2, dump_dir: Optional[str] = None,
+                     metadata: Optional[dict] = None) -> Compiled:
     from .frontend import build_ir
 
     backend_module = _backend_module(backend, py_func)
     ir = build_ir(py_func)
+    signature = _signature_text(py_func)
     entry, source, handle = backend_module.compile(
         ir, key_extra=(code_fingerprint(py_func.__code__),), use_cache=use_cache,
-        opt_level=opt_level, on_source=_dumper(py_func))
-    return Compiled(entry=entry, signature=_signature_text(py_func), backend=backend,
+        opt_level=opt_level, on_source=_dumper(py_func, dump_dir),
+        metadata=dict(metadata or {}, signature=signature, backend=backend))
+    return Compiled(entry=entry, signature=signature, backend=backend,
                     pyx_source=source if backend == "cython" else None, handle=handle)
 
 

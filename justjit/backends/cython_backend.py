@@ -32,8 +32,10 @@ def run_stages(ir) -> CythonStages:
     return CythonStages(shape, program, allocation, pyx)
 
 
-def compile(ir, *, key_extra: tuple, use_cache: bool, opt_level: int, on_source=None):
-    """Build (or load from the cache) the extension for `ir`; returns (entry, pyx text)."""
+def compile(ir, *, key_extra: tuple, use_cache: bool, opt_level: int, on_source=None,
+            metadata=None):
+    """Build (or load from the cache) the extension for `ir`; returns (entry, pyx text,
+    module). `metadata` (function, signature, backend) is recorded in the cache entry."""
     from .cython_build import build_module
 
     stages = run_stages(ir)
@@ -41,7 +43,7 @@ def compile(ir, *, key_extra: tuple, use_cache: bool, opt_level: int, on_source=
     if on_source is not None:
         on_source(text, ".pyx")
     module = build_module(text, name_hint=ir.name, key_extra=key_extra,
-                          use_cache=use_cache, opt_level=opt_level)
+                          use_cache=use_cache, opt_level=opt_level, metadata=metadata)
     # The module is keyed by the code object's fingerprint (in key_extra) as well as its
     # text, so the constants given here are always the ones its text was generated for.
     module.__jj_init(stages.pyx.constants)

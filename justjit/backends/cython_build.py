@@ -75,6 +75,18 @@ _locks_guard = threading.Lock()
 _cython_lock = threading.Lock()   # Cython.Compiler keeps global state
 
 
+def _after_fork_in_child() -> None:
+    # A child forked while another thread built holds copies of locked locks.
+    global _locks_guard, _cython_lock
+    _locks_guard = threading.Lock()
+    _cython_lock = threading.Lock()
+    _locks.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 # ---------------------------------------------------------------------------
 # Errors (justjit.errors may not exist yet in every checkout)
 # ---------------------------------------------------------------------------
@@ -246,13 +258,19 @@ def _module_key(pyx_source, name_hint, key_extra, opt_level, store) -> tuple[str
 # ---------------------------------------------------------------------------
 
 def build_module(pyx_source: str, *, name_hint: str, key_extra: tuple = (),
-                 opt_level: int = 2, use_cache: bool = True) -> ModuleType:
+                 opt_level: int = 2, use_cache: bool = True,
+                 metadata: dict | None = None) -> ModuleType:
     """Compile ``pyx_source`` to an extension module and load it.
 
     The same key twice in one process returns the same module object.  With
     ``use_cache`` (the default) a verified on-disk entry is loaded without
     running Cython or the C compiler; otherwise, or when the cache directory
     is refused, the build goes to a private temporary directory.
+
+    ``metadata`` (optional, JSON-serializable, not part of the key) is
+    recorded in the cache manifest of a new entry: the dispatcher passes the
+    function's qualified name, signature and backend, which ``python -m
+    justjit cache list`` shows.
 
     Raises ``justjit.errors.CompileError`` with ``stage`` "cython", "cc" or
     "load", the relevant error lines as ``source_excerpt`` and the kept .pyx
@@ -271,7 +289,7 @@ def build_module(pyx_source: str, *, name_hint: str, key_extra: tuple = (),
         if module is not None:
             stats.memory_hits += 1
             return module
-        module = _load_or_build(store, module_name, key, pyx_source, opt_level)
+        module = _load_or_build(store, module_name, key, pyx_source, opt_level, metadata)
         _loaded[module_name] = module
         return module
 
@@ -284,7 +302,7 @@ def _lock_for(module_name: str) -> threading.Lock:
         return lock
 
 
-def _load_or_build(store, module_name, key, pyx_source, opt_level) -> ModuleType:
+def _load_or_build(store, module_name, key, pyx_source, opt_level, metadata=None) -> ModuleType:
     pyx_name = f"{module_name}.pyx"
     if store is not None:
         entry, problem = store.lookup(module_name, key)
@@ -295,6 +313,11 @@ def _load_or_build(store, module_name, key, pyx_source, opt_level) -> ModuleType
                 module = _load(module_name, entry.so_path, entry.pyx_path)
             except FileNotFoundError:
                 pass  # removed (cache cleared) between verifying and loading: rebuild
+            except Exception:
+                # The checksum matched but the file does not load: written broken
+                # by someone (another process, a full disk). Drop it and rebuild.
+                stats.corrupt_entries += 1
+                store.remove(module_name)
             else:
                 stats.disk_hits += 1
                 return module
@@ -315,7 +338,8 @@ def _load_or_build(store, module_name, key, pyx_source, opt_level) -> ModuleType
         "environment": _cache.environment_fingerprint(),
     }
     try:
-        entry = store.publish(build_dir, module_name, key, so_path.name, pyx_name, provenance)
+        entry = store.publish(build_dir, module_name, key, so_path.name, pyx_name, provenance,
+                              metadata=metadata)
     except OSError:
         # Could not publish (trouble with the cache directory): use this build as is.
         return _load(module_name, so_path, build_dir / pyx_name)
