@@ -54,8 +54,10 @@ def main() -> int:
           f"(generic object code; typed specialization is a later stage)")
     print(f"signatures: {jitted.signatures}")
     print(f"generated .pyx files are in: {dump_dir}")
-    print("the source is also available as jitted.inspect_pyx(); first lines:")
-    for line in jitted.inspect_pyx().splitlines()[:12]:
+    print("the source is also available as jitted.inspect_pyx(); the start of the body:")
+    lines = jitted.inspect_pyx().splitlines()
+    start = next((i for i, line in enumerate(lines) if "# -- b0" in line), 0)
+    for line in lines[start:start + 16]:
         print("    " + line)
     return 0
 
