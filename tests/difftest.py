@@ -337,7 +337,8 @@ def check_generator(fn, args, script, backend, *, chain=True):
         _compare(f"{fn.__qualname__}{call!r} at step {step!r}", plain, got)
     assert len(plain_steps) == len(got_steps), f"{fn.__qualname__}: step counts differ"
     _compare_args(f"{fn.__qualname__}{call!r}", plain_args, got_args)
-    assert jitted.signatures, f"{fn.__qualname__}: no signature recorded after a compiled call"
+    if got_steps[0] == ("created",):  # a call that failed to bind never reached compiled code
+        assert jitted.signatures, f"{fn.__qualname__}: no signature recorded after a compiled call"
     return jitted
 
 

@@ -5,11 +5,17 @@ compared, and so is the log argument the generators append to.
 
 PYTEST_DONT_REWRITE: pytest must not rewrite this module, so the functions keep their bytecode.
 """
+import collections.abc
+import copy
+import gc
+import inspect
+import re
 import sys
 
 import pytest
 
-from difftest import LOG, Call, check, check_generator, fresh, note
+import justjit
+from difftest import LOG, Call, check, check_generator, fresh, note, outcome, same
 
 NEXT = ("next",)
 CLOSE = ("close",)
@@ -30,7 +36,6 @@ def counter(n):
     return "done"
 
 
-@pytest.mark.xfail(strict=True, reason='known gap: a generator called with no arguments records no signature')
 def test_yield_and_return_value(backend):
     check_generator(counter, (3,), [NEXT] * 5, backend=backend)
     check_generator(counter, (0,), [NEXT, NEXT], backend=backend)
@@ -68,7 +73,6 @@ def test_send(backend):
                     backend=backend)
 
 
-@pytest.mark.xfail(strict=True, reason="known gap: Cython's generator finishes after send(non-None) to a just-started generator")
 def test_send_non_none_to_just_started_generator(backend):
     check_generator(echo, (LOG,), [send(5), NEXT, send("x")], backend=backend)
 
@@ -224,7 +228,6 @@ def handles_generator_exit(log, mode):
             raise ValueError("during close")
 
 
-@pytest.mark.xfail(strict=True, reason="known gap: Cython reports 'generator ignored GeneratorExit' for return during close()")
 def test_generator_exit_handling(backend):
     for mode in ("reraise", "ignore", "return", "other", "swallow"):
         check_generator(handles_generator_exit, (LOG, mode), [NEXT, CLOSE, NEXT], backend=backend)
@@ -430,3 +433,254 @@ def lazy_argument_errors(xs):
 def test_generator_body_does_not_run_until_first_next(backend):
     check_generator(lazy_argument_errors, (5,), [NEXT, NEXT], backend=backend)
     check_generator(lazy_argument_errors, ([],), [NEXT, NEXT, NEXT], backend=backend)
+
+
+# ---------------------------------------------------------------------------------------------
+# The generator object's protocol beyond scripted steps: each step is a function of the
+# generator, run on the plain and on the jitted generator alike.
+# ---------------------------------------------------------------------------------------------
+
+def _jit(fn, backend):
+    return justjit.jit(fn, backend=backend, fallback=False, cache=True)
+
+
+def _compare_runs(what, plain, got):
+    (plain_steps, plain_args), (got_steps, got_args) = plain, got
+    for i, (a, b) in enumerate(zip(plain_steps, got_steps)):
+        assert same(a, b), f"{what}, step {i}:\n  plain CPython: {a!r}\n  jitted:        {b!r}"
+    assert len(plain_steps) == len(got_steps)
+    assert same(plain_args, got_args), (
+        f"{what}: arguments differ\n  plain CPython: {plain_args!r}\n  jitted:        {got_args!r}")
+
+
+def _run_steps(make, args, steps):
+    call_args, _ = Call(*args).materialize()
+    gen = make(*call_args)
+    return [outcome(step, (gen,)) for step in steps], call_args
+
+
+def check_steps(fn, args, steps, backend):
+    """Compare plain ``fn(*args)`` and jitted ``fn(*args)`` under ``steps``, functions of the
+    generator whose outcomes (value or exception with its chain) are compared."""
+    jitted = _jit(fn, backend)
+    what = f"{fn.__qualname__}{args!r}"
+    _compare_runs(what, _run_steps(fn, args, steps), _run_steps(jitted, args, steps))
+    assert jitted.signatures, f"{fn.__qualname__}: no signature recorded after a compiled call"
+
+
+def nxt(gen):
+    return next(gen)
+
+
+def close(gen):
+    return gen.close()
+
+
+def thrower(*args):
+    """A step that calls gen.throw(*args); exception instances are made afresh for each side."""
+    def step(gen):
+        return gen.throw(*[copy.copy(a) if isinstance(a, BaseException) else a for a in args])
+    step.__name__ = f"throw{args!r}"
+    return step
+
+
+def sender(value):
+    def step(gen):
+        return gen.send(value)
+    step.__name__ = f"send({value!r})"
+    return step
+
+
+def while_handling(action):
+    """``action(gen)`` called inside an ``except`` block of the caller."""
+    def step(gen):
+        try:
+            raise OSError("the caller's")
+        except OSError:
+            return action(gen)
+    step.__name__ = f"while_handling({action.__name__})"
+    return step
+
+
+def reports_context(log):
+    while True:
+        try:
+            yield "waiting"
+        except BaseException as e:
+            log.append((type(e).__name__, type(e.__context__).__name__))
+            if isinstance(e, GeneratorExit):
+                return "closed"
+
+
+def test_throw_and_close_while_the_caller_handles_an_exception(backend):
+    # throw() does not chain the exception to the caller's handled exception; close() does.
+    check_steps(reports_context, (LOG,),
+                [nxt, while_handling(thrower(ValueError("v"))), while_handling(close)], backend)
+    check_steps(reports_context, (LOG,), [while_handling(thrower(KeyError("early"))), nxt],
+                backend)
+    check_steps(reports_context, (LOG,),
+                [nxt, close, while_handling(thrower(KeyError("late"))), while_handling(close)],
+                backend)
+
+
+class FailsToConstruct(Exception):
+    def __init__(self, *args):
+        raise TypeError("cannot construct FailsToConstruct")
+
+
+def test_throw_argument_errors_leave_the_generator_untouched(backend):
+    bad = [thrower(1), thrower(ValueError("a"), 1), thrower(ValueError, None, 5), thrower(),
+           thrower(ValueError, 1, None, 3), lambda gen: gen.throw(ValueError, tb=None)]
+    check_steps(with_finally, (LOG,), bad + [nxt] + bad + [nxt, nxt], backend)
+    check_steps(catches_thrown, (LOG,),
+                [nxt, thrower(ValueError, "args"), thrower(ValueError, ("a", 2)),
+                 thrower(ValueError, ValueError("instance")), thrower(ValueError, None, None),
+                 thrower(FailsToConstruct), nxt], backend)
+
+
+def test_throw_stop_iteration(backend):
+    check_steps(with_finally, (LOG,), [thrower(StopIteration("unstarted")), nxt], backend)
+    check_steps(with_finally, (LOG,), [nxt, thrower(StopIteration("suspended")), nxt], backend)
+    check_steps(with_finally, (LOG,), [nxt, nxt, nxt, thrower(StopIteration("after"))], backend)
+
+
+def test_close_and_send_before_start(backend):
+    check_steps(echo, (LOG,), [close, nxt, sender(None), sender(1), close], backend)
+    check_steps(echo, (LOG,), [sender(1), sender(None), sender(2), close, sender(3)], backend)
+
+
+def state(gen):
+    return (inspect.getgeneratorstate(gen), gen.gi_running, gen.gi_suspended,
+            gen.gi_frame is None, getattr(gen.gi_yieldfrom, "__name__", gen.gi_yieldfrom))
+
+
+def names(gen):
+    return (gen.__name__, gen.__qualname__, re.sub(" at 0x[0-9a-f]+", "", repr(gen)),
+            type(gen).__name__, isinstance(gen, collections.abc.Generator))
+
+
+def test_generator_state_and_attributes(backend):
+    def gi_code(gen):
+        return gen.gi_code is delegator.__code__
+
+    def rename(gen):
+        gen.__name__ = "renamed"
+        gen.__qualname__ = "re.named"
+        return names(gen)
+
+    def bad_rename(gen):
+        gen.__name__ = 5
+
+    check_steps(delegator, (LOG,),
+                [state, names, gi_code, nxt, state, nxt, nxt, state, nxt, state, nxt, state,
+                 rename, bad_rename, gi_code], backend)
+    check_steps(delegator, (LOG,), [nxt, close, state], backend)
+
+
+def inspects_itself(log):
+    me = yield "send me myself"
+    log.append((inspect.getgeneratorstate(me), me.gi_running, me.gi_suspended, me.gi_yieldfrom))
+    try:
+        me.send(1)
+    except ValueError as e:
+        log.append(("send", str(e)))
+    try:
+        me.throw(KeyError("k"))
+    except ValueError as e:
+        log.append(("throw", str(e)))
+    try:
+        me.throw(1)
+    except TypeError as e:
+        log.append(("bad throw", str(e)))
+    try:
+        me.close()
+    except ValueError as e:
+        log.append(("close", str(e)))
+    yield "done"
+
+
+def test_running_generator_refuses_every_method(backend):
+    def send_self(gen):
+        return gen.send(gen)
+
+    check_steps(inspects_itself, (LOG,), [nxt, send_self, state, nxt, state], backend)
+
+
+def _dropped(make, log_args, steps):
+    """Run ``steps`` on a new generator, drop it (and collect cycles); return the log and the
+    unraisable exceptions reported meanwhile."""
+    unraisable = []
+    old_hook = sys.unraisablehook
+    sys.unraisablehook = lambda u: unraisable.append((u.exc_type, str(u.exc_value)))
+    try:
+        args, _ = Call(*log_args).materialize()
+        gen = make(*args)
+        results = [outcome(step, (gen,)) for step in steps]
+        del gen
+        gc.collect()
+    finally:
+        sys.unraisablehook = old_hook
+    return results, args, unraisable
+
+
+def keeps_itself(log, mode):
+    try:
+        me = yield 1
+        yield 2
+    except GeneratorExit:
+        log.append("GeneratorExit")
+        if mode == "ignore":
+            yield "ignored"
+        return "value"
+    finally:
+        log.append("finally")
+
+
+@pytest.mark.parametrize("mode", ["return", "ignore"])
+@pytest.mark.parametrize("cycle", [False, True])
+def test_dropped_generator_is_closed_once(backend, mode, cycle):
+    def send_self(gen):
+        return gen.send(gen if cycle else None)
+
+    jitted = _jit(keeps_itself, backend)
+    plain = _dropped(keeps_itself, (LOG, mode), [nxt, send_self])
+    got = _dropped(jitted, (LOG, mode), [nxt, send_self])
+    _compare_runs(f"keeps_itself({mode!r}) dropped", plain[:2], got[:2])
+    assert same(plain[2], got[2]), f"unraisable: plain {plain[2]!r}, jitted {got[2]!r}"
+
+
+def delegate_to(sub_gen, log):
+    try:
+        result = yield from sub_gen
+        log.append(("result", result))
+    finally:
+        log.append("delegator finally")
+    return "delegator done"
+
+
+DELEGATION_SCRIPTS = [
+    [nxt, sender("a"), sender("b"), nxt],
+    [nxt, thrower(ValueError("v")), nxt, thrower(KeyError("k")), nxt],
+    [nxt, close, nxt],
+    [nxt, while_handling(close), state],
+    [nxt, state, sender(None)],
+]
+
+
+@pytest.mark.parametrize("script", range(len(DELEGATION_SCRIPTS)))
+@pytest.mark.parametrize("sub_fn", [sub, catching_sub])
+def test_jitted_generators_delegate_to_each_other(backend, sub_fn, script):
+    # Pure CPython against: jitted delegator over jitted delegate, plain over jitted, jitted
+    # over plain.
+    steps = DELEGATION_SCRIPTS[script]
+    outer, inner = _jit(delegate_to, backend), _jit(sub_fn, backend)
+
+    def make(outer_fn, sub_gen_fn):
+        return lambda log: outer_fn(sub_gen_fn(log), log)
+
+    plain = _run_steps(make(delegate_to, sub_fn), (LOG,), steps)
+    for outer_fn, sub_gen_fn in ((outer, inner), (delegate_to, inner), (outer, sub_fn)):
+        got = _run_steps(make(outer_fn, sub_gen_fn), (LOG,), steps)
+        what = (f"{getattr(outer_fn, 'backend', 'plain')} delegate_to over "
+                f"{getattr(sub_gen_fn, 'backend', 'plain')} {sub_fn.__name__}")
+        _compare_runs(what, plain, got)

@@ -521,6 +521,38 @@ def test_yielded_value_is_not_kept_alive_by_the_suspended_generator():
     assert next(gen) == 2
 
 
+def test_generator_objects_share_one_type_across_modules():
+    # The runtime's generator type is made once per interpreter (not once per module), named
+    # like CPython's in error messages, and its gi_code is the function's own code object.
+    import collections.abc
+
+    c1, c2 = jit_py(g_simple), jit_py(g_delegate)
+    gen1, gen2 = c1(1), c2(1)
+    assert type(gen1) is type(gen2)
+    assert (type(gen1).__module__, type(gen1).__name__) == ("justjit", "generator")
+    assert isinstance(gen1, collections.abc.Generator)
+    assert gen1.gi_code is g_simple.__code__ and gen2.gi_code is g_delegate.__code__
+    with pytest.raises(TypeError, match="cannot create 'generator' instances"):
+        type(gen1)()
+    with pytest.raises(TypeError, match="'generator' object is not subscriptable"):
+        gen1[0]
+    assert weakref.ref(gen1)() is gen1
+
+
+def test_hand_built_generator_without_code_object():
+    # IR made by hand has no code object: gi_code is the traceback code, named like the
+    # function.
+    fn = fn_of("hand", [], [Block(0, [ir.LoadConst(T(0), 7, line=1),
+                                      ir.Yield(T(1), T(0), line=1)],
+                                   ir.Return(T(1), line=1))], generator=True)
+    gen = Compiled(fn, {})()
+    assert gen.gi_code.co_name == "hand" and gen.__name__ == "hand"
+    assert next(gen) == 7
+    with pytest.raises(StopIteration) as info:
+        gen.send("sent")
+    assert info.value.value == "sent"
+
+
 def test_generator_exception_traceback():
     def g(x):
         yield 1

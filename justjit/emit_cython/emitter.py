@@ -29,16 +29,25 @@ The generated module (see `PyxModule`) defines `__jj_init(constants)` and
   JJ_Caught, which prepends a traceback entry naming the original file, function and line.
 - Non-generators: the body is `cdef object __jj_body(...)` and `entry` wraps it to add the
   exit traceback entry (outside any try, so Cython never touches the caller's exception
-  state on the normal path). Generators: `entry` makes the generator (`__jj_generator`) and
-  names it; the whole generator body sits in one try statement for the exit traceback entry.
+  state on the normal path). Generators: the body is a Cython generator (`__jj_generator`)
+  whose whole body sits in one try statement for the exit traceback entry; `entry` returns
+  it wrapped in the runtime's generator object (JJ_NewGenerator), which gives CPython's
+  protocol: send/throw/close/__next__ with genobject.c's checks and messages, and gi_code,
+  gi_frame, gi_running, gi_suspended, gi_yieldfrom, __name__, __qualname__. Every yield's
+  result goes through JJ_Received, which raises an exception that throw()/close() sent in
+  (see "Generators" in jj_runtime.h for why).
 
 Known differences from CPython that this layer cannot fix on its own:
 - There is no interpreter frame for compiled code: sys._getframe(), warnings' stacklevel,
   inspect.currentframe() see the caller. Traceback entries are real, with tb_lasti = -1 (no
-  column carets) and frames that have no f_locals.
-- Cython's generator object: send(non-None) to a just-started generator raises the right
-  TypeError but also finishes the generator; a `return value` while close() is running is
-  reported as "generator ignored GeneratorExit"; gi_code/gi_frame are Cython's.
+  column carets) and frames that have no f_locals. A generator's gi_frame is such a frame
+  (its f_lineno is the function's first line).
+- The generator object's type is `justjit.generator` (its error messages say 'generator'),
+  so `inspect.isgenerator()` and `isinstance(g, types.GeneratorType)` are False;
+  `isinstance(g, collections.abc.Generator)` is True.
+- throw() into a generator suspended in `yield from`, when the delegate has no throw()
+  method or the exception is a GeneratorExit: the exception also gets the caller's handled
+  exception as __context__ (Cython raises it in the caller; CPython does not chain it).
 - `yield from` calls iter() on the (already iterated) delegate once more (Cython).
 """
 
@@ -754,6 +763,8 @@ class _Emitter:
         self.uses.update(("ys", "yf"))
 
     def op_Yield(self, op: ir.Yield):
+        # JJ_Received raises the exception that the generator object's throw()/close() sent
+        # in (see "Generators" in jj_runtime.h); any other value passes through.
         self._check_generator(op)
         dest, value = self.reg(op.dest), self.reg(op.value)
         lines = ["__jj_ys = JJ_GetExcState()", "__jj_yf = 1"]
@@ -763,10 +774,10 @@ class _Emitter:
             # YIELD_VALUE pops the value: while suspended the generator must not hold it.
             self.uses.add("yp")
             lines += [f"__jj_yp = JJ_NewRef({value})", f"{value} = None",
-                      f"{dest} = yield JJ_Steal(__jj_yp)"]
+                      f"{dest} = JJ_Received((yield JJ_Steal(__jj_yp)))"]
             released.add(slot)
         else:
-            lines.append(f"{dest} = yield {value}")
+            lines.append(f"{dest} = JJ_Received((yield {value}))")
         # Cython clears the generator's handled exception when it suspends; CPython keeps it.
         lines += ["__jj_yf = 0", "JJ_PopExcept(__jj_ys)", "__jj_ys = None"]
         return lines, released
@@ -886,16 +897,17 @@ class _Emitter:
         out.add(1, "return __jj_r")
 
     def generator_entry(self, out: _Lines, body: _Lines, args: list[str]) -> None:
-        # entry() makes the generator and names it like CPython's (__name__, __qualname__).
+        # entry() returns the runtime's generator object (JJ_NewGenerator: CPython's protocol
+        # on top of the Cython generator of the body), named like CPython's (__name__,
+        # __qualname__), with gi_code the function's own code object.
         code = self.fn.code
         name = getattr(code, "co_name", None) or self.fn.name
         qualname = getattr(code, "co_qualname", None) or self.fn.qualname
+        gi_code = self.k(code) if isinstance(code, types.CodeType) else self.k_tbc()
         params = "".join(", " + a for a in args)
         out.add(0, f"def entry(tuple __jj_state{params}):")
-        out.add(1, f"__jj_gen = __jj_generator(__jj_state{params})")
-        out.add(1, f"__jj_gen.__name__ = {self.name(name)}")
-        out.add(1, f"__jj_gen.__qualname__ = {self.name(qualname)}")
-        out.add(1, "return __jj_gen")
+        out.add(1, f"return JJ_NewGenerator(__jj_generator(__jj_state{params}), {gi_code}, "
+                   f"{self.k_tbc()}, __jj_state, {self.name(name)}, {self.name(qualname)})")
         out.add(0, "")
         out.add(0, "")
         out.add(0, f"def __jj_generator(tuple __jj_state{params}):")

@@ -37,6 +37,7 @@
 
 #include <Python.h>
 #include <frameobject.h>
+#include <structmember.h>
 #include <stdarg.h>
 #include <string.h>
 
@@ -89,7 +90,11 @@ static PyObject *jj_id___notes__ = NULL;
 static PyObject *jj_id___spec__ = NULL;
 static PyObject *jj_id__initializing = NULL;
 static PyObject *jj_id_get = NULL;
+static PyObject *jj_id_gi_yieldfrom = NULL;
+static PyObject *jj_id_throw = NULL;
 #define JJ_ID(name) (jj_id_##name)
+
+static int JJ_InitGenerators(void);
 
 JJ_FUNC int JJ_InitRuntime(void)
 {
@@ -105,8 +110,10 @@ JJ_FUNC int JJ_InitRuntime(void)
     JJ_INTERN(__spec__)
     JJ_INTERN(_initializing)
     JJ_INTERN(get)
+    JJ_INTERN(gi_yieldfrom)
+    JJ_INTERN(throw)
 #undef JJ_INTERN
-    return 0;
+    return JJ_InitGenerators();
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1852,6 +1859,772 @@ JJ_FUNC PyObject *JJ_MatchClass(PyObject *subject, PyObject *type, PyObject *nam
         return NULL;
     }
     Py_RETURN_NONE;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Generators                                                                                 */
+/*
+ * A compiled generator function returns a JJ generator (type `generator` of module `justjit`)
+ * that owns the Cython generator running the body. Cython's generator object differs from
+ * CPython 3.11's in ways that no code inside the body can fix, because they happen before or
+ * after the body runs:
+ *  - send(non-None) to a just-started generator: Cython raises the TypeError from inside the
+ *    body, which finishes the generator; CPython raises it before starting, and the generator
+ *    can still be started;
+ *  - close() when the body *returns a value* after catching GeneratorExit: Cython reports
+ *    "generator ignored GeneratorExit"; CPython's close() (3.11) discards the value and
+ *    returns None;
+ *  - throw(): Cython raises the exception with PyErr_SetObject in the *caller*, so it gets the
+ *    caller's handled exception as __context__, and an argument that is not an exception is
+ *    thrown into the body as a TypeError; CPython validates the arguments first (raising in
+ *    the caller, generator untouched), then restores the exception unchanged and chains it
+ *    only to the generator's own handled exception (the catch site's JJ_ChainThrown).
+ *
+ * Why a wrapper and not a state machine of our own: the wrapper only has to get the protocol
+ * right (genobject.c's frame states CREATED / SUSPENDED / RUNNING / CLOSED and the order of
+ * its checks) and can leave suspending and resuming the body to Cython; next() costs one
+ * extra C call. How it resumes the body:
+ *  - next() and send() call the Cython generator's tp_iternext / am_send directly;
+ *  - throw() and close() into a body suspended at a plain `yield` *send* the exception in a
+ *    box (JJ_ThrowBox). The generated code passes every yield's result through JJ_Received,
+ *    which raises a boxed exception right at the yield with PyErr_Restore, as CPython's
+ *    throw() does;
+ *  - while the body delegates (`yield from`, gi_yieldfrom is set), throw() and close() go to
+ *    Cython's throw(), whose delegation logic follows genobject.c's _gen_throw.
+ * The wrapper's tp_finalize closes an unfinished body, as _PyGen_Finalize does; the Cython
+ * generator's own finalizer is disarmed (JJ_NewGenerator).
+ * Residual difference: an exception thrown into a generator delegating to an iterator that
+ * has no throw() method, or a GeneratorExit passed to throw() (not close()) while delegating,
+ * still gets the caller's handled exception as __context__ (Cython raises it).
+ *
+ * The two types are made once per interpreter and shared by every generated module (they are
+ * kept in the interpreter's state dict under JJ_SHARED_TYPES_KEY), as CPython has one
+ * generator type. Change the key's version whenever the structs or the behaviour change.
+ */
+
+#define JJ_SHARED_TYPES_KEY "justjit.runtime.generator-types.v1"
+
+enum { JJ_GEN_CREATED = 0, JJ_GEN_SUSPENDED = 1, JJ_GEN_RUNNING = 2, JJ_GEN_CLOSED = 3 };
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *inner;       /* the Cython generator running the body; NULL once closed */
+    PyObject *code;        /* gi_code: the original function's code object */
+    PyObject *tbcode;      /* the code of traceback entries, and of gi_frame */
+    PyObject *state;       /* the function's (globals, builtins, closure) */
+    PyObject *name;        /* __name__ */
+    PyObject *qualname;    /* __qualname__ */
+    PyObject *frame;       /* gi_frame, made on first use */
+    PyObject *weakreflist;
+    int gen_state;         /* JJ_GEN_* */
+} JJ_GenObject;
+
+/* An exception on its way into a suspended body (see JJ_Received). */
+typedef struct {
+    PyObject_HEAD
+    PyObject *type;
+    PyObject *value;
+    PyObject *tb;
+} JJ_ThrowBox;
+
+static PyTypeObject *jj_generator_type = NULL;
+static PyTypeObject *jj_throwbox_type = NULL;
+
+JJ_FUNC void JJ_GenRunningError(void)
+{
+    PyErr_SetString(PyExc_ValueError, "generator already executing");
+}
+
+JJ_FUNC PyObject *JJ_GenGlobals(JJ_GenObject *gen)
+{
+    PyObject *state = gen->state;
+    if (state != NULL && PyTuple_Check(state) && PyTuple_GET_SIZE(state) > 0) {
+        return PyTuple_GET_ITEM(state, 0);
+    }
+    return Py_None;
+}
+
+/* The body has finished (or will never run): the generator is closed and lets go of the
+   Cython generator (whose body has already released its locals). Keeps a pending exception. */
+JJ_FUNC void JJ_GenFinish(JJ_GenObject *gen)
+{
+    PyObject *inner = gen->inner;
+    PyObject *frame = gen->frame;
+    gen->gen_state = JJ_GEN_CLOSED;
+    gen->inner = NULL;
+    gen->frame = NULL;
+    if (inner != NULL || frame != NULL) {
+        PyObject *t, *v, *tb;
+        PyErr_Fetch(&t, &v, &tb);
+        Py_XDECREF(inner);
+        Py_XDECREF(frame);
+        PyErr_Restore(t, v, tb);
+    }
+}
+
+/* Resume the suspended or just-started body with `arg` (a value, or a JJ_ThrowBox). */
+JJ_FUNC PySendResult JJ_GenResume(JJ_GenObject *gen, PyObject *arg, PyObject **result)
+{
+    PyObject *inner = gen->inner;
+    Py_INCREF(inner);
+    gen->gen_state = JJ_GEN_RUNNING;
+    PySendResult status = PyIter_Send(inner, arg, result);
+    Py_DECREF(inner);
+    if (status == PYGEN_NEXT) {
+        gen->gen_state = JJ_GEN_SUSPENDED;
+    }
+    else {
+        JJ_GenFinish(gen);
+    }
+    return status;
+}
+
+/* What a method returns for the outcome of one step (gen_send_ex: a return value becomes
+   StopIteration(value)). */
+JJ_FUNC PyObject *JJ_GenMethodResult(PySendResult status, PyObject *result)
+{
+    if (status == PYGEN_RETURN) {
+        if (result == Py_None) {
+            PyErr_SetNone(PyExc_StopIteration);
+        }
+        else {
+            _PyGen_SetStopIterationValue(result);
+        }
+        Py_DECREF(result);
+        return NULL;
+    }
+    return result;
+}
+
+/* 1 if the body is suspended in a `yield from` (Cython's gi_yieldfrom is set), 0 if not,
+   -1 on error. Only for a suspended generator. */
+JJ_FUNC int JJ_GenDelegating(JJ_GenObject *gen)
+{
+    PyObject *yf = PyObject_GetAttr(gen->inner, JJ_ID(gi_yieldfrom));
+    if (yf == NULL) {
+        return -1;
+    }
+    int delegating = yf != Py_None;
+    Py_DECREF(yf);
+    return delegating;
+}
+
+/* tp_iternext (gen_iternext) */
+JJ_FUNC PyObject *JJ_GenIterNext(PyObject *self)
+{
+    JJ_GenObject *gen = (JJ_GenObject *)self;
+    if (gen->gen_state >= JJ_GEN_RUNNING) {
+        if (gen->gen_state == JJ_GEN_RUNNING) {
+            JJ_GenRunningError();
+        }
+        return NULL;  /* closed: exhausted, no exception */
+    }
+    PyObject *inner = gen->inner;
+    Py_INCREF(inner);
+    gen->gen_state = JJ_GEN_RUNNING;
+    PyObject *result = Py_TYPE(inner)->tp_iternext(inner);
+    Py_DECREF(inner);
+    if (result != NULL) {
+        gen->gen_state = JJ_GEN_SUSPENDED;
+    }
+    else {
+        JJ_GenFinish(gen);
+    }
+    return result;
+}
+
+/* am_send (gen_send_ex2's checks, in its order) */
+JJ_FUNC PySendResult JJ_GenAmSend(PyObject *self, PyObject *arg, PyObject **result)
+{
+    JJ_GenObject *gen = (JJ_GenObject *)self;
+    *result = NULL;
+    switch (gen->gen_state) {
+    case JJ_GEN_CREATED:
+        if (arg != Py_None) {
+            PyErr_SetString(PyExc_TypeError,
+                            "can't send non-None value to a just-started generator");
+            return PYGEN_ERROR;
+        }
+        break;
+    case JJ_GEN_RUNNING:
+        JJ_GenRunningError();
+        return PYGEN_ERROR;
+    case JJ_GEN_CLOSED:
+        Py_INCREF(Py_None);
+        *result = Py_None;
+        return PYGEN_RETURN;
+    default:
+        break;
+    }
+    return JJ_GenResume(gen, arg, result);
+}
+
+/* send(value) */
+JJ_FUNC PyObject *JJ_GenSend(PyObject *self, PyObject *arg)
+{
+    PyObject *result;
+    PySendResult status = JJ_GenAmSend(self, arg, &result);
+    return JJ_GenMethodResult(status, result);
+}
+
+/* throw()'s own checks of its arguments (the part of _gen_throw after `throw_here`), on new
+   references: afterwards *typ is the class, *val the instance and *tb the traceback or NULL.
+   Returns -1 (references released) with the TypeError that throw() raises in its caller. */
+JJ_FUNC int JJ_NormalizeThrown(PyObject **ptyp, PyObject **pval, PyObject **ptb)
+{
+    PyObject *typ = *ptyp, *val = *pval, *tb = *ptb;
+    if (tb == Py_None) {
+        tb = NULL;
+    }
+    else if (tb != NULL && !PyTraceBack_Check(tb)) {
+        PyErr_SetString(PyExc_TypeError, "throw() third argument must be a traceback object");
+        return -1;
+    }
+    Py_INCREF(typ);
+    Py_XINCREF(val);
+    Py_XINCREF(tb);
+    if (PyExceptionClass_Check(typ)) {
+        PyErr_NormalizeException(&typ, &val, &tb);
+    }
+    else if (PyExceptionInstance_Check(typ)) {
+        if (val != NULL && val != Py_None) {
+            PyErr_SetString(PyExc_TypeError, "instance exception may not have a separate value");
+            goto failed;
+        }
+        Py_XDECREF(val);
+        val = typ;
+        typ = (PyObject *)Py_TYPE(val);
+        Py_INCREF(typ);
+        if (tb == NULL) {
+            tb = PyException_GetTraceback(val);
+        }
+    }
+    else {
+        PyErr_Format(PyExc_TypeError,
+                     "exceptions must be classes or instances deriving from BaseException, "
+                     "not %s", Py_TYPE(typ)->tp_name);
+        goto failed;
+    }
+    *ptyp = typ;
+    *pval = val;
+    *ptb = tb;
+    return 0;
+failed:
+    Py_DECREF(typ);
+    Py_XDECREF(val);
+    Py_XDECREF(tb);
+    return -1;
+}
+
+/* An exception thrown into a generator that has not started: CPython runs the frame, which
+   raises at once (a traceback entry on the `def` line, co_firstlineno), the generator is
+   finished, and a StopIteration becomes RuntimeError (PEP 479). Steals the references. */
+JJ_FUNC void JJ_GenRaiseAtStart(JJ_GenObject *gen, PyObject *typ, PyObject *val, PyObject *tb)
+{
+    JJ_GenFinish(gen);
+    if (val != NULL && PyExceptionInstance_Check(val) && gen->tbcode != NULL &&
+        PyCode_Check(gen->tbcode)) {
+        if (PyException_SetTraceback(val, tb != NULL ? tb : Py_None) < 0 ||
+            JJ_AddTraceback(val, gen->tbcode, JJ_GenGlobals(gen),
+                            ((PyCodeObject *)gen->tbcode)->co_firstlineno) < 0) {
+            PyErr_Clear();  /* a missing entry never changes what the program does */
+        }
+        Py_XDECREF(tb);
+        tb = PyException_GetTraceback(val);
+    }
+    PyErr_Restore(typ, val, tb);
+    if (PyErr_ExceptionMatches(PyExc_StopIteration)) {
+        _PyErr_FormatFromCause(PyExc_RuntimeError, "%s", "generator raised StopIteration");
+    }
+}
+
+/* Throw the exception (typ, val, tb) into the generator, not through a delegate. Steals. */
+JJ_FUNC PyObject *JJ_GenThrowHere(JJ_GenObject *gen, PyObject *typ, PyObject *val, PyObject *tb)
+{
+    switch (gen->gen_state) {
+    case JJ_GEN_RUNNING:
+        Py_DECREF(typ);
+        Py_XDECREF(val);
+        Py_XDECREF(tb);
+        JJ_GenRunningError();
+        return NULL;
+    case JJ_GEN_CLOSED:
+        PyErr_Restore(typ, val, tb);
+        return NULL;
+    case JJ_GEN_CREATED:
+        JJ_GenRaiseAtStart(gen, typ, val, tb);
+        return NULL;
+    default:
+        break;
+    }
+    JJ_ThrowBox *box = PyObject_New(JJ_ThrowBox, jj_throwbox_type);
+    if (box == NULL) {
+        Py_DECREF(typ);
+        Py_XDECREF(val);
+        Py_XDECREF(tb);
+        return NULL;
+    }
+    box->type = typ;
+    box->value = val;
+    box->tb = tb;
+    PyObject *result;
+    PySendResult status = JJ_GenResume(gen, (PyObject *)box, &result);
+    Py_DECREF(box);
+    return JJ_GenMethodResult(status, result);
+}
+
+/* Cython's throw(*args), for a generator suspended in a `yield from`. */
+JJ_FUNC PyObject *JJ_GenThrowToDelegate(JJ_GenObject *gen, PyObject *const *args,
+                                        Py_ssize_t nargs)
+{
+    PyObject *callargs[4];
+    PyObject *inner = gen->inner;
+    Py_INCREF(inner);
+    callargs[0] = inner;
+    for (Py_ssize_t i = 0; i < nargs && i < 3; i++) {
+        callargs[i + 1] = args[i];
+    }
+    gen->gen_state = JJ_GEN_RUNNING;
+    PyObject *result = PyObject_VectorcallMethod(JJ_ID(throw), callargs, (size_t)nargs + 1,
+                                                 NULL);
+    gen->gen_state = JJ_GEN_SUSPENDED;
+    if (result == NULL) {
+        /* Finished, except when Cython could not look up the delegate's throw method: then
+           the delegate is still set (as in _gen_throw, the generator is left as it was). */
+        PyObject *t, *v, *tb;
+        PyErr_Fetch(&t, &v, &tb);
+        int delegating = JJ_GenDelegating(gen);
+        if (delegating < 0) {
+            PyErr_Clear();
+        }
+        PyErr_Restore(t, v, tb);
+        if (delegating != 1) {
+            JJ_GenFinish(gen);
+        }
+    }
+    Py_DECREF(inner);
+    return result;
+}
+
+/* throw(type[, value[, tb]]) (gen_throw / _gen_throw) */
+JJ_FUNC PyObject *JJ_GenThrow(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    JJ_GenObject *gen = (JJ_GenObject *)self;
+    if (nargs < 1) {
+        PyErr_Format(PyExc_TypeError, "throw expected at least 1 argument, got %zd", nargs);
+        return NULL;
+    }
+    if (nargs > 3) {
+        PyErr_Format(PyExc_TypeError, "throw expected at most 3 arguments, got %zd", nargs);
+        return NULL;
+    }
+    if (gen->gen_state == JJ_GEN_SUSPENDED) {
+        int delegating = JJ_GenDelegating(gen);
+        if (delegating < 0) {
+            return NULL;
+        }
+        if (delegating) {
+            return JJ_GenThrowToDelegate(gen, args, nargs);
+        }
+    }
+    PyObject *typ = args[0];
+    PyObject *val = nargs > 1 ? args[1] : NULL;
+    PyObject *tb = nargs > 2 ? args[2] : NULL;
+    if (JJ_NormalizeThrown(&typ, &val, &tb) < 0) {
+        return NULL;
+    }
+    return JJ_GenThrowHere(gen, typ, val, tb);
+}
+
+/* close() (gen_close) */
+JJ_FUNC PyObject *JJ_GenClose(PyObject *self, PyObject *unused)
+{
+    JJ_GenObject *gen = (JJ_GenObject *)self;
+    PyObject *result;
+    (void)unused;
+    switch (gen->gen_state) {
+    case JJ_GEN_RUNNING:
+        JJ_GenRunningError();
+        return NULL;
+    case JJ_GEN_CREATED:
+        JJ_GenFinish(gen);  /* GeneratorExit at the first instruction: nothing runs */
+        Py_RETURN_NONE;
+    case JJ_GEN_CLOSED:
+        Py_RETURN_NONE;
+    default:
+        break;
+    }
+    int delegating = JJ_GenDelegating(gen);
+    if (delegating < 0) {
+        return NULL;
+    }
+    if (delegating) {
+        /* Cython's throw(GeneratorExit) closes the delegate first, as gen_close does. */
+        PyObject *arg = PyExc_GeneratorExit;
+        result = JJ_GenThrowToDelegate(gen, &arg, 1);
+    }
+    else {
+        /* As gen_close: PyErr_SetNone (chained to the caller's handled exception). */
+        PyObject *typ, *val, *tb;
+        PyErr_SetNone(PyExc_GeneratorExit);
+        PyErr_Fetch(&typ, &val, &tb);
+        PyErr_NormalizeException(&typ, &val, &tb);
+        result = JJ_GenThrowHere(gen, typ, val, tb);
+    }
+    if (result != NULL) {
+        Py_DECREF(result);
+        PyErr_SetString(PyExc_RuntimeError, "generator ignored GeneratorExit");
+        return NULL;
+    }
+    if (!PyErr_Occurred() || PyErr_ExceptionMatches(PyExc_StopIteration) ||
+        PyErr_ExceptionMatches(PyExc_GeneratorExit)) {
+        PyErr_Clear();  /* a return (3.11 drops its value) or the GeneratorExit itself */
+        Py_RETURN_NONE;
+    }
+    return NULL;
+}
+
+/* tp_finalize (_PyGen_Finalize): close a generator that is dropped before it finished. */
+JJ_FUNC void JJ_GenFinalize(PyObject *self)
+{
+    JJ_GenObject *gen = (JJ_GenObject *)self;
+    if (gen->gen_state == JJ_GEN_CLOSED || gen->inner == NULL) {
+        return;
+    }
+    PyObject *t, *v, *tb;
+    PyErr_Fetch(&t, &v, &tb);
+    PyObject *res = JJ_GenClose(self, NULL);
+    if (res == NULL) {
+        if (PyErr_Occurred()) {
+            PyErr_WriteUnraisable(self);
+        }
+    }
+    else {
+        Py_DECREF(res);
+    }
+    PyErr_Restore(t, v, tb);
+}
+
+JJ_FUNC int JJ_GenTraverse(PyObject *self, visitproc visit, void *arg)
+{
+    JJ_GenObject *gen = (JJ_GenObject *)self;
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(gen->inner);
+    Py_VISIT(gen->code);
+    Py_VISIT(gen->tbcode);
+    Py_VISIT(gen->state);
+    Py_VISIT(gen->name);
+    Py_VISIT(gen->qualname);
+    Py_VISIT(gen->frame);
+    return 0;
+}
+
+JJ_FUNC int JJ_GenClear(PyObject *self)
+{
+    JJ_GenObject *gen = (JJ_GenObject *)self;
+    gen->gen_state = JJ_GEN_CLOSED;
+    Py_CLEAR(gen->inner);
+    Py_CLEAR(gen->frame);
+    Py_CLEAR(gen->state);
+    Py_CLEAR(gen->code);
+    Py_CLEAR(gen->tbcode);
+    return 0;
+}
+
+JJ_FUNC void JJ_GenDealloc(PyObject *self)
+{
+    JJ_GenObject *gen = (JJ_GenObject *)self;
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    if (gen->weakreflist != NULL) {
+        PyObject_ClearWeakRefs(self);
+    }
+    if (gen->gen_state != JJ_GEN_CLOSED) {
+        PyObject_GC_Track(self);
+        if (PyObject_CallFinalizerFromDealloc(self) < 0) {
+            return;  /* resurrected */
+        }
+        PyObject_GC_UnTrack(self);
+    }
+    JJ_GenClear(self);
+    Py_CLEAR(gen->name);
+    Py_CLEAR(gen->qualname);
+    tp->tp_free(self);
+    Py_DECREF(tp);
+}
+
+JJ_FUNC PyObject *JJ_GenRepr(PyObject *self)
+{
+    JJ_GenObject *gen = (JJ_GenObject *)self;
+    return PyUnicode_FromFormat("<generator object %S at %p>", gen->qualname, self);
+}
+
+JJ_FUNC PyObject *JJ_GenGetName(PyObject *self, void *context)
+{
+    (void)context;
+    return Py_NewRef(((JJ_GenObject *)self)->name);
+}
+
+JJ_FUNC int JJ_GenSetName(PyObject *self, PyObject *value, void *context)
+{
+    (void)context;
+    if (value == NULL || !PyUnicode_Check(value)) {
+        PyErr_SetString(PyExc_TypeError, "__name__ must be set to a string object");
+        return -1;
+    }
+    Py_INCREF(value);
+    Py_XSETREF(((JJ_GenObject *)self)->name, value);
+    return 0;
+}
+
+JJ_FUNC PyObject *JJ_GenGetQualname(PyObject *self, void *context)
+{
+    (void)context;
+    return Py_NewRef(((JJ_GenObject *)self)->qualname);
+}
+
+JJ_FUNC int JJ_GenSetQualname(PyObject *self, PyObject *value, void *context)
+{
+    (void)context;
+    if (value == NULL || !PyUnicode_Check(value)) {
+        PyErr_SetString(PyExc_TypeError, "__qualname__ must be set to a string object");
+        return -1;
+    }
+    Py_INCREF(value);
+    Py_XSETREF(((JJ_GenObject *)self)->qualname, value);
+    return 0;
+}
+
+JJ_FUNC PyObject *JJ_GenGetRunning(PyObject *self, void *context)
+{
+    (void)context;
+    return PyBool_FromLong(((JJ_GenObject *)self)->gen_state == JJ_GEN_RUNNING);
+}
+
+JJ_FUNC PyObject *JJ_GenGetSuspended(PyObject *self, void *context)
+{
+    (void)context;
+    return PyBool_FromLong(((JJ_GenObject *)self)->gen_state == JJ_GEN_SUSPENDED);
+}
+
+JJ_FUNC PyObject *JJ_GenGetCode(PyObject *self, void *context)
+{
+    JJ_GenObject *gen = (JJ_GenObject *)self;
+    (void)context;
+    return Py_NewRef(gen->code != NULL ? gen->code : Py_None);
+}
+
+/* gi_frame: None once closed; before, a frame named like the function (there is no real
+   interpreter frame: it has no locals and its line is the function's first line). */
+JJ_FUNC PyObject *JJ_GenGetFrame(PyObject *self, void *context)
+{
+    JJ_GenObject *gen = (JJ_GenObject *)self;
+    (void)context;
+    if (gen->gen_state == JJ_GEN_CLOSED) {
+        Py_RETURN_NONE;
+    }
+    if (gen->frame == NULL) {
+        PyObject *globals = JJ_GenGlobals(gen);
+        if (gen->tbcode == NULL || !PyCode_Check(gen->tbcode) || !PyDict_Check(globals)) {
+            Py_RETURN_NONE;
+        }
+        gen->frame = (PyObject *)PyFrame_New(PyThreadState_GET(), (PyCodeObject *)gen->tbcode,
+                                             globals, NULL);
+        if (gen->frame == NULL) {
+            return NULL;
+        }
+    }
+    return Py_NewRef(gen->frame);
+}
+
+/* gi_yieldfrom: the delegate while suspended in a `yield from`, else None. */
+JJ_FUNC PyObject *JJ_GenGetYieldFrom(PyObject *self, void *context)
+{
+    JJ_GenObject *gen = (JJ_GenObject *)self;
+    (void)context;
+    if (gen->gen_state != JJ_GEN_SUSPENDED) {
+        Py_RETURN_NONE;
+    }
+    return PyObject_GetAttr(gen->inner, JJ_ID(gi_yieldfrom));
+}
+
+static PyMethodDef jj_gen_methods[] = {
+    {"send", (PyCFunction)JJ_GenSend, METH_O,
+     "send(arg) -> send 'arg' into generator,\nreturn next yielded value or raise StopIteration."},
+    {"throw", (PyCFunction)(void (*)(void))JJ_GenThrow, METH_FASTCALL,
+     "throw(value)\nthrow(type[,value[,tb]])\n\nRaise exception in generator, return next "
+     "yielded value or raise\nStopIteration."},
+    {"close", (PyCFunction)JJ_GenClose, METH_NOARGS,
+     "close() -> raise GeneratorExit inside generator."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef jj_gen_getset[] = {
+    {"__name__", JJ_GenGetName, JJ_GenSetName, "name of the generator", NULL},
+    {"__qualname__", JJ_GenGetQualname, JJ_GenSetQualname,
+     "qualified name of the generator", NULL},
+    {"gi_yieldfrom", JJ_GenGetYieldFrom, NULL,
+     "object being iterated by yield from, or None", NULL},
+    {"gi_running", JJ_GenGetRunning, NULL, NULL, NULL},
+    {"gi_frame", JJ_GenGetFrame, NULL, NULL, NULL},
+    {"gi_suspended", JJ_GenGetSuspended, NULL, NULL, NULL},
+    {"gi_code", JJ_GenGetCode, NULL, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyMemberDef jj_gen_members[] = {
+    {"__weaklistoffset__", T_PYSSIZET, offsetof(JJ_GenObject, weakreflist), READONLY, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyType_Slot jj_gen_slots[] = {
+    {Py_tp_dealloc, (void *)JJ_GenDealloc},
+    {Py_tp_repr, (void *)JJ_GenRepr},
+    {Py_tp_traverse, (void *)JJ_GenTraverse},
+    {Py_tp_clear, (void *)JJ_GenClear},
+    {Py_tp_iter, (void *)PyObject_SelfIter},
+    {Py_tp_iternext, (void *)JJ_GenIterNext},
+    {Py_tp_methods, (void *)jj_gen_methods},
+    {Py_tp_getset, (void *)jj_gen_getset},
+    {Py_tp_members, (void *)jj_gen_members},
+    {Py_tp_finalize, (void *)JJ_GenFinalize},
+    {Py_am_send, (void *)JJ_GenAmSend},
+    {0, NULL},
+};
+
+static PyType_Spec jj_gen_spec = {
+    "justjit.generator", sizeof(JJ_GenObject), 0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_DISALLOW_INSTANTIATION, jj_gen_slots,
+};
+
+JJ_FUNC void JJ_ThrowBoxDealloc(PyObject *self)
+{
+    JJ_ThrowBox *box = (JJ_ThrowBox *)self;
+    PyTypeObject *tp = Py_TYPE(self);
+    Py_CLEAR(box->type);
+    Py_CLEAR(box->value);
+    Py_CLEAR(box->tb);
+    tp->tp_free(self);
+    Py_DECREF(tp);
+}
+
+static PyType_Slot jj_throwbox_slots[] = {
+    {Py_tp_dealloc, (void *)JJ_ThrowBoxDealloc},
+    {0, NULL},
+};
+
+static PyType_Spec jj_throwbox_spec = {
+    "justjit.throw_box", sizeof(JJ_ThrowBox), 0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION, jj_throwbox_slots,
+};
+
+/* Find (or make, the first time in this interpreter) the shared generator types. */
+static int JJ_InitGenerators(void)
+{
+    if (jj_generator_type != NULL) {
+        return 0;
+    }
+    PyObject *dict = PyInterpreterState_GetDict(PyInterpreterState_Get());
+    if (dict == NULL) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_RuntimeError, "justjit: no interpreter state dict");
+        }
+        return -1;
+    }
+    PyObject *key = PyUnicode_InternFromString(JJ_SHARED_TYPES_KEY);
+    if (key == NULL) {
+        return -1;
+    }
+    PyObject *types = PyDict_GetItemWithError(dict, key);  /* borrowed */
+    Py_XINCREF(types);
+    if (types == NULL && !PyErr_Occurred()) {
+        PyObject *gen_type = PyType_FromSpec(&jj_gen_spec);
+        PyObject *box_type = gen_type ? PyType_FromSpec(&jj_throwbox_spec) : NULL;
+        if (gen_type != NULL) {
+            /* Error messages name CPython's generator type 'generator' (tp_name); the module
+               is still `justjit` (__module__). */
+            const char *dot = strrchr(((PyTypeObject *)gen_type)->tp_name, '.');
+            if (dot != NULL) {
+                ((PyTypeObject *)gen_type)->tp_name = dot + 1;
+            }
+        }
+        if (box_type != NULL) {
+            types = PyTuple_Pack(2, gen_type, box_type);
+        }
+        Py_XDECREF(gen_type);
+        Py_XDECREF(box_type);
+        if (types != NULL && PyDict_SetItem(dict, key, types) < 0) {
+            Py_CLEAR(types);
+        }
+    }
+    Py_DECREF(key);
+    if (types == NULL) {
+        return -1;
+    }
+    if (!PyTuple_Check(types) || PyTuple_GET_SIZE(types) != 2 ||
+        !PyType_Check(PyTuple_GET_ITEM(types, 0)) || !PyType_Check(PyTuple_GET_ITEM(types, 1))) {
+        Py_DECREF(types);
+        PyErr_SetString(PyExc_RuntimeError, "justjit: corrupt shared generator types");
+        return -1;
+    }
+    jj_generator_type = (PyTypeObject *)Py_NewRef(PyTuple_GET_ITEM(types, 0));
+    jj_throwbox_type = (PyTypeObject *)Py_NewRef(PyTuple_GET_ITEM(types, 1));
+    Py_DECREF(types);
+    return 0;
+}
+
+/* The generator object a compiled generator function returns: `inner` is the Cython
+   generator of the body; `code` is gi_code; `tbcode` names traceback entries and gi_frame;
+   `state` is the function's (globals, builtins, closure). */
+JJ_FUNC PyObject *JJ_NewGenerator(PyObject *inner, PyObject *code, PyObject *tbcode,
+                                  PyObject *state, PyObject *name, PyObject *qualname)
+{
+    if (jj_generator_type == NULL) {
+        PyErr_SetString(PyExc_SystemError, "justjit: runtime not initialised");
+        return NULL;
+    }
+    JJ_GenObject *gen = PyObject_GC_New(JJ_GenObject, jj_generator_type);
+    if (gen == NULL) {
+        return NULL;
+    }
+    gen->inner = Py_NewRef(inner);
+    gen->code = Py_NewRef(code);
+    gen->tbcode = Py_NewRef(tbcode);
+    gen->state = Py_NewRef(state);
+    gen->name = Py_NewRef(name);
+    gen->qualname = Py_NewRef(qualname);
+    gen->frame = NULL;
+    gen->weakreflist = NULL;
+    gen->gen_state = JJ_GEN_CREATED;
+    /* The wrapper alone closes the body (JJ_GenFinalize). Running the Cython generator's own
+       finalizer now, while it has not started, does nothing but mark it finalized, so that
+       neither its deallocation nor the garbage collector (which finalizes the objects of a
+       cycle in no particular order) ever runs Cython's close() on it. */
+    if (!PyErr_Occurred()) {
+        PyObject_CallFinalizer(inner);
+    }
+    PyObject_GC_Track(gen);
+    return (PyObject *)gen;
+}
+
+/* The value a `yield` received: the value itself (new reference), or NULL with the exception
+   that throw()/close() sent in a JJ_ThrowBox restored unchanged (the catch site chains it to
+   the generator's handled exception, JJ_ChainThrown). */
+JJ_FUNC PyObject *JJ_Received(PyObject *value)
+{
+    if (Py_TYPE(value) == jj_throwbox_type) {
+        JJ_ThrowBox *box = (JJ_ThrowBox *)value;
+        PyObject *typ = box->type, *val = box->value, *tb = box->tb;
+        box->type = box->value = box->tb = NULL;
+        if (typ == NULL) {
+            PyErr_SetString(PyExc_SystemError, "justjit: thrown exception delivered twice");
+            return NULL;
+        }
+        PyErr_Restore(typ, val, tb);
+        return NULL;
+    }
+    Py_INCREF(value);
+    return value;
 }
 
 /* ------------------------------------------------------------------------------------------ */

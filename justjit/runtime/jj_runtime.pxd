@@ -139,3 +139,8 @@ cdef extern from "jj_runtime.h":
     object JJ_MatchSequence(object subject)
     object JJ_MatchKeys(object subject, object keys)
     object JJ_MatchClass(object subject, object cls, object names, Py_ssize_t nargs)
+
+    # Generators
+    object JJ_NewGenerator(object inner, object code, object tbcode, object state, object name,
+                           object qualname)
+    object JJ_Received(object value)
