@@ -498,6 +498,7 @@ class Dispatcher:
         t.backend = self.backend
         t.compiled = None
         t.inspect_pyx = self.inspect_pyx
+        t.inspect_llvm = self.inspect_llvm
         t.wait = self.wait
         t.stats = self.stats
         t.dispatcher = self
@@ -765,6 +766,13 @@ class Dispatcher:
 
     def inspect_pyx(self) -> str:
         """The generated Cython source, compiling first if needed (whatever ``hot`` says)."""
+        return self._inspect_source("pyx_source", "Cython source")
+
+    def inspect_llvm(self) -> str:
+        """The optimized LLVM IR (backend="llvm"), compiling first if needed."""
+        return self._inspect_source("llvm_ir", "LLVM IR")
+
+    def _inspect_source(self, attribute: str, what: str) -> str:
         self._ensure_target()
         with self._lock:
             status = self.status
@@ -787,10 +795,10 @@ class Dispatcher:
             ) from error
         if compiled is None:  # COMPILING on this thread
             raise RuntimeError(f"{name} is being compiled")
-        source = compiled.pyx_source
+        source = getattr(compiled, attribute, None)
         if not isinstance(source, str):
             raise CompileError(
-                f"the {self.backend} backend produced no Cython source for {name}", stage="inspect"
+                f"the {self.backend} backend produced no {what} for {name}", stage="inspect"
             )
         return source
 

@@ -17,9 +17,11 @@ from typing import Any, Callable, Optional
 
 from .errors import CompileError
 
-BACKEND_MODULES = {"cython": "justjit.backends.cython_backend"}
+BACKEND_MODULES = {"cython": "justjit.backends.cython_backend", "llvm": "justjit.backends.llvm"}
 FRONTEND_STAGES = ("cfg", "ir")
-STAGES = FRONTEND_STAGES + ("shapes", "alloc", "pyx")
+CYTHON_STAGES = ("shapes", "alloc", "pyx")
+LLVM_STAGES = ("llvm", "llvm-raw")
+STAGES = FRONTEND_STAGES + CYTHON_STAGES + LLVM_STAGES
 
 
 @dataclass
@@ -28,6 +30,7 @@ class Compiled:
     signature: str
     backend: str
     pyx_source: Optional[str] = None
+    llvm_ir: Optional[str] = None
     handle: Any = None  # what keeps the native code alive (the extension module)
 
 
@@ -110,7 +113,8 @@ def compile_function(py_func, *, backend: str = "cython", use_cache: bool = True
         opt_level=opt_level, on_source=_dumper(py_func, dump_dir),
         metadata=dict(metadata or {}, signature=signature, backend=backend))
     return Compiled(entry=entry, signature=signature, backend=backend,
-                    pyx_source=source if backend == "cython" else None, handle=handle)
+                    pyx_source=source if backend == "cython" else None,
+                    llvm_ir=source if backend == "llvm" else None, handle=handle)
 
 
 def explain_stage(py_func, stage: str, backend: str = "cython") -> str:
@@ -124,4 +128,5 @@ def explain_stage(py_func, stage: str, backend: str = "cython") -> str:
     if stage == "ir":
         from .ir.printer import format_function
         return format_function(ir)
-    return _backend_module("cython", py_func).explain(ir, stage)
+    backend = "llvm" if stage in LLVM_STAGES else "cython"
+    return _backend_module(backend, py_func).explain(ir, stage)

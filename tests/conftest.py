@@ -7,8 +7,9 @@ import pytest
 # import mode or the presence of a tests/__init__.py.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-#: Backends every differential test runs against.  Add "llvm" here when that backend lands.
-BACKENDS = ["cython"]
+#: Backends every differential test runs against. (A backend's deliberate refusals of a kind of
+#: function, if it has any, are xfails: see difftest.EXPECTED_REFUSALS and the hook below.)
+BACKENDS = ["cython", "llvm"]
 
 
 @pytest.fixture(params=BACKENDS)
@@ -30,3 +31,23 @@ def isolated_cache_dir(tmp_path_factory):
         os.environ.pop("JUSTJIT_CACHE_DIR", None)
     else:
         os.environ["JUSTJIT_CACHE_DIR"] = old
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A test that fails only because its backend refuses, on purpose, the kind of function it
+    compiles (difftest.EXPECTED_REFUSALS: a CompileError with the listed message) is reported as
+    xfail with that reason. Every other failure is left alone."""
+    outcome = yield
+    report = outcome.get_result()
+    if call.when != "call" or call.excinfo is None or report.outcome != "failed":
+        return
+    backend = getattr(item, "funcargs", {}).get("backend")
+    if not isinstance(backend, str):
+        return
+    import difftest
+
+    reason = difftest.refusal_reason(call.excinfo.value, backend)
+    if reason is not None:
+        report.outcome = "skipped"
+        report.wasxfail = reason

@@ -33,8 +33,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Generic, Iterable, Optional, TypeVar
 
-from ..ir.ops import (Block, CondBranch, DeleteLocal, ExcEdge, ForIter, IRFunction, Op, Reg,
-                      successors)
+from ..ir.ops import (Block, ClearLocal, CondBranch, DeleteLocal, ExcEdge, IRFunction, Op,
+                      Reg, successors)
 
 S = TypeVar("S")
 
@@ -57,21 +57,25 @@ def straight_defs(op: Op) -> list[Reg]:
 
 def edge_defs(term: Op, succ: int) -> list[Reg]:
     """Registers a terminator writes on its normal edge to block `succ`."""
-    if isinstance(term, ForIter):
-        # dest is set on the way to the body only. If body == exit the edge is ambiguous; no
-        # def is the conservative answer for every analysis here.
-        return [term.dest] if succ == term.body and term.body != term.exit else []
+    if term.DEFS_EDGE is not None:
+        # The defs happen on the way to one target only (ForIter's body, a typed op's `ok`).
+        # If that block is also another target, the edge is ambiguous; no def is the
+        # conservative answer for every analysis here.
+        target = getattr(term, term.DEFS_EDGE)
+        others = [getattr(term, f) for f in term.TARGETS if f != term.DEFS_EDGE]
+        return term.defs() if succ == target and target not in others else []
     return term.defs()
 
 
 def edge_may_defs(term: Op, succ: int) -> list[Reg]:
     """Registers a terminator may write on its normal edge to `succ`: `edge_defs`, except that
-    when a ForIter's body and exit are one block, `dest` may be written on that edge. Register
+    when a ForIter's body and exit are one block (or a typed op's ok and deopt), `dest` may be
+    written on that edge. Register
     allocation needs this over-approximation (a def that may happen must not clobber a live
     value); liveness and definedness need `edge_defs` (a def that may not happen kills nothing).
     """
-    if isinstance(term, ForIter):
-        return [term.dest] if succ == term.body else []
+    if term.DEFS_EDGE is not None:
+        return term.defs() if succ == getattr(term, term.DEFS_EDGE) else []
     return term.defs()
 
 
@@ -409,7 +413,8 @@ def _solve_backward(fn: IRFunction, problem: Problem[S]) -> DataflowResult[S]:
 
 class DefinedRegisters(RegSetProblem):
     """Forward, must: the registers that hold a value on every path to a point. A `var` starts
-    unbound (arguments excepted), `DeleteLocal` unbinds it; an op that raised wrote nothing.
+    unbound (arguments excepted), `DeleteLocal` (or `ClearLocal`) unbinds it; an op that raised
+    wrote nothing.
     The emitter can drop a `CheckBound` whose var is in the fact before it."""
 
     forward = True
@@ -425,7 +430,7 @@ class DefinedRegisters(RegSetProblem):
         defs = straight_defs(op)
         if not defs:
             return fact
-        if isinstance(op, DeleteLocal):
+        if isinstance(op, (DeleteLocal, ClearLocal)):
             return fact - frozenset(defs)
         return fact | frozenset(defs)
 

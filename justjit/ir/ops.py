@@ -8,7 +8,14 @@ stack-to-register pass has already turned every stack slot into a named register
 
 Every op carries the source line it came from. Each op class declares which of its fields are
 registers it reads (`USES`) and which it writes (`DEFS`), so analyses need no per-op code;
-`CAN_RAISE` says whether the op may raise (and so needs the block's exception edge).
+`CAN_RAISE` says whether the op may raise (and so needs the block's exception edge). A
+terminator names the fields holding its successor blocks (`TARGETS`, in `successors` order)
+and, when its defs happen on one edge only, that edge (`DEFS_EDGE`: ForIter's `dest` is set on
+the way to `body`).
+
+The typed ops at the end of this file (see "Typed code") only appear in the output of
+`justjit.specialize`: they work on unboxed registers (kinds "i64", "f64", "b1") and declare
+the kind of each register field (`KINDS`), which the verifier checks.
 
 The class names double as the visitor method names: `visitor.visit_BinaryOp(op)`.
 """
@@ -27,7 +34,14 @@ from typing import Any, ClassVar, Iterator, Optional
 #   cell  - a cell object (cellvars made by MakeCell, freevars taken from the closure)
 #   stack - a value-stack slot that is live across a block boundary (one per depth)
 #   tmp   - a value-stack slot that lives inside one block
-REG_KINDS = ("var", "cell", "stack", "tmp")
+# Unboxed kinds (specialized code only, see "Typed code" below). They hold C values, not
+# objects: never unbound, never None, nothing to release.
+#   i64   - a C int64_t (a Python int known to fit 64 bits)
+#   f64   - a C double (a Python float)
+#   b1    - a C truth value, 0 or 1 (a Python bool)
+OBJECT_KINDS = ("var", "cell", "stack", "tmp")
+UNBOXED_KINDS = ("i64", "f64", "b1")
+REG_KINDS = OBJECT_KINDS + UNBOXED_KINDS
 
 
 @dataclass(frozen=True)
@@ -54,6 +68,9 @@ class Op:
     DEFS: ClassVar[tuple[str, ...]] = ()
     CAN_RAISE: ClassVar[bool] = True
     IS_TERMINATOR: ClassVar[bool] = False
+    TARGETS: ClassVar[tuple[str, ...]] = ()     # terminators: fields naming successor blocks
+    DEFS_EDGE: ClassVar[Optional[str]] = None   # terminators: the one target whose edge gets DEFS
+    KINDS: ClassVar[dict[str, Any]] = {}        # typed ops: register field -> kind(s) required
 
     def uses(self) -> list[Reg]:
         return list(_regs_of(self, self.USES))
@@ -77,7 +94,8 @@ def _regs_of(op: Op, names: tuple[str, ...]) -> Iterator[Reg]:
 
 
 def _op(uses: tuple[str, ...] = (), defs: tuple[str, ...] = (), raises: bool = True,
-        terminator: bool = False):
+        terminator: bool = False, targets: tuple[str, ...] = (),
+        defs_edge: Optional[str] = None, kinds: Optional[dict[str, Any]] = None):
     """Class decorator: make a dataclass op and record its register fields."""
 
     def wrap(cls):
@@ -85,6 +103,9 @@ def _op(uses: tuple[str, ...] = (), defs: tuple[str, ...] = (), raises: bool = T
         cls.DEFS = defs
         cls.CAN_RAISE = raises
         cls.IS_TERMINATOR = terminator
+        cls.TARGETS = targets
+        cls.DEFS_EDGE = defs_edge
+        cls.KINDS = dict(kinds or {})
         return dataclass(eq=False)(cls)
 
     return wrap
@@ -669,13 +690,13 @@ class YieldFrom(Op):
 # Terminators. Successor block ids are plain ints.
 
 
-@_op(raises=False, terminator=True)
+@_op(raises=False, terminator=True, targets=("target",))
 class Jump(Op):
     target: int
     line: Optional[int] = None
 
 
-@_op(uses=("cond",), terminator=True)
+@_op(uses=("cond",), terminator=True, targets=("if_true", "if_false"))
 class CondBranch(Op):
     """Go to if_true when the test holds, else if_false.
 
@@ -688,7 +709,8 @@ class CondBranch(Op):
     line: Optional[int] = None
 
 
-@_op(uses=("iterator",), defs=("dest",), terminator=True)
+@_op(uses=("iterator",), defs=("dest",), terminator=True, targets=("body", "exit"),
+     defs_edge="body")
 class ForIter(Op):
     """dest = next(iterator) and go to body; on exhaustion go to exit (dest is not set)."""
     dest: Reg
@@ -720,14 +742,425 @@ class Reraise(Op):
 
 
 def successors(term: Op) -> list[int]:
-    """Normal (non-exception) successors of a terminator, in a fixed order."""
-    if isinstance(term, Jump):
-        return [term.target]
-    if isinstance(term, CondBranch):
-        return [term.if_true, term.if_false]
-    if isinstance(term, ForIter):
-        return [term.body, term.exit]
-    return []
+    """Normal (non-exception) successors of a terminator, in a fixed order (`TARGETS`)."""
+    return [getattr(term, name) for name in term.TARGETS]
+
+
+# --------------------------------------------------------------------------------------------
+# Typed code (output of justjit.specialize only)
+#
+# Unboxed registers hold C values: i64 (int64_t), f64 (double), b1 (0 or 1). The semantics of
+# each op below is exact: where CPython would give a different result (an int that no longer
+# fits 64 bits, a division by zero, a float that is not exactly convertible, a math domain
+# error) the op does not compute anything: it *deopts*, i.e. goes to its `deopt` block, a
+# transfer block that boxes the live unboxed values into the generic registers and jumps into
+# the generic copy of the code at the very point of the operation, which then runs the
+# ordinary op (with CPython's exception and message). So no typed op raises, and none has a
+# side effect before it deopts.
+#
+# Ops that may deopt are terminators with two targets, `ok` and `deopt`; their defs are
+# written on the `ok` edge only (DEFS_EDGE). Ops that cannot fail are ordinary ops.
+# `KINDS` maps each register field to the kind it must have ("obj": any object kind; a tuple
+# lists the kinds allowed); the verifier checks it. A generic op (one without KINDS) only
+# takes object registers, except Move, which copies between two registers of the same kind.
+
+INT_ARITH_OPS = ("+", "-", "*", "//", "%", "<<", ">>")   # IntArith (may deopt)
+INT_BITWISE_OPS = ("&", "|", "^")                         # IntBitwise (cannot fail)
+FLOAT_ARITH_OPS = ("+", "-", "*")                          # FloatArith (cannot fail)
+FLOAT_DIVIDE_OPS = ("/", "//", "%")                        # FloatDivide (deopt on zero divisor)
+INT_UNARY_OPS = ("neg", "abs")                             # IntUnary (deopt on INT64_MIN)
+FLOAT_UNARY_OPS = ("neg", "abs")                           # FloatUnary
+# Lattice type names a GuardType can check, and what "src is of that type" means:
+#   "int": type(src) is int and -2**63 <= src < 2**63;  "float", "bool", "str", "bytes",
+#   "list", "tuple", "dict", "set": type(src) is exactly that class;  "none": src is None.
+GUARD_TYPES = ("int", "float", "bool", "none", "str", "bytes", "list", "tuple", "dict", "set")
+# Sequences and collections whose length TypedLen reads without a call.
+LEN_TYPES = ("str", "bytes", "list", "tuple", "dict", "set")
+# 1-argument math functions MathFunc computes with the C library function CPython calls.
+MATH_FUNCS = ("sqrt", "exp", "log", "log2", "log10", "sin", "cos", "tan", "asin", "acos",
+              "atan", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "fabs", "expm1",
+              "floor", "ceil", "trunc")
+
+
+@_op(defs=("var",), raises=False)
+class ClearLocal(Op):
+    """Unbind local `var` whether or not it is bound, releasing the object it held if any
+    (unlike DeleteLocal, no CheckBound precedes it). Specialized code uses it where a local
+    goes on in an unboxed register, so its previous object dies when CPython would drop it."""
+    var: Reg
+    line: Optional[int] = None
+
+
+@_op(defs=("dest",), raises=False, kinds={"dest": "i64"})
+class ConstInt(Op):
+    """dest = value (an int with -2**63 <= value < 2**63)."""
+    dest: Reg
+    value: int
+    line: Optional[int] = None
+
+
+@_op(defs=("dest",), raises=False, kinds={"dest": "f64"})
+class ConstFloat(Op):
+    """dest = value, bit for bit (-0.0, inf and nan included: spell it from float.hex or the
+    8 bytes, never from a rounded decimal)."""
+    dest: Reg
+    value: float
+    line: Optional[int] = None
+
+
+@_op(defs=("dest",), raises=False, kinds={"dest": "b1"})
+class ConstBool(Op):
+    dest: Reg
+    value: bool
+    line: Optional[int] = None
+
+
+@_op(uses=("src",), defs=("dest",), raises=False, kinds={"dest": "obj", "src": "i64"})
+class BoxInt(Op):
+    """dest = a Python int with the value of src (PyLong_FromLongLong: small ints are the
+    cached objects, as CPython's own arithmetic gives). Allocation failure is not modelled: an
+    emitter may let the MemoryError leave the function without running a handler."""
+    dest: Reg
+    src: Reg
+    line: Optional[int] = None
+
+
+@_op(uses=("src",), defs=("dest",), raises=False, kinds={"dest": "obj", "src": "f64"})
+class BoxFloat(Op):
+    """dest = a new Python float (PyFloat_FromDouble). Same allocation note as BoxInt."""
+    dest: Reg
+    src: Reg
+    line: Optional[int] = None
+
+
+@_op(uses=("src",), defs=("dest",), raises=False, kinds={"dest": "obj", "src": "b1"})
+class BoxBool(Op):
+    """dest = True if src else False (the singletons)."""
+    dest: Reg
+    src: Reg
+    line: Optional[int] = None
+
+
+@_op(uses=("start", "stop", "step"), defs=("dest",), raises=False,
+     kinds={"dest": "obj", "start": "i64", "stop": "i64", "step": "i64"})
+class BoxRange(Op):
+    """dest = range(start, stop, step) (a new range object; step is never 0 here)."""
+    dest: Reg
+    start: Reg
+    stop: Reg
+    step: Reg
+    line: Optional[int] = None
+
+
+@_op(uses=("cur", "stop", "step"), defs=("dest",), raises=False,
+     kinds={"dest": "obj", "cur": "i64", "stop": "i64", "step": "i64"})
+class BoxRangeIter(Op):
+    """dest = iter(range(cur, stop, step)): an iterator that yields exactly what the unboxed
+    range iterator (cur, stop, step) would still yield (see RangeIterNext)."""
+    dest: Reg
+    cur: Reg
+    stop: Reg
+    step: Reg
+    line: Optional[int] = None
+
+
+@_op(uses=("src",), defs=("dest",), raises=False, kinds={"dest": "i64", "src": "obj"})
+class UnboxInt(Op):
+    """dest = the value of src. Precondition (a GuardType "int" before it, or proven): src is
+    an exact int that fits int64."""
+    dest: Reg
+    src: Reg
+    line: Optional[int] = None
+
+
+@_op(uses=("src",), defs=("dest",), raises=False, kinds={"dest": "f64", "src": "obj"})
+class UnboxFloat(Op):
+    """dest = PyFloat_AS_DOUBLE(src). Precondition: src is an exact float."""
+    dest: Reg
+    src: Reg
+    line: Optional[int] = None
+
+
+@_op(uses=("src",), defs=("dest",), raises=False, kinds={"dest": "b1", "src": "obj"})
+class UnboxBool(Op):
+    """dest = (src is True). Precondition: src is True or False."""
+    dest: Reg
+    src: Reg
+    line: Optional[int] = None
+
+
+@_op(uses=("src",), defs=("dest",), raises=False, kinds={"dest": "i64", "src": "b1"})
+class BoolToInt(Op):
+    """dest = 1 if src else 0 (what int(b) and arithmetic on a bool see)."""
+    dest: Reg
+    src: Reg
+    line: Optional[int] = None
+
+
+@_op(uses=("src",), defs=("dest",), raises=False, kinds={"dest": "f64", "src": "i64"})
+class IntToFloat(Op):
+    """dest = (double)src, rounded to nearest, ties to even: what CPython's PyLong_AsDouble
+    gives for an int64 (used by float(i) and by int/float mixed arithmetic). Cannot fail."""
+    dest: Reg
+    src: Reg
+    line: Optional[int] = None
+
+
+@_op(uses=("left", "right"), defs=("dest",), raises=False,
+     kinds={"dest": "i64", "left": "i64", "right": "i64"})
+class IntBitwise(Op):
+    """dest = left <op> right, op in INT_BITWISE_OPS (two's complement, as Python ints)."""
+    dest: Reg
+    op: str
+    left: Reg
+    right: Reg
+    line: Optional[int] = None
+
+
+@_op(uses=("left", "right"), defs=("dest",), raises=False,
+     kinds={"dest": "f64", "left": "f64", "right": "f64"})
+class FloatArith(Op):
+    """dest = left <op> right in IEEE double arithmetic, op in FLOAT_ARITH_OPS (inf and nan
+    results are values, as in CPython's float_add/float_sub/float_mul)."""
+    dest: Reg
+    op: str
+    left: Reg
+    right: Reg
+    line: Optional[int] = None
+
+
+@_op(uses=("operand",), defs=("dest",), raises=False, kinds={"dest": "f64", "operand": "f64"})
+class FloatUnary(Op):
+    """dest = -operand ("neg", flips the sign of 0.0 and nan too) or fabs(operand) ("abs")."""
+    dest: Reg
+    op: str
+    operand: Reg
+    line: Optional[int] = None
+
+
+@_op(uses=("left", "right"), defs=("dest",), raises=False,
+     kinds={"dest": "b1", "left": "i64", "right": "i64"})
+class IntCompare(Op):
+    """dest = left <op> right, op in COMPARE_OPS, on int64 values."""
+    dest: Reg
+    op: str
+    left: Reg
+    right: Reg
+    line: Optional[int] = None
+
+
+@_op(uses=("left", "right"), defs=("dest",), raises=False,
+     kinds={"dest": "b1", "left": "f64", "right": "f64"})
+class FloatCompare(Op):
+    """dest = left <op> right, op in COMPARE_OPS, C semantics on doubles (every comparison
+    with a nan is false except !=; -0.0 == 0.0), which is CPython's float_richcompare."""
+    dest: Reg
+    op: str
+    left: Reg
+    right: Reg
+    line: Optional[int] = None
+
+
+@_op(uses=("src",), defs=("dest",), raises=False,
+     kinds={"dest": "b1", "src": ("i64", "f64", "b1")})
+class Truth(Op):
+    """dest = (src != 0), or (src == 0) when negate: the truth of an int, a float (nan is true,
+    -0.0 false) or a bool."""
+    dest: Reg
+    src: Reg
+    negate: bool = False
+    line: Optional[int] = None
+
+
+@_op(uses=("args",), defs=("dest",), raises=False, kinds={"dest": "i64", "args": "i64"})
+class IntMinMax(Op):
+    """dest = min(args) or max(args) (op "min"/"max"), len(args) >= 2."""
+    dest: Reg
+    op: str
+    args: list[Reg]
+    line: Optional[int] = None
+
+
+@_op(uses=("args",), defs=("dest",), raises=False, kinds={"dest": "f64", "args": "f64"})
+class FloatMinMax(Op):
+    """dest = Python's min(*args) / max(*args) on floats: r = args[0]; for each later x,
+    r = x if x < r (min) / x > r (max). So a leading nan wins, a later nan never does, and
+    min(0.0, -0.0) is 0.0."""
+    dest: Reg
+    op: str
+    args: list[Reg]
+    line: Optional[int] = None
+
+
+@_op(uses=("obj",), defs=("dest",), raises=False, kinds={"dest": "i64", "obj": "obj"})
+class TypedLen(Op):
+    """dest = len(obj) for an obj of exact type `of` (one of LEN_TYPES), read without a call
+    (Py_SIZE / PyUnicode_GET_LENGTH / PyDict_GET_SIZE / PySet_GET_SIZE)."""
+    dest: Reg
+    obj: Reg
+    of: str
+    line: Optional[int] = None
+
+
+# ---- typed ops that may deopt (terminators: ok / deopt) ----
+
+
+@_op(uses=("src",), raises=False, terminator=True, targets=("ok", "deopt"),
+     kinds={"src": "obj"})
+class GuardType(Op):
+    """Go to ok if src is of lattice type `type_name` (see GUARD_TYPES), else to deopt."""
+    src: Reg
+    type_name: str
+    ok: int
+    deopt: int
+    line: Optional[int] = None
+
+
+@_op(uses=("src",), raises=False, terminator=True, targets=("ok", "deopt"),
+     kinds={"src": "obj"})
+class GuardIdentity(Op):
+    """Go to ok if src is `expected` (pointer identity), else to deopt. `expected` is the
+    object itself (pass it to the module as a constant, like LoadConst's value)."""
+    src: Reg
+    expected: Any
+    ok: int
+    deopt: int
+    line: Optional[int] = None
+
+
+@_op(uses=("left", "right"), defs=("dest",), raises=False, terminator=True,
+     targets=("ok", "deopt"), defs_edge="ok",
+     kinds={"dest": "i64", "left": "i64", "right": "i64"})
+class IntArith(Op):
+    """dest = left <op> right with Python int semantics, op in INT_ARITH_OPS; goes to deopt
+    (dest untouched) when the exact result does not fit int64 or CPython would raise:
+      + - *  overflow (C: __builtin_add/sub/mul_overflow);
+      //     right == 0, or left == INT64_MIN and right == -1; else floor division
+             (q = left / right; if (left % right != 0 and (left ^ right) < 0) q -= 1);
+      %      right == 0; else r = left % right; if (r != 0 and (r ^ right) < 0) r += right
+             (left == INT64_MIN, right == -1 gives 0; do not evaluate that C expression);
+      <<     right < 0, or right >= 64 and left != 0, or bits shifted out (the result shifted
+             back right does not give left); 0 << n is 0;
+      >>     right < 0; right >= 64 gives 0 or -1 by the sign of left; else arithmetic shift.
+    """
+    dest: Reg
+    op: str
+    left: Reg
+    right: Reg
+    ok: int
+    deopt: int
+    line: Optional[int] = None
+
+
+@_op(uses=("operand",), defs=("dest",), raises=False, terminator=True,
+     targets=("ok", "deopt"), defs_edge="ok", kinds={"dest": "i64", "operand": "i64"})
+class IntUnary(Op):
+    """dest = -operand ("neg") or abs(operand) ("abs"); deopt when operand == INT64_MIN."""
+    dest: Reg
+    op: str
+    operand: Reg
+    ok: int
+    deopt: int
+    line: Optional[int] = None
+
+
+@_op(uses=("left", "right"), defs=("dest",), raises=False, terminator=True,
+     targets=("ok", "deopt"), defs_edge="ok",
+     kinds={"dest": "f64", "left": "f64", "right": "f64"})
+class FloatDivide(Op):
+    """dest = left <op> right with CPython's float semantics, op in FLOAT_DIVIDE_OPS; deopt
+    when right == 0.0 (either sign), where CPython raises ZeroDivisionError.
+      /   left / right.
+      %   m = fmod(left, right); if m != 0: if (right < 0) != (m < 0): m += right
+          else: m = copysign(0.0, right).
+      //  m = fmod(left, right); d = (left - m) / right;
+          if m != 0 and (right < 0) != (m < 0): d -= 1.0;
+          if d != 0: q = floor(d); if d - q > 0.5: q += 1.0
+          else: q = copysign(0.0, left / right).
+    (float_div, float_rem and _float_div_mod of Objects/floatobject.c.)"""
+    dest: Reg
+    op: str
+    left: Reg
+    right: Reg
+    ok: int
+    deopt: int
+    line: Optional[int] = None
+
+
+@_op(uses=("src",), defs=("dest",), raises=False, terminator=True, targets=("ok", "deopt"),
+     defs_edge="ok", kinds={"dest": "f64", "src": "i64"})
+class IntToFloatExact(Op):
+    """dest = (double)src when -2**53 <= src <= 2**53 (so the conversion is exact), else
+    deopt. Used where CPython compares or divides ints exactly (int < float, int / int)."""
+    dest: Reg
+    src: Reg
+    ok: int
+    deopt: int
+    line: Optional[int] = None
+
+
+@_op(uses=("src",), defs=("dest",), raises=False, terminator=True, targets=("ok", "deopt"),
+     defs_edge="ok", kinds={"dest": "i64", "src": "f64"})
+class FloatToInt(Op):
+    """dest = int(src), truncating toward zero; deopt when src is nan or infinite or its
+    integer part does not fit int64 (-2**63 <= src < 2**63 after truncation)."""
+    dest: Reg
+    src: Reg
+    ok: int
+    deopt: int
+    line: Optional[int] = None
+
+
+@_op(uses=("arg",), defs=("dest",), raises=False, terminator=True, targets=("ok", "deopt"),
+     defs_edge="ok", kinds={"dest": "f64", "arg": "f64"})
+class MathFunc(Op):
+    """dest = r = name(arg) with the C library function of that name (`name` in MATH_FUNCS;
+    floor/ceil/trunc/fabs return a double here). Set errno = 0 before the call; deopt when
+    (isnan(r) and not isnan(arg)) or (isinf(r) and isfinite(arg)) or errno != 0 — a superset
+    of the cases where CPython's math module raises, so the generic call decides."""
+    dest: Reg
+    name: str
+    arg: Reg
+    ok: int
+    deopt: int
+    line: Optional[int] = None
+
+
+# ---- typed terminators ----
+
+
+@_op(uses=("cond",), raises=False, terminator=True, targets=("if_true", "if_false"),
+     kinds={"cond": "b1"})
+class TypedCondBranch(Op):
+    """Go to if_true when cond (a b1) is 1, else to if_false. Cannot raise."""
+    cond: Reg
+    if_true: int
+    if_false: int
+    line: Optional[int] = None
+
+
+@_op(uses=("cur", "stop", "step"), defs=("dest", "cur"), raises=False, terminator=True,
+     targets=("body", "exit"), defs_edge="body",
+     kinds={"dest": "i64", "cur": "i64", "stop": "i64", "step": "i64"})
+class RangeIterNext(Op):
+    """The for-loop step over an unboxed range iterator (cur, stop, step), step != 0:
+    if (step > 0 ? cur < stop : cur > stop): dest = cur; cur = cur + step, or cur = stop when
+    that addition overflows int64 (the iteration is then over); go to body.
+    Else go to exit (dest and cur untouched)."""
+    dest: Reg
+    cur: Reg
+    stop: Reg
+    step: Reg
+    body: int
+    exit: int
+    line: Optional[int] = None
+
+
+TYPED_OPS = (ClearLocal, ConstInt, ConstFloat, ConstBool, BoxInt, BoxFloat, BoxBool, BoxRange,
+             BoxRangeIter, UnboxInt, UnboxFloat, UnboxBool, BoolToInt, IntToFloat, IntBitwise,
+             FloatArith, FloatUnary, IntCompare, FloatCompare, Truth, IntMinMax, FloatMinMax,
+             TypedLen, GuardType, GuardIdentity, IntArith, IntUnary, FloatDivide,
+             IntToFloatExact, FloatToInt, MathFunc, TypedCondBranch, RangeIterNext)
 
 
 # --------------------------------------------------------------------------------------------
@@ -769,6 +1202,9 @@ class IRFunction:
     entry: int
     is_generator: bool = False
     source_lines: dict[int, str] = field(default_factory=dict)  # line number -> source text
+    # Set by justjit.specialize on the function it returns (a specialize.Specialization: the
+    # argument types, which blocks are the typed copy, the generic copy and the transfers).
+    specialization: Any = None
 
     def ordered_blocks(self) -> list[Block]:
         return [self.blocks[k] for k in sorted(self.blocks)]

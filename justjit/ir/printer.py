@@ -7,6 +7,7 @@ op dataclasses, so a new op class prints without touching this file.
 from __future__ import annotations
 
 import dataclasses
+import types
 
 from .ops import Block, IRFunction, Op, Reg
 
@@ -18,6 +19,8 @@ def format_value(value) -> str:
         return "[" + ", ".join(format_value(v) for v in value) + "]"
     if hasattr(value, "co_name") and hasattr(value, "co_code"):
         return f"<code {value.co_qualname}>"
+    if isinstance(value, types.ModuleType):
+        return f"<module {value.__name__}>"  # not its file: the text must not depend on paths
     return repr(value)
 
 
@@ -31,7 +34,8 @@ def format_op(op: Op) -> str:
             continue
         value = getattr(op, f.name)
         text = format_value(value)
-        if f.name in ("target", "if_true", "if_false", "body", "exit") and isinstance(value, int):
+        if (f.name in op.TARGETS or f.name in ("target", "if_true", "if_false", "body", "exit")) \
+                and isinstance(value, int):
             text = f"b{value}"
         rest.append(text if f.name in op.USES else f"{f.name}={text}")
     text = type(op).__name__ + (" " + ", ".join(rest) if rest else "")
@@ -58,4 +62,7 @@ def format_function(fn: IRFunction) -> str:
     args = ", ".join(str(a) for a in fn.args)
     kind = "generator " if fn.is_generator else ""
     head = f"{kind}function {fn.qualname}({args})  ; {fn.filename}:{fn.firstlineno}, entry b{fn.entry}"
-    return "\n".join([head] + [format_block(b) for b in fn.ordered_blocks()]) + "\n"
+    lines = [head]
+    if fn.specialization is not None:
+        lines += ["; " + line for line in str(fn.specialization).splitlines()]
+    return "\n".join(lines + [format_block(b) for b in fn.ordered_blocks()]) + "\n"

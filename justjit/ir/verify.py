@@ -2,13 +2,17 @@
 
 - every block ends in a terminator, and only there;
 - every successor (normal and exception) exists;
-- every `tmp`/`stack` register is defined on every path before it is used
-  (`var` registers may be unbound at run time: CheckBound handles that; cells likewise).
+- every `tmp`/`stack` register and every unboxed register (`i64`/`f64`/`b1`) is defined on
+  every path before it is used (`var` registers may be unbound at run time: CheckBound
+  handles that; cells likewise);
+- register kinds fit the ops: a typed op's register fields have the kinds its `KINDS` names;
+  every other op reads and writes object registers only, except Move, which copies between
+  two registers of one kind.
 """
 
 from __future__ import annotations
 
-from .ops import IRFunction, Reg
+from .ops import OBJECT_KINDS, UNBOXED_KINDS, IRFunction, Move, Op, Reg
 
 
 class IRVerifyError(Exception):
@@ -16,7 +20,25 @@ class IRVerifyError(Exception):
 
 
 def _needs_definition(reg: Reg) -> bool:
-    return reg.kind in ("tmp", "stack")
+    return reg.kind in ("tmp", "stack") + UNBOXED_KINDS
+
+
+def _check_kinds(bid: int, op: Op, errors: list[str]) -> None:
+    name = type(op).__name__
+    if isinstance(op, Move):
+        if (op.dest.kind in UNBOXED_KINDS or op.src.kind in UNBOXED_KINDS) \
+                and op.dest.kind != op.src.kind:
+            errors.append(f"b{bid}: Move between kinds {op.src.kind} and {op.dest.kind}")
+        return
+    for field in op.USES + op.DEFS:
+        value = getattr(op, field)
+        regs = [] if value is None else [value] if isinstance(value, Reg) else list(value)
+        want = op.KINDS.get(field, "obj")
+        allowed = OBJECT_KINDS if want == "obj" else (want,) if isinstance(want, str) else want
+        for reg in regs:
+            if reg.kind not in allowed:
+                errors.append(f"b{bid}: {name}.{field} is {reg} of kind {reg.kind}, "
+                              f"expected {'/'.join(allowed)}")
 
 
 def verify(fn: IRFunction) -> None:
@@ -29,6 +51,9 @@ def verify(fn: IRFunction) -> None:
         for op in block.ops:
             if op.IS_TERMINATOR:
                 errors.append(f"b{block.id}: terminator {type(op).__name__} inside the block")
+            _check_kinds(block.id, op, errors)
+        if block.terminator is not None:
+            _check_kinds(block.id, block.terminator, errors)
         for succ in block.all_successors():
             if succ not in fn.blocks:
                 errors.append(f"b{block.id}: successor b{succ} missing")
@@ -75,17 +100,20 @@ def _check_definitions(fn: IRFunction, errors: list[str]) -> None:
             if state is everything:
                 continue
             cur = set(state)
-            # At an exception edge, only what was defined at block entry is certain, plus the
-            # handler's own registers.
-            exc_out = set(cur)
+            # At an exception edge, what is certain is what was defined before every op of the
+            # block that may raise (an op that raised wrote nothing), plus the handler's own
+            # registers.
+            exc_out = None
+            for op in list(block.ops) + [block.terminator]:
+                if block.handler is not None and may_raise(op):
+                    exc_out = set(cur) if exc_out is None else exc_out & cur
+                cur.update(op.defs())
+            if exc_out is None:
+                exc_out = set(state)  # no op can raise: the edge is never taken
             if block.handler is not None:
                 exc_out.add(block.handler.exc_dest)
                 if block.handler.lasti_dest is not None:
                     exc_out.add(block.handler.lasti_dest)
-            for op in block.ops:
-                cur.update(op.defs())
-            term = block.terminator
-            cur.update(term.defs())
             new_normal, new_exc = frozenset(cur), frozenset(exc_out)
             if out_normal.get(bid) != new_normal or out_exc.get(bid) != new_exc:
                 out_normal[bid], out_exc[bid] = new_normal, new_exc
@@ -101,6 +129,11 @@ def _check_definitions(fn: IRFunction, errors: list[str]) -> None:
                 if _needs_definition(reg) and reg not in cur:
                     errors.append(f"b{bid}: {reg} used by {type(op).__name__} before definition")
             cur.update(op.defs())
+
+
+def may_raise(op: Op) -> bool:
+    from ..analyses.dataflow import may_raise as _may_raise
+    return _may_raise(op)
 
 
 def _normal_succ(block):

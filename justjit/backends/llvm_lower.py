@@ -1,0 +1,1477 @@
+"""Register IR -> LLVM IR (text), for the LLVM backend.
+
+    lower(fn, inline_decref=..., frame_helper=...) -> LoweredModule(text, constants, symbols)
+
+The module defines the native entry with the METH_FASTCALL signature,
+
+    PyObject *jj_entry(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+
+wrapped by the backend as a builtin function whose `self` is the constants tuple (see
+`LoweredModule.constants`). `args[0]` is the dispatcher's state tuple (globals, builtins,
+closure) and `args[1:]` the argument variables in co_varnames order. For a generator function
+the entry only makes the generator (JJL_NewGenerator, see _jj_rt.c) and the body goes into a
+second function, `jj_resume`, a state machine resumed at each next()/send()/throw().
+
+How the IR becomes LLVM IR:
+
+- Registers. Every register (var, cell, stack, tmp) has a `PyObject *` slot in one frame
+  array (`%jj.frame`: an alloca, or the generator's heap frame), NULL when it holds nothing,
+  laid out like CPython's localsplus: locals in co_varnames order, cells, then the value
+  stack's registers. A slot owns one reference. Writing a register releases what it held
+  (after the store, like STORE_FAST). An unbound local is NULL: CheckBound tests for NULL.
+- Lifetimes. `var` and `cell` registers keep their value until overwritten, deleted or the
+  function exits (as CPython's frame does). `stack`/`tmp` registers are released where they
+  die, from the liveness analysis (`justjit.analyses.liveness`) with the rules of
+  `justjit.regalloc`'s release points, applied per register: after the op where a register
+  dies, and on entry to a block for the registers some incoming edge carries but the block
+  does not need. So a stack/tmp slot is non-NULL only while its register is live (which also
+  tells where an old value cannot exist), and an exit releases the whole frame: one call to
+  JJL_ReleaseFrame (`frame_helper`), or one release per slot (which LLVM's SROA can turn into
+  SSA values at opt_level 3).
+- Operations. Each op calls the C-API function ceval.c calls, or the same `JJ_*` helper of
+  justjit/runtime/jj_runtime.h as the Cython path (the helpers live in the `_jj_rt` runtime
+  extension; their symbols are `jjrt.<name>`). Where CPython 3.11 specializes an instruction
+  for exact ints/floats, lists/tuples or globals, a `JJL_*` fast path of _jj_rt.c does the
+  same and falls back to that C-API call. Calls use PyObject_Vectorcall directly; a GetAttr
+  whose only use is as the callable of a Call in the same block is LOAD_METHOD
+  (`_PyObject_GetMethod`, no bound-method object); tuples and lists are filled in place;
+  FOR_ITER calls the iterator's tp_iternext slot; LOAD_GLOBAL has a per-site cache in the
+  module's data, checked against the dicts' version tags.
+- Exceptions. Every call that can fail is checked. An op that may raise in a block with a
+  handler branches to the block's landing pad, which fetches and normalizes the exception
+  (with the traceback entry CPython's frame would add) into the edge's `exc_dest` (`lasti_dest`
+  gets None) and jumps to the handler; the handler block's entry releases what the handler
+  does not need. Anywhere else a failure goes to the function's unwind block: traceback
+  entry, release of the frame, return NULL. The source line of the failing op is kept in a
+  slot (`%jj.line`), and whether to add a traceback entry (not for RERAISE or a bare `raise`)
+  in another (`%jj.tb`).
+- Generators. Yield suspends by returning the value with the resume point stored; the
+  resume function's entry switches to the point after it, where the sent value (or the
+  exception thrown in) arrives. YieldFrom is SEND's loop around PyIter_Send, suspending with
+  the delegate in gi_yieldfrom. The protocol itself (states, send/throw/close checks,
+  finalization) is jj_runtime.h's generator object, shared with the Cython path.
+- Constants (objects from co_consts, interned names, kwnames tuples, code objects, the
+  traceback code object) are items of the constants tuple, read with invariant loads. Only
+  None, True and False are referred to by symbol. Nothing from the user's program is spliced
+  into the IR except as sanitized comments.
+"""
+
+from __future__ import annotations
+
+import sys
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from ..analyses.dataflow import (all_registers, block_points, edge_may_defs, exc_edge_defs,
+                                 may_raise, normal_successors, reachable, straight_defs)
+from ..analyses.liveness import Liveness, liveness
+from ..ir import ops as ir
+from ..ir.ops import IRFunction, Reg
+from ..ir.printer import format_op
+from . import llvm_capi as capi
+from .llvm_runtime import HELPER_PREFIX
+
+__all__ = ["LowerError", "LoweredModule", "lower", "ENTRY_NAME", "LOWERING_FORMAT"]
+
+# Bump when the generated code changes meaning for the same text (it is part of cache keys,
+# next to the text itself).
+LOWERING_FORMAT = 1
+
+ENTRY_NAME = "jj_entry"
+RESUME_NAME = "jj_resume"
+RELEASED_KINDS = ("stack", "tmp")  # released where they die
+
+BINARY_FUNCS = {
+    # "*JJL_...": the runtime's fast path for exact ints/floats, falling back to the C-API
+    # function named in its comment (see _jj_rt.c, "Fast paths").
+    "+": "*JJL_Add", "-": "*JJL_Subtract", "*": "*JJL_Multiply",            # PyNumber_...
+    "@": "PyNumber_MatrixMultiply", "/": "*JJL_TrueDivide", "//": "*JJL_FloorDivide",
+    "%": "*JJL_Remainder", "<<": "PyNumber_Lshift", ">>": "PyNumber_Rshift",
+    "&": "*JJL_And", "|": "*JJL_Or", "^": "*JJL_Xor", "**": "*JJ_Power",
+    "+=": "*JJL_InPlaceAdd", "-=": "*JJL_InPlaceSubtract",
+    "*=": "*JJL_InPlaceMultiply", "@=": "PyNumber_InPlaceMatrixMultiply",
+    "/=": "*JJL_InPlaceTrueDivide", "//=": "*JJL_InPlaceFloorDivide",
+    "%=": "*JJL_InPlaceRemainder", "<<=": "PyNumber_InPlaceLshift",
+    ">>=": "PyNumber_InPlaceRshift", "&=": "*JJL_InPlaceAnd", "|=": "*JJL_InPlaceOr",
+    "^=": "*JJL_InPlaceXor", "**=": "*JJ_InPlacePower",
+}
+UNARY_FUNCS = {"neg": "PyNumber_Negative", "pos": "PyNumber_Positive",
+               "invert": "PyNumber_Invert", "not": "*JJ_Not"}
+COMPARE_OPS = {"<": 0, "<=": 1, "==": 2, "!=": 3, ">": 4, ">=": 5}  # Py_LT ... Py_GE
+CONVERSIONS = {None: 0, "s": 1, "r": 2, "a": 3}
+
+_SINGLETONS = {id(None): "@_Py_NoneStruct", id(True): "@_Py_TrueStruct",
+               id(False): "@_Py_FalseStruct"}
+
+CO_COROUTINE = 0x0080
+CO_ITERABLE_COROUTINE = 0x0100
+
+
+class LowerError(Exception):
+    """The IR is not something this lowering understands (a bug upstream, or an op the LLVM
+    backend does not support yet)."""
+
+
+@dataclass
+class LoweredModule:
+    """- `text`: the LLVM IR module (annotated with the source lines as comments).
+    - `constants`: the objects the code reads by index (the entry's `self` tuple starts with
+      them).
+    - `symbols`: the external symbols the code refers to (C API, runtime helpers, data)."""
+
+    text: str
+    constants: tuple
+    symbols: list[str] = field(default_factory=list)
+
+
+def lower(fn: IRFunction, *, inline_decref: bool = False,
+          frame_helper: bool = True) -> LoweredModule:
+    """The LLVM module for `fn`.
+
+    - `inline_decref`: inline Py_DECREF's body at every release (faster code, slower
+      compiles; see `llvm_capi.refcount_ir`).
+    - `frame_helper`: release the frame at exits with one runtime call (small code, for the
+      fast tier) instead of one release per slot (which SROA can turn into SSA values).
+    """
+    return _Lowering(fn, inline_decref, frame_helper).module()
+
+
+# --------------------------------------------------------------------------------------------
+
+
+_CONTROL = {c: "?" for c in list(range(32)) + [127]}
+
+
+def _comment(text: str) -> str:
+    """`text` made safe for an LLVM comment: ASCII, one line."""
+    return text.encode("ascii", "backslashreplace").decode("ascii").translate(_CONTROL)
+
+
+@dataclass(eq=False)
+class EvalBreakerCheck(ir.Op):
+    """Inserted by this lowering at every loop header (the target of a retreating edge): every
+    TICKS passes, do what ceval does when its eval breaker is set (JJL_EvalBreaker: signal
+    handlers, pending calls, a chance for other threads to take the GIL). It may raise (a
+    KeyboardInterrupt), so the analyses keep what an exception handler needs alive up to it."""
+    line: Optional[int] = None
+
+
+EvalBreakerCheck.USES = ()
+EvalBreakerCheck.DEFS = ()
+EvalBreakerCheck.CAN_RAISE = True
+EvalBreakerCheck.IS_TERMINATOR = False
+
+TICKS = 4096
+
+
+def with_eval_breaker_checks(fn: IRFunction) -> IRFunction:
+    """A copy of `fn` with an EvalBreakerCheck first in every loop header (`fn` is unchanged)."""
+    from ..analyses.dataflow import reverse_postorder
+
+    order = {b: i for i, b in enumerate(reverse_postorder(fn))}
+    headers = set()
+    for block in fn.blocks.values():
+        if block.id not in order:
+            continue
+        for s in normal_successors(block):
+            if s in order and order[s] <= order[block.id]:
+                headers.add(s)
+    if not headers:
+        return fn
+    blocks = {}
+    for b, block in fn.blocks.items():
+        if b in headers:
+            first = next((op.line for op in block_points(block) if op.line is not None), None)
+            block = ir.Block(block.id, [EvalBreakerCheck(line=first)] + list(block.ops),
+                             block.terminator, block.handler)
+        blocks[b] = block
+    return dataclasses.replace(fn, blocks=blocks)
+
+
+def _unordered(value) -> bool:
+    if isinstance(value, (frozenset, set)):
+        return True
+    return isinstance(value, tuple) and any(_unordered(v) for v in value)
+
+
+class _Opaque:
+    """Prints as the type of the value it stands for (see `_Lowering.comment`)."""
+
+    def __init__(self, value) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"<{type(self.value).__name__} of {len(self.value)}>"
+
+
+class _Constants:
+    """The constants tuple: objects by identity, names interned and shared."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+        self.index: dict[tuple, int] = {}
+
+    def obj(self, value: Any) -> int:
+        key = ("o", id(value))
+        i = self.index.get(key)
+        if i is None:
+            i = self.index[key] = len(self.values)
+            self.values.append(value)
+        return i
+
+    def name(self, text: str) -> int:
+        key = ("n", text)
+        i = self.index.get(key)
+        if i is None:
+            i = self.index[key] = len(self.values)
+            self.values.append(sys.intern(str(text)))
+        return i
+
+
+def _releases(fn: IRFunction, live: Liveness, blocks: list[int]):
+    """Per-register release points (regalloc's rules, one slot per register):
+    (after[(b, i)] -> regs, on_entry[b] -> regs), stack/tmp registers only."""
+
+    def owned(regs) -> set:
+        return {r for r in regs if r.kind in RELEASED_KINDS}
+
+    after: dict[tuple[int, int], list[Reg]] = {}
+    arriving: dict[int, set] = {b: set() for b in fn.blocks}
+    for b in blocks:
+        block = fn.blocks[b]
+        before_l, after_l = live.live_before[b], live.live_after[b]
+        for i, op in enumerate(block.ops):
+            dying = owned(before_l[i] | set(straight_defs(op))) - after_l[i]
+            if dying:
+                after[(b, i)] = sorted(dying, key=_reg_key)
+        n = len(block.ops)
+        for s in normal_successors(block):
+            arriving[s] |= owned(before_l[n] | set(edge_may_defs(block.terminator, s)))
+        if block.handler is not None:
+            held = owned(exc_edge_defs(block.handler))
+            for i, op in enumerate(block_points(block)):
+                if may_raise(op):
+                    held |= owned(before_l[i])
+            arriving[block.handler.target] |= held
+    on_entry = {}
+    for b, held in arriving.items():
+        freed = held - live.live_in[b]
+        if freed:
+            on_entry[b] = sorted(freed, key=_reg_key)
+    return after, on_entry
+
+
+def _reg_key(r: Reg):
+    return (r.kind, r.name)
+
+
+def _natural(name: str):
+    """`t10` after `t9`."""
+    import re
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+class _Lowering:
+    def __init__(self, fn: IRFunction, inline_decref: bool = False,
+                 frame_helper: bool = True) -> None:
+        fn = with_eval_breaker_checks(fn)
+        self.fn = fn
+        self.gen = bool(fn.is_generator)
+        self.inline_decref = inline_decref
+        # A generator's registers live in its heap frame: released by the helper.
+        self.frame_helper = frame_helper or self.gen
+        self.live = liveness(fn)
+        self.reach = reachable(fn)
+        self.order = [b for b in sorted(fn.blocks) if b in self.reach]
+        if fn.entry in self.order:  # the entry first, then by id
+            self.order.remove(fn.entry)
+            self.order.insert(0, fn.entry)
+        self.release_after, self.release_on_entry = _releases(fn, self.live, self.order)
+        self.k = _Constants()
+        from ..emit_cython.emitter import tb_code
+        self.tbcode_index = self.k.obj(tb_code(fn))
+        self.code_flags = getattr(fn.code, "co_flags", 0) or 0
+        self.decls: dict[str, str] = {}
+        self.data: set[str] = set()
+        self.globals_: list[str] = []  # module-level variables (definitions)
+        self.body: list[str] = []
+        self.n = 0
+        self.cur = ""
+        self.frame = self.frame_layout()
+        # Method calls (see `find_method_calls`): the GetAttr's register -> its companion,
+        # a hidden slot (after the registers) holding `self` when the lookup found an unbound
+        # method.
+        self.companion = {t: Reg(f"{t.name}.self", "tmp") for t in self.find_method_calls()}
+        self.frame += list(self.companion.values())
+        # The frame object of this call's traceback entries (JJL_Catch / JJL_Unwind), made on
+        # the first exception and released with the frame.
+        self.tbframe = Reg("jj.tbframe", "tmp")
+        self.frame.append(self.tbframe)
+        self.slot_index = {reg: k for k, reg in enumerate(self.frame)}
+        self.nlocals = sum(1 for r in self.frame if r.kind in ("var", "cell"))
+        self.uses_state: set[str] = set()
+        self.uses_L = False
+        self.uses_meth = False
+        self.uses_gres = False
+        self.ticks = False
+        self.resumes: list[str] = []  # generators: the resume points' labels, 1-based
+        self.argv_size = 0
+        self.unwind_regs: set[Reg] = set()
+        self.unwind_used = False
+        self.landings: dict[int, ir.Block] = {}
+        # Per op being lowered.
+        self.block: Optional[ir.Block] = None
+        self.index = 0
+        self.known_line: Optional[int] = None
+        self.last_comment: Optional[int] = None
+
+    # ---- small builders -------------------------------------------------------------------
+
+    def tmp(self, hint: str = "v") -> str:
+        self.n += 1
+        return f"%{hint}{self.n}"
+
+    def new_label(self, hint: str) -> str:
+        self.n += 1
+        return f"{hint}.{self.n}"
+
+    def emit(self, text: str) -> None:
+        self.body.append("  " + text)
+
+    def label(self, name: str) -> None:
+        self.body.append(f"{name}:")
+        self.cur = name
+
+    def frame_layout(self) -> list[Reg]:
+        """Every register, in frame order: the locals in co_varnames order, the cells
+        (cellvars, then freevars), then the value-stack registers."""
+        code = self.fn.code
+        order: dict[tuple, int] = {}
+        for name in getattr(code, "co_varnames", ()):
+            order.setdefault(("var", name), len(order))
+        for name in tuple(getattr(code, "co_cellvars", ())) + tuple(getattr(code, "co_freevars",
+                                                                              ())):
+            order.setdefault(("cell", name), len(order))
+        regs = all_registers(self.fn) | set(self.fn.args)
+        kind_rank = {"var": 0, "cell": 1, "stack": 2, "tmp": 2}
+        unboxed = sorted({r.kind for r in regs if r.kind not in kind_rank})
+        if unboxed:
+            raise LowerError(f"registers of kind {', '.join(unboxed)} (specialized code) are "
+                             f"not supported by the llvm backend yet")
+
+        def key(r: Reg):
+            return (kind_rank[r.kind], order.get((r.kind, r.name), 1 << 30), r.kind,
+                    _natural(r.name))
+
+        return sorted(regs, key=key)
+
+    def find_method_calls(self) -> list[Reg]:
+        """The GetAttr results that only serve as the callable of a Call later in the same
+        block (what 3.11 compiles from LOAD_METHOD): a tmp register, used once, dying at that
+        Call, and not needed by an exception handler. These are lowered like LOAD_METHOD +
+        CALL (`_PyObject_GetMethod`, then the call with `self` prepended), which skips making
+        a bound-method object."""
+        uses: dict[Reg, int] = {}
+        for block in self.fn.blocks.values():
+            for op in block_points(block):
+                for r in op.uses():
+                    uses[r] = uses.get(r, 0) + 1
+        found = []
+        for b in self.order:
+            block = self.fn.blocks[b]
+            exc_live = self.live.exc_live.get(b, frozenset())
+            for i, op in enumerate(block.ops):
+                if not (isinstance(op, ir.GetAttr) and op.dest.kind == "tmp"
+                        and uses.get(op.dest) == 1 and op.dest not in exc_live):
+                    continue
+                for j in range(i + 1, len(block.ops)):
+                    later = block.ops[j]
+                    if op.dest in later.defs():
+                        break
+                    if op.dest in later.uses():
+                        if (isinstance(later, ir.Call) and later.func == op.dest
+                                and op.dest not in later.args
+                                and op.dest in self.release_after.get((b, j), ())):
+                            found.append(op.dest)
+                        break
+        return found
+
+    def slot(self, reg: Reg) -> str:
+        """The address of `reg`'s slot in the frame."""
+        k = self.slot_index.get(reg)
+        if k is None:
+            raise LowerError(f"{reg} is not a register of {self.fn.qualname}")
+        p = self.tmp(f"{reg.kind[0]}{k}.")
+        self.emit(f"{p} = getelementptr inbounds ptr, ptr %jj.frame, i64 {k}")
+        return p
+
+    def declare(self, name: str, ret: str, params: list[str], varargs: bool = False) -> str:
+        """The LLVM symbol for `name` (a leading '*' means a runtime helper), declared."""
+        sym = HELPER_PREFIX + name[1:] if name.startswith("*") else name
+        text = f"declare {ret} @{sym}({', '.join(params + (['...'] if varargs else []))})"
+        old = self.decls.setdefault(sym, text)
+        if old != text:
+            raise LowerError(f"{sym} used with two signatures: {old!r} and {text!r}")
+        return sym
+
+    def call(self, ret: str, name: str, args: list[tuple[str, str]], nfixed: Optional[int] = None,
+             hint: str = "r") -> Optional[str]:
+        """Emit a call; `args` are (type, value) pairs; `nfixed` makes it a varargs call with
+        that many fixed parameters. Returns the result (None for void)."""
+        types = [t for t, _ in args]
+        if nfixed is None:
+            sym = self.declare(name, ret, types)
+            callee = f"@{sym}"
+        else:
+            sym = self.declare(name, ret, types[:nfixed], varargs=True)
+            callee = f"({', '.join(types[:nfixed] + ['...'])}) @{sym}"
+        arg_text = ", ".join(f"{t} {v}" for t, v in args)
+        if ret == "void":
+            self.emit(f"call void {callee}({arg_text})")
+            return None
+        res = self.tmp(hint)
+        self.emit(f"{res} = call {ret} {callee}({arg_text})")
+        return res
+
+    def load(self, reg: Reg) -> str:
+        v = self.tmp("x")
+        self.emit(f"{v} = load ptr, ptr {self.slot(reg)}, align 8")
+        return v
+
+    def incref(self, v: str) -> None:
+        self.emit(f"call void @jj.incref(ptr {v})")
+
+    def decref(self, v: str) -> None:
+        self.emit(f"call void @jj.decref(ptr {v})")
+
+    def xdecref(self, v: str) -> None:
+        self.emit(f"call void @jj.xdecref(ptr {v})")
+
+    def may_hold(self, reg: Reg) -> bool:
+        """Whether `reg` may hold a reference just before the current op (or terminator):
+        a stack/tmp slot is NULL wherever its register is not live (the release points
+        guarantee it); a var or cell may hold one anywhere."""
+        if reg.kind not in RELEASED_KINDS:
+            return True
+        if self.block is None:
+            return True
+        return reg in self.live.live_before[self.block.id][self.index]
+
+    def store(self, reg: Reg, v: str, may_hold: Optional[bool] = None) -> None:
+        """reg = v (v is an owned reference); the old value, if any, is released after the
+        store (STORE_FAST's order)."""
+        slot = self.slot(reg)
+        if may_hold is None:
+            may_hold = self.may_hold(reg)
+        if not may_hold:
+            self.emit(f"store ptr {v}, ptr {slot}, align 8")
+            return
+        old = self.tmp("old")
+        self.emit(f"{old} = load ptr, ptr {slot}, align 8")
+        self.emit(f"store ptr {v}, ptr {slot}, align 8")
+        self.xdecref(old)
+
+    def clear(self, reg: Reg, holds: bool = False) -> None:
+        """Release reg and make it NULL (`holds`: it certainly holds a reference); with it
+        the companion of a method-call register."""
+        companion = self.companion.get(reg)
+        if companion is not None:
+            self.clear(companion)
+        old = self.tmp("old")
+        slot = self.slot(reg)
+        self.emit(f"{old} = load ptr, ptr {slot}, align 8")
+        self.emit(f"store ptr null, ptr {slot}, align 8")
+        if holds:
+            self.decref(old)
+        else:
+            self.xdecref(old)
+
+    def item_ptr(self, base: str, offset: int) -> str:
+        p = self.tmp("p")
+        self.emit(f"{p} = getelementptr i8, ptr {base}, i64 {offset}")
+        return p
+
+    def const(self, value: Any) -> str:
+        """A borrowed reference to a constant object."""
+        sym = _SINGLETONS.get(id(value))
+        if sym is not None:
+            self.data.add(sym[1:])
+            return sym
+        return self.const_index(self.k.obj(value))
+
+    def const_index(self, index: int) -> str:
+        p = self.item_ptr("%self", capi.TUPLE_ITEMS + 8 * index)
+        v = self.tmp("k")
+        self.emit(f"{v} = load ptr, ptr {p}, align 8, !invariant.load !0")
+        return v
+
+    def name(self, text: str) -> str:
+        return self.const_index(self.k.name(text))
+
+    def owned_const(self, value: Any) -> str:
+        v = self.const(value)
+        self.incref(v)
+        return v
+
+    def state(self, which: str) -> str:
+        self.uses_state.add(which)
+        return {"g": "%jj.globals", "b": "%jj.builtins", "cl": "%jj.closure"}[which]
+
+    def none(self) -> str:
+        return self.const(None)
+
+    def opt(self, reg: Optional[Reg]) -> str:
+        """A register's value, or None when absent (borrowed)."""
+        return self.none() if reg is None else self.load(reg)
+
+    # ---- failure checks -------------------------------------------------------------------
+
+    def fail_target(self, op: Optional[ir.Op]) -> str:
+        block = self.block
+        if op is not None and block.handler is not None and may_raise(op):
+            self.landings[block.id] = block
+            return f"land.b{block.id}"
+        self.unwind_used = True
+        live = self.live.live_before[block.id][self.index]
+        self.unwind_regs |= {r for r in live if r.kind in RELEASED_KINDS}
+        return "unwind"
+
+    def fail_if(self, cond: str, op: Optional[ir.Op]) -> None:
+        ok = self.new_label("ok")
+        self.emit(f"br i1 {cond}, label %{self.fail_target(op)}, label %{ok}")
+        self.label(ok)
+
+    def check_null(self, v: str, op: Optional[ir.Op]) -> str:
+        c = self.tmp("f")
+        self.emit(f"{c} = icmp eq ptr {v}, null")
+        self.fail_if(c, op)
+        return v
+
+    def check_neg(self, v: str, op: Optional[ir.Op]) -> str:
+        c = self.tmp("f")
+        self.emit(f"{c} = icmp slt i32 {v}, 0")
+        self.fail_if(c, op)
+        return v
+
+    def obj_call(self, op: ir.Op, name: str, args: list[str], *,
+                 types: Optional[list[str]] = None) -> str:
+        """Call an object-returning function of `args` (ptr unless `types`), check it."""
+        types = types or ["ptr"] * len(args)
+        res = self.call("ptr", name, list(zip(types, args)))
+        return self.check_null(res, op)
+
+    def int_call(self, op: ir.Op, name: str, args: list[str], *,
+                 types: Optional[list[str]] = None) -> str:
+        """Call an int-returning (-1 on error) function and check it."""
+        types = types or ["ptr"] * len(args)
+        res = self.call("i32", name, list(zip(types, args)))
+        return self.check_neg(res, op)
+
+    def set_line(self, op: ir.Op) -> None:
+        line = op.line
+        if line is None or line == self.known_line:
+            return
+        self.known_line = line
+        self.emit(f"store i32 {int(line)}, ptr %jj.line, align 4")
+
+    # ---- blocks -----------------------------------------------------------------------------
+
+    def lower_block(self, block: ir.Block) -> None:
+        self.block = block
+        self.known_line = None
+        self.last_comment = None
+        self.label(f"b{block.id}")
+        handler = block.handler
+        if handler is not None and block.id in self.reach:
+            self.body.append(f"  ; b{block.id}: exceptions go to b{handler.target}")
+        for reg in self.release_on_entry.get(block.id, ()):
+            self.clear(reg)
+        for i, op in enumerate(block.ops):
+            self.index = i
+            self.comment(op)
+            if op.CAN_RAISE:
+                self.set_line(op)
+            method = getattr(self, "op_" + type(op).__name__, None)
+            if method is None:
+                raise LowerError(f"the llvm backend cannot lower {type(op).__name__} yet")
+            released = set(self.release_after.get((block.id, i), ()))
+            stolen = method(op, released) or set()
+            touched = set(op.uses()) | set(op.defs())
+            for reg in self.release_after.get((block.id, i), ()):
+                if reg not in stolen:
+                    # Read or written by the op: it holds a reference now.
+                    self.clear(reg, holds=reg in touched
+                               and not isinstance(op, (ir.DeleteLocal, ir.ClearLocal)))
+        self.index = len(block.ops)
+        term = block.terminator
+        self.comment(term)
+        if may_raise(term):
+            self.set_line(term)
+        method = getattr(self, "term_" + type(term).__name__, None)
+        if method is None:
+            raise LowerError(f"the llvm backend cannot lower terminator {type(term).__name__}")
+        method(term)
+
+    def comment(self, op: ir.Op) -> None:
+        if op.line is not None and op.line != self.last_comment:
+            self.last_comment = op.line
+            src = self.fn.source_lines.get(op.line, "").strip()
+            self.body.append(f"  ; {op.line}: {_comment(src)}" if src else f"  ; line {op.line}")
+        if isinstance(op, ir.LoadConst) and _unordered(op.value):
+            # A set's repr depends on string hashing (randomized per process): the text,
+            # which is part of the cache key, must not.
+            op = dataclasses.replace(op, value=_Opaque(op.value))
+        text = format_op(op).split("  ; line")[0].rstrip()
+        self.body.append(f"  ; {_comment(text)}")
+
+    def landing(self, block: ir.Block) -> None:
+        """The landing pad of `block`'s exception edge."""
+        h = block.handler
+        self.label(f"land.b{block.id}")
+        line = self.tmp("line")
+        flag = self.tmp("tb")
+        self.emit(f"{line} = load i32, ptr %jj.line, align 4")
+        self.emit(f"{flag} = load i32, ptr %jj.tb, align 4")
+        self.emit("store i32 1, ptr %jj.tb, align 4")
+        exc = self.call("ptr", "*JJL_Catch", [("ptr", self.const_index(self.tbcode_index)),
+                                              ("ptr", self.state("g")), ("i32", line),
+                                              ("i32", flag), ("ptr", self.slot(self.tbframe))],
+                        hint="exc")
+        # What may be held where an op of the block raised.
+        before = self.live.live_before[block.id]
+        held = set()
+        for i, op in enumerate(block_points(block)):
+            if may_raise(op):
+                held |= before[i]
+        self.store(h.exc_dest, exc, may_hold=h.exc_dest in held or h.exc_dest.kind not in RELEASED_KINDS)
+        if h.lasti_dest is not None:
+            self.store(h.lasti_dest, self.owned_const(None),
+                       may_hold=(h.lasti_dest in held
+                                 or h.lasti_dest.kind not in RELEASED_KINDS))
+        self.emit(f"br label %b{h.target}")
+
+    def exit_release(self, regs=()) -> None:
+        """Release the frame's references at an exit: `regs` (the stack/tmp registers that
+        may hold one), last first, then the locals and cells in frame order. With
+        `frame_helper`, one call to JJL_ReleaseFrame does it for every slot."""
+        if self.frame_helper:
+            self.call("void", "*JJL_ReleaseFrame",
+                      [("ptr", "%jj.frame"), ("i64", str(self.nlocals)),
+                       ("i64", str(len(self.frame)))])
+            return
+        regs = set(regs) | {self.companion[r] for r in regs if r in self.companion}
+        regs.add(self.tbframe)
+        for reg in sorted(regs, key=lambda r: self.slot_index[r], reverse=True):
+            self.xdecref(self.load(reg))
+        for reg in self.frame[:self.nlocals]:
+            self.xdecref(self.load(reg))
+
+    def unwind(self) -> None:
+        self.label("unwind")
+        if self.gen:
+            self.emit("store i32 -1, ptr %jj.rp, align 4")
+        line = self.tmp("line")
+        flag = self.tmp("tb")
+        self.emit(f"{line} = load i32, ptr %jj.line, align 4")
+        self.emit(f"{flag} = load i32, ptr %jj.tb, align 4")
+        add = self.tmp("add")
+        self.emit(f"{add} = icmp ne i32 {flag}, 0")
+        self.emit(f"br i1 {add}, label %unwind.tb, label %unwind.release")
+        self.label("unwind.tb")
+        self.call("void", "*JJL_Unwind", [("ptr", self.const_index(self.tbcode_index)),
+                                          ("ptr", self.state("g")), ("i32", line),
+                                          ("ptr", self.slot(self.tbframe))])
+        self.emit("br label %unwind.release")
+        self.label("unwind.release")
+        self.exit_release(regs=self.unwind_regs)
+        self.emit("ret ptr null")
+
+    # ---- the module -------------------------------------------------------------------------
+
+    def module(self) -> LoweredModule:
+        fn = self.fn
+        for b in self.order:
+            self.lower_block(fn.blocks[b])
+        for b in sorted(self.landings):
+            self.landing(self.landings[b])
+        if self.unwind_used:
+            self.unwind()
+        body = self.body
+        self.body = []
+        if self.gen:
+            # The entry makes the generator; the body is the resume function's.
+            entry = self.entry_checks(frame=False) + self.generator_entry()
+            self.body = []
+            resume = self.resume_prologue() + body
+            functions = [
+                [f"define ptr @{ENTRY_NAME}(ptr %self, ptr %args, i64 %nargs) {{"] + entry
+                + ["}", ""],
+                [f"define internal ptr @{RESUME_NAME}(ptr %self, ptr %jj.state, ptr %jj.frame, "
+                 f"ptr %sent, i32 %mode, ptr %jj.rp, ptr %jj.yf) {{"] + resume + ["}"],
+            ]
+        else:
+            entry = self.entry_checks(frame=True) + self.function_prologue()
+            functions = [[f"define ptr @{ENTRY_NAME}(ptr %self, ptr %args, i64 %nargs) {{"]
+                         + entry + body + ["}"]]
+        head = [
+            f"; JustJIT: {_comment(fn.qualname)} from {_comment(str(fn.filename))}:"
+            f"{fn.firstlineno}",
+            f"; ModuleID = 'jj'",
+            "",
+        ]
+        decls = [self.decls[k] for k in sorted(self.decls)]
+        data = [f"@{name} = external global i8" for name in sorted(self.data)]
+        fn_text = [line for f in functions for line in f]
+        text = "\n".join(head + data + self.globals_ + [""] + decls + [""]
+                         + [capi.refcount_ir(self.inline_decref)]
+                         + fn_text + ["", "!0 = !{}", ""])
+        symbols = [d for d in self.decls if not d.startswith("llvm.")] + sorted(self.data)
+        symbols.append("_Py_Dealloc")
+        return LoweredModule(text=text, constants=tuple(self.k.values),
+                             symbols=sorted(set(symbols)))
+
+    def locals_allocas(self) -> None:
+        """The per-call scratch slots (the register frame itself is separate)."""
+        self.emit("%jj.line = alloca i32, align 4")
+        self.emit("%jj.tb = alloca i32, align 4")
+        if self.uses_L:
+            self.emit("%jj.L = alloca [2 x i32], align 4")
+        if self.uses_meth:
+            self.emit("%jj.meth = alloca ptr, align 8")
+        if self.uses_gres:
+            self.emit("%jj.gres = alloca ptr, align 8")
+        if self.argv_size:
+            self.emit(f"%jj.argv = alloca [{self.argv_size} x ptr], align 8")
+        self.emit(f"store i32 {int(self.fn.firstlineno or 0)}, ptr %jj.line, align 4")
+        self.emit("store i32 1, ptr %jj.tb, align 4")
+
+    def load_state(self) -> None:
+        for which, name in (("g", "globals"), ("b", "builtins"), ("cl", "closure")):
+            if which in self.uses_state or (which == "g" and (self.landings or self.unwind_used)):
+                index = ("g", "b", "cl").index(which)
+                p = self.item_ptr("%jj.state", capi.TUPLE_ITEMS + 8 * index)
+                self.emit(f"%jj.{name} = load ptr, ptr {p}, align 8, !invariant.load !0")
+
+    def entry_checks(self, frame: bool) -> list[str]:
+        """The native entry's first block: (frame slots and scratch,) then the checks of
+        nargs and of the state tuple; continues in block `state.ok` with %jj.state set."""
+        self.body = []
+        nparams = len(self.fn.args)
+        self.label("entry")
+        if frame:
+            nslots = max(len(self.frame), 1)
+            self.emit(f"%jj.frame = alloca [{nslots} x ptr], align 8")
+            for k, reg in enumerate(self.frame):
+                self.body.append(f"  ; slot {k}: {_comment(str(reg))} ({reg.kind})")
+            self.locals_allocas()
+            self.emit(f"call void @llvm.memset.p0.i64(ptr align 8 %jj.frame, i8 0, "
+                      f"i64 {8 * nslots}, i1 false)")
+            self.decls["llvm.memset.p0.i64"] = ("declare void @llvm.memset.p0.i64(ptr, i8, i64, "
+                                               "i1)")
+        c = self.tmp("c")
+        self.emit(f"{c} = icmp eq i64 %nargs, {nparams + 1}")
+        self.emit(f"br i1 {c}, label %args.ok, label %args.bad")
+        self.label("args.bad")
+        self.call("void", "*JJL_ArgCountError", [("i64", "%nargs"), ("i64", str(nparams + 1))])
+        self.emit("ret ptr null")
+        self.label("args.ok")
+        self.emit("%jj.state = load ptr, ptr %args, align 8")
+        tp = self.item_ptr("%jj.state", capi.OB_TYPE)
+        t = self.tmp("type")
+        self.emit(f"{t} = load ptr, ptr {tp}, align 8")
+        fp = self.item_ptr(t, capi.TP_FLAGS)
+        flags = self.tmp("flags")
+        self.emit(f"{flags} = load i64, ptr {fp}, align 8")
+        bit = self.tmp("bit")
+        self.emit(f"{bit} = and i64 {flags}, {capi.TPFLAGS_TUPLE_SUBCLASS}")
+        sp = self.item_ptr("%jj.state", capi.OB_SIZE)
+        size = self.tmp("size")
+        self.emit(f"{size} = load i64, ptr {sp}, align 8")
+        ok1 = self.tmp("c")
+        ok2 = self.tmp("c")
+        ok = self.tmp("c")
+        self.emit(f"{ok1} = icmp ne i64 {bit}, 0")
+        self.emit(f"{ok2} = icmp sge i64 {size}, 3")
+        self.emit(f"{ok} = and i1 {ok1}, {ok2}")
+        self.emit(f"br i1 {ok}, label %state.ok, label %state.bad")
+        self.label("state.bad")
+        self.call("void", "*JJL_BadState", [])
+        self.emit("ret ptr null")
+        self.label("state.ok")
+        return self.body
+
+    def function_prologue(self) -> list[str]:
+        """An ordinary function: state, arguments into their slots, then the entry block."""
+        self.body = []
+        self.load_state()
+        for i, reg in enumerate(self.fn.args):
+            p = self.tmp("ap")
+            self.emit(f"{p} = getelementptr ptr, ptr %args, i64 {i + 1}")
+            v = self.tmp("arg")
+            self.emit(f"{v} = load ptr, ptr {p}, align 8")
+            self.incref(v)
+            self.emit(f"store ptr {v}, ptr {self.slot(reg)}, align 8")
+        self.emit(f"br label %b{self.fn.entry}")
+        return self.body
+
+    def generator_entry(self) -> list[str]:
+        """A generator function: make the generator over a heap frame holding the arguments
+        (JJL_NewGenerator); the body runs in the resume function."""
+        self.body = []
+        for i, reg in enumerate(self.fn.args):
+            if self.slot_index[reg] != i:
+                raise LowerError(f"argument {reg} is not in frame slot {i}")
+        code = self.fn.code
+        argp = self.tmp("ap")
+        self.emit(f"{argp} = getelementptr ptr, ptr %args, i64 1")
+        args = [("ptr", "%self"), ("ptr", "%jj.state"), ("ptr", argp),
+                ("i64", str(len(self.fn.args))), ("i64", str(len(self.frame))),
+                ("i64", str(self.nlocals)), ("ptr", f"@{RESUME_NAME}"),
+                ("ptr", self.const(code)), ("ptr", self.const_index(self.tbcode_index)),
+                ("ptr", self.name(getattr(code, "co_name", None) or self.fn.name)),
+                ("ptr", self.name(getattr(code, "co_qualname", None) or self.fn.qualname))]
+        g = self.call("ptr", "*JJL_NewGenerator", args, hint="gen")
+        self.emit(f"ret ptr {g}")
+        return self.body
+
+    def resume_prologue(self) -> list[str]:
+        """The resume function's entry: scratch slots, state, then a switch on the resume
+        point (0: the body's entry block; k: just after the k-th yield point)."""
+        self.body = []
+        self.label("entry")
+        self.locals_allocas()
+        self.load_state()
+        rp = self.tmp("rp")
+        self.emit(f"{rp} = load i32, ptr %jj.rp, align 4")
+        cases = " ".join(f"i32 {k}, label %resume.{k}" for k in range(1, len(self.resumes) + 1))
+        self.emit(f"switch i32 {rp}, label %b{self.fn.entry} [{cases}]")
+        return self.body
+
+    # ---- operations ---------------------------------------------------------------------------
+    # Each op_X(op, released) emits the op; `released` are the registers that die at it (the
+    # caller releases them afterwards); it returns the subset it took ownership of itself.
+
+    def op_Move(self, op: ir.Move, released):
+        if op.dest == op.src:
+            return None
+        v = self.load(op.src)
+        if op.src in released and op.src.kind in RELEASED_KINDS:
+            # The source dies here: move its reference instead of copying it.
+            self.emit(f"store ptr null, ptr {self.slot(op.src)}, align 8")
+            self.store(op.dest, v)
+            return {op.src}
+        self.incref(v)
+        self.store(op.dest, v)
+        return None
+
+    def op_EvalBreakerCheck(self, op: EvalBreakerCheck, released):
+        if not self.ticks:
+            self.globals_.append(f"@jj.ticks = internal global i32 {TICKS}")
+            self.ticks = True
+        t = self.tmp("ticks")
+        self.emit(f"{t} = load i32, ptr @jj.ticks, align 4")
+        t2 = self.tmp("ticks")
+        self.emit(f"{t2} = sub i32 {t}, 1")
+        self.emit(f"store i32 {t2}, ptr @jj.ticks, align 4")
+        due = self.tmp("c")
+        self.emit(f"{due} = icmp slt i32 {t2}, 0")
+        tick = self.new_label("tick")
+        cont = self.new_label("ticked")
+        self.emit(f"br i1 {due}, label %{tick}, label %{cont}")
+        self.label(tick)
+        self.emit(f"store i32 {TICKS}, ptr @jj.ticks, align 4")
+        r = self.call("i32", "*JJL_EvalBreaker", [])
+        self.check_neg(r, op)
+        self.emit(f"br label %{cont}")
+        self.label(cont)
+
+    def op_LoadConst(self, op: ir.LoadConst, released):
+        self.store(op.dest, self.owned_const(op.value))
+
+    def op_CheckBound(self, op: ir.CheckBound, released):
+        v = self.load(op.var)
+        unbound = self.new_label("unbound")
+        ok = self.new_label("bound")
+        c = self.tmp("c")
+        self.emit(f"{c} = icmp eq ptr {v}, null")
+        self.emit(f"br i1 {c}, label %{unbound}, label %{ok}")
+        self.label(unbound)
+        self.call("i32", "*JJ_RaiseUnboundLocal", [("ptr", self.name(op.var.name))])
+        self.emit(f"br label %{self.fail_target(op)}")
+        self.label(ok)
+
+    def op_DeleteLocal(self, op: ir.DeleteLocal, released):
+        self.clear(op.var)
+
+    op_ClearLocal = op_DeleteLocal
+
+    def op_BinaryOp(self, op: ir.BinaryOp, released):
+        func = BINARY_FUNCS.get(op.op)
+        if func is None:
+            raise LowerError(f"unknown binary operator {op.op!r}")
+        a, b = self.load(op.left), self.load(op.right)
+        self.store(op.dest, self.obj_call(op, func, [a, b]))
+
+    def op_UnaryOp(self, op: ir.UnaryOp, released):
+        func = UNARY_FUNCS.get(op.op)
+        if func is None:
+            raise LowerError(f"unknown unary operator {op.op!r}")
+        self.store(op.dest, self.obj_call(op, func, [self.load(op.operand)]))
+
+    def op_Compare(self, op: ir.Compare, released):
+        code = COMPARE_OPS.get(op.op)
+        if code is None:
+            raise LowerError(f"unknown comparison {op.op!r}")
+        a, b = self.load(op.left), self.load(op.right)
+        self.store(op.dest, self.obj_call(op, "*JJL_RichCompare", [a, b, str(code)],
+                                          types=["ptr", "ptr", "i32"]))
+
+    def bool_object(self, cond: str) -> str:
+        """A new reference to True or False for the i1 `cond`."""
+        t, f = self.const(True), self.const(False)
+        v = self.tmp("bool")
+        self.emit(f"{v} = select i1 {cond}, ptr {t}, ptr {f}")
+        self.incref(v)
+        return v
+
+    def op_IsOp(self, op: ir.IsOp, released):
+        a, b = self.load(op.left), self.load(op.right)
+        c = self.tmp("c")
+        self.emit(f"{c} = icmp {'ne' if op.negate else 'eq'} ptr {a}, {b}")
+        self.store(op.dest, self.bool_object(c))
+
+    def op_ContainsOp(self, op: ir.ContainsOp, released):
+        item, container = self.load(op.item), self.load(op.container)
+        self.store(op.dest, self.obj_call(op, "*JJ_Contains",
+                                          [item, container, str(int(bool(op.negate)))],
+                                          types=["ptr", "ptr", "i32"]))
+
+    def op_LoadGlobal(self, op: ir.LoadGlobal, released):
+        # A cache per site, in the module's own (writable) data: see JJL_LoadGlobalCached.
+        cache = f"@jj.gcache.{len(self.globals_)}"
+        self.globals_.append(f"{cache} = internal global [3 x i64] zeroinitializer")
+        self.store(op.dest, self.obj_call(op, "*JJL_LoadGlobalCached",
+                                          [self.state("g"), self.state("b"), self.name(op.name),
+                                           cache]))
+
+    def op_StoreGlobal(self, op: ir.StoreGlobal, released):
+        self.int_call(op, "*JJ_StoreGlobal", [self.state("g"), self.name(op.name),
+                                              self.load(op.value)])
+
+    def op_DeleteGlobal(self, op: ir.DeleteGlobal, released):
+        self.int_call(op, "*JJ_DeleteGlobal", [self.state("g"), self.name(op.name)])
+
+    def op_MakeCell(self, op: ir.MakeCell, released):
+        if op.initial is None:
+            cell = self.obj_call(op, "*JJ_NewEmptyCell", [])
+        else:
+            cell = self.obj_call(op, "*JJ_NewCell", [self.load(op.initial)])
+        self.store(op.cell, cell)
+        if op.initial is not None and op.initial.kind == "var":
+            # MAKE_CELL replaces the local with the cell: the local no longer holds the value.
+            self.clear(op.initial)
+
+    def op_LoadFreeCell(self, op: ir.LoadFreeCell, released):
+        self.store(op.cell, self.obj_call(op, "*JJ_FreeCell",
+                                          [self.state("cl"), str(int(op.index))],
+                                          types=["ptr", "i64"]))
+
+    def op_LoadDeref(self, op: ir.LoadDeref, released):
+        self.store(op.dest, self.obj_call(op, "*JJ_LoadDeref",
+                                          [self.load(op.cell), self.name(op.name),
+                                           str(int(bool(op.is_free)))],
+                                          types=["ptr", "ptr", "i32"]))
+
+    def op_StoreDeref(self, op: ir.StoreDeref, released):
+        self.call("i32", "*JJ_StoreDeref", [("ptr", self.load(op.cell)),
+                                            ("ptr", self.load(op.value))])
+
+    def op_DeleteDeref(self, op: ir.DeleteDeref, released):
+        self.int_call(op, "*JJ_DeleteDeref", [self.load(op.cell), self.name(op.name),
+                                              str(int(bool(op.is_free)))],
+                      types=["ptr", "ptr", "i32"])
+
+    def op_GetAttr(self, op: ir.GetAttr, released):
+        companion = self.companion.get(op.dest)
+        obj = self.load(op.obj)
+        if companion is None:
+            self.store(op.dest, self.obj_call(op, "PyObject_GetAttr", [obj, self.name(op.name)]))
+            return
+        # LOAD_METHOD: dest = the method, companion = self when it is an unbound method.
+        self.uses_meth = True
+        # With a cache per site (JJL_GetMethodCached: LOAD_METHOD_NO_DICT).
+        cache = f"@jj.mcache.{len(self.globals_)}"
+        self.globals_.append(f"{cache} = internal global [3 x i64] zeroinitializer")
+        found = self.call("i32", "*JJL_GetMethodCached", [("ptr", obj), ("ptr", self.name(op.name)),
+                                                          ("ptr", "%jj.meth"), ("ptr", cache)])
+        meth = self.tmp("meth")
+        self.emit(f"{meth} = load ptr, ptr %jj.meth, align 8")
+        self.check_null(meth, op)
+        self.store(op.dest, meth)
+        unbound = self.tmp("c")
+        self.emit(f"{unbound} = icmp ne i32 {found}, 0")
+        with_self = self.new_label("withself")
+        done = self.new_label("gotmethod")
+        self.emit(f"br i1 {unbound}, label %{with_self}, label %{done}")
+        self.label(with_self)
+        self.incref(obj)
+        self.emit(f"store ptr {obj}, ptr {self.slot(companion)}, align 8")
+        self.emit(f"br label %{done}")
+        self.label(done)
+
+    def op_SetAttr(self, op: ir.SetAttr, released):
+        self.int_call(op, "PyObject_SetAttr", [self.load(op.obj), self.name(op.name),
+                                               self.load(op.value)])
+
+    def op_DelAttr(self, op: ir.DelAttr, released):
+        self.int_call(op, "*JJ_DelAttr", [self.load(op.obj), self.name(op.name)])
+
+    def op_GetItem(self, op: ir.GetItem, released):
+        self.store(op.dest, self.obj_call(op, "*JJL_GetItem",
+                                          [self.load(op.obj), self.load(op.key)]))
+
+    def op_SetItem(self, op: ir.SetItem, released):
+        self.int_call(op, "PyObject_SetItem", [self.load(op.obj), self.load(op.key),
+                                               self.load(op.value)])
+
+    def op_DelItem(self, op: ir.DelItem, released):
+        self.int_call(op, "PyObject_DelItem", [self.load(op.obj), self.load(op.key)])
+
+    def op_BuildSlice(self, op: ir.BuildSlice, released):
+        self.store(op.dest, self.obj_call(op, "PySlice_New",
+                                          [self.load(op.start), self.load(op.stop),
+                                           self.opt(op.step)]))
+
+    def argv(self, values: list[str], skip: int = 1) -> str:
+        """Store `values` at argv[skip:] (slot 0 free for PY_VECTORCALL_ARGUMENTS_OFFSET);
+        returns a pointer to argv[skip]."""
+        self.argv_size = max(self.argv_size, len(values) + skip)
+        for i, v in enumerate(values):
+            p = self.tmp("av")
+            self.emit(f"{p} = getelementptr ptr, ptr %jj.argv, i64 {i + skip}")
+            self.emit(f"store ptr {v}, ptr {p}, align 8")
+        p = self.tmp("av")
+        self.emit(f"{p} = getelementptr ptr, ptr %jj.argv, i64 {skip}")
+        return p
+
+    def op_Call(self, op: ir.Call, released):
+        func = self.load(op.func)
+        values = [self.load(a) for a in op.args]
+        kwnames = tuple(op.kwnames)
+        nkw = len(kwnames)
+        if nkw > len(values):
+            raise LowerError("Call with more keyword names than arguments")
+        kw = self.const(kwnames) if nkw else "null"
+        companion = self.companion.get(op.func)
+        offset = capi.PY_VECTORCALL_ARGUMENTS_OFFSET - (1 << 64)  # as a signed i64 literal
+        npos = len(values) - nkw
+        if companion is None:
+            argp = self.argv(values)
+            nargsf = str(npos | offset)
+        else:
+            # CALL after LOAD_METHOD: with `self` (argv[1]) when the lookup found an unbound
+            # method, else without; argv[0] stays free for PY_VECTORCALL_ARGUMENTS_OFFSET.
+            argp = self.argv(values, skip=2)
+            self_obj = self.load(companion)
+            p1 = self.tmp("av")
+            self.emit(f"{p1} = getelementptr ptr, ptr %jj.argv, i64 1")
+            self.emit(f"store ptr {self_obj}, ptr {p1}, align 8")
+            has = self.tmp("c")
+            self.emit(f"{has} = icmp ne ptr {self_obj}, null")
+            sel_p = self.tmp("av")
+            self.emit(f"{sel_p} = select i1 {has}, ptr {p1}, ptr {argp}")
+            sel_n = self.tmp("n")
+            self.emit(f"{sel_n} = select i1 {has}, i64 {(npos + 1) | offset}, i64 {npos | offset}")
+            argp, nargsf = sel_p, sel_n
+        res = self.call("ptr", "PyObject_Vectorcall", [("ptr", func), ("ptr", argp),
+                                                       ("i64", nargsf), ("ptr", kw)])
+        self.store(op.dest, self.check_null(res, op))
+
+    def op_CallEx(self, op: ir.CallEx, released):
+        self.store(op.dest, self.obj_call(op, "*JJ_CallEx", [self.load(op.func),
+                                                             self.load(op.args),
+                                                             self.opt(op.kwargs)]))
+
+    def op_MakeFunction(self, op: ir.MakeFunction, released):
+        args = [self.const(op.code), self.state("g"), self.opt(op.defaults),
+                self.opt(op.kwdefaults), self.opt(op.annotations), self.opt(op.closure)]
+        self.store(op.dest, self.obj_call(op, "*JJ_MakeFunction", args))
+
+    def op_LoadBuildClass(self, op: ir.LoadBuildClass, released):
+        self.store(op.dest, self.obj_call(op, "*JJ_LoadBuildClass", [self.state("b")]))
+
+    def op_LoadAssertionError(self, op: ir.LoadAssertionError, released):
+        self.store(op.dest, self.obj_call(op, "*JJ_AssertionError", []))
+
+    def op_ImportName(self, op: ir.ImportName, released):
+        args = [self.state("b"), self.state("g"), self.name(op.name), self.load(op.fromlist),
+                self.load(op.level)]
+        self.store(op.dest, self.obj_call(op, "*JJ_ImportName", args))
+
+    def op_ImportFrom(self, op: ir.ImportFrom, released):
+        self.store(op.dest, self.obj_call(op, "*JJ_ImportFrom",
+                                          [self.load(op.module), self.name(op.name)]))
+
+    def fill_items(self, items_ptr: str, regs: list[Reg]) -> None:
+        for i, reg in enumerate(regs):
+            v = self.load(reg)
+            self.incref(v)
+            p = self.item_ptr(items_ptr, 8 * i)
+            self.emit(f"store ptr {v}, ptr {p}, align 8")
+
+    def op_BuildTuple(self, op: ir.BuildTuple, released):
+        t = self.call("ptr", "PyTuple_New", [("i64", str(len(op.items)))])
+        self.check_null(t, op)
+        if op.items:
+            self.fill_items(self.item_ptr(t, capi.TUPLE_ITEMS), op.items)
+        self.store(op.dest, t)
+
+    def op_BuildList(self, op: ir.BuildList, released):
+        lst = self.call("ptr", "PyList_New", [("i64", str(len(op.items)))])
+        self.check_null(lst, op)
+        if op.items:
+            items = self.tmp("items")
+            self.emit(f"{items} = load ptr, ptr {self.item_ptr(lst, capi.LIST_ITEMS)}, align 8")
+            self.fill_items(items, op.items)
+        self.store(op.dest, lst)
+
+    def varargs_call(self, op: ir.Op, name: str, fixed: list[tuple[str, str]],
+                     regs: list[Reg]) -> str:
+        args = fixed + [("ptr", self.load(r)) for r in regs]
+        res = self.call("ptr", name, args, nfixed=len(fixed))
+        return self.check_null(res, op)
+
+    def op_BuildSet(self, op: ir.BuildSet, released):
+        self.store(op.dest, self.varargs_call(op, "*JJ_BuildSet",
+                                              [("i64", str(len(op.items)))], op.items))
+
+    def op_BuildMap(self, op: ir.BuildMap, released):
+        if len(op.keys) != len(op.values):
+            raise LowerError("BuildMap with different numbers of keys and values")
+        pairs: list[Reg] = []
+        for key, value in zip(op.keys, op.values):
+            pairs += [key, value]
+        self.store(op.dest, self.varargs_call(op, "*JJ_BuildMap",
+                                              [("i64", str(len(op.keys)))], pairs))
+
+    def op_BuildConstKeyMap(self, op: ir.BuildConstKeyMap, released):
+        self.store(op.dest, self.varargs_call(
+            op, "*JJ_BuildConstKeyMap",
+            [("ptr", self.const(op.keys)), ("i64", str(len(op.values)))], op.values))
+
+    def op_BuildString(self, op: ir.BuildString, released):
+        self.store(op.dest, self.varargs_call(op, "*JJ_BuildString",
+                                              [("i64", str(len(op.parts)))], op.parts))
+
+    def op_FormatValue(self, op: ir.FormatValue, released):
+        if op.conversion not in CONVERSIONS:
+            raise LowerError(f"unknown conversion {op.conversion!r}")
+        args = [self.load(op.value), str(CONVERSIONS[op.conversion]), self.opt(op.spec),
+                str(int(op.spec is not None))]
+        self.store(op.dest, self.obj_call(op, "*JJ_FormatValue", args,
+                                          types=["ptr", "i32", "ptr", "i32"]))
+
+    def op_ListToTuple(self, op: ir.ListToTuple, released):
+        self.store(op.dest, self.obj_call(op, "PyList_AsTuple", [self.load(op.list_)]))
+
+    def op_ListAppend(self, op: ir.ListAppend, released):
+        self.int_call(op, "PyList_Append", [self.load(op.list_), self.load(op.value)])
+
+    def op_ListExtend(self, op: ir.ListExtend, released):
+        self.int_call(op, "*JJ_ListExtend", [self.load(op.list_), self.load(op.iterable)])
+
+    def op_SetAdd(self, op: ir.SetAdd, released):
+        self.int_call(op, "PySet_Add", [self.load(op.set_), self.load(op.value)])
+
+    def op_SetUpdate(self, op: ir.SetUpdate, released):
+        self.int_call(op, "*JJ_SetUpdate", [self.load(op.set_), self.load(op.iterable)])
+
+    def op_MapAdd(self, op: ir.MapAdd, released):
+        self.int_call(op, "PyDict_SetItem", [self.load(op.dict_), self.load(op.key),
+                                             self.load(op.value)])
+
+    def op_DictUpdate(self, op: ir.DictUpdate, released):
+        self.int_call(op, "*JJ_DictUpdate", [self.load(op.dict_), self.load(op.mapping)])
+
+    def op_DictMerge(self, op: ir.DictMerge, released):
+        self.int_call(op, "*JJ_DictMerge", [self.load(op.dict_), self.load(op.mapping),
+                                            self.load(op.func)])
+
+    def op_GetIter(self, op: ir.GetIter, released):
+        self.store(op.dest, self.obj_call(op, "PyObject_GetIter", [self.load(op.obj)]))
+
+    def op_GetYieldFromIter(self, op: ir.GetYieldFromIter, released):
+        coro = int(bool(self.code_flags & (CO_COROUTINE | CO_ITERABLE_COROUTINE)))
+        self.store(op.dest, self.obj_call(op, "*JJ_GetYieldFromIter",
+                                          [self.load(op.obj), str(coro)], types=["ptr", "i32"]))
+
+    def unpack_tuple(self, t: str, dests: list[Reg]) -> None:
+        """dests[i] = t[i] for the new tuple `t`, then release `t`."""
+        items = self.item_ptr(t, capi.TUPLE_ITEMS)
+        values = []
+        for i in range(len(dests)):
+            v = self.tmp("it")
+            self.emit(f"{v} = load ptr, ptr {self.item_ptr(items, 8 * i)}, align 8")
+            self.incref(v)
+            values.append(v)
+        stored = set()
+        for dest, v in zip(dests, values):
+            self.store(dest, v, may_hold=True if dest in stored else None)
+            stored.add(dest)
+        self.decref(t)
+
+    def op_UnpackSequence(self, op: ir.UnpackSequence, released):
+        t = self.obj_call(op, "*JJ_UnpackSequence", [self.load(op.src), str(len(op.dests))],
+                          types=["ptr", "i32"])
+        self.unpack_tuple(t, op.dests)
+
+    def op_UnpackEx(self, op: ir.UnpackEx, released):
+        if len(op.dests) != op.before + 1 + op.after:
+            raise LowerError("UnpackEx with a wrong number of destinations")
+        t = self.obj_call(op, "*JJ_UnpackEx", [self.load(op.src), str(int(op.before)),
+                                               str(int(op.after))], types=["ptr", "i32", "i32"])
+        self.unpack_tuple(t, op.dests)
+
+    def op_PushExcInfo(self, op: ir.PushExcInfo, released):
+        prev = self.call("ptr", "*JJ_PushExcInfo", [("ptr", self.load(op.exc))])
+        self.store(op.prev, prev)
+
+    def op_PopExcept(self, op: ir.PopExcept, released):
+        self.call("void", "*JJ_PopExcept", [("ptr", self.load(op.prev))])
+
+    def op_CheckExcMatch(self, op: ir.CheckExcMatch, released):
+        self.store(op.dest, self.obj_call(op, "*JJ_CheckExcMatch",
+                                          [self.load(op.exc), self.load(op.match_type)]))
+
+    def op_CheckEgMatch(self, op: ir.CheckEgMatch, released):
+        t = self.obj_call(op, "*JJ_CheckEgMatch", [self.load(op.exc), self.load(op.match_type)])
+        self.unpack_tuple(t, [op.rest, op.match])
+
+    def op_PrepReraiseStar(self, op: ir.PrepReraiseStar, released):
+        self.store(op.dest, self.obj_call(op, "*JJ_PrepReraiseStar",
+                                          [self.load(op.orig), self.load(op.raised)]))
+
+    def op_BeforeWith(self, op: ir.BeforeWith, released):
+        t = self.obj_call(op, "*JJ_BeforeWith", [self.load(op.manager)])
+        self.unpack_tuple(t, [op.exit, op.result])
+
+    def op_WithExceptStart(self, op: ir.WithExceptStart, released):
+        self.store(op.dest, self.obj_call(op, "*JJ_WithExceptStart",
+                                          [self.load(op.exit), self.load(op.exc)]))
+
+    def op_GetLen(self, op: ir.GetLen, released):
+        self.store(op.dest, self.obj_call(op, "*JJ_GetLen", [self.load(op.obj)]))
+
+    def op_MatchMapping(self, op: ir.MatchMapping, released):
+        self.store(op.dest, self.obj_call(op, "*JJ_MatchMapping", [self.load(op.subject)]))
+
+    def op_MatchSequence(self, op: ir.MatchSequence, released):
+        self.store(op.dest, self.obj_call(op, "*JJ_MatchSequence", [self.load(op.subject)]))
+
+    def op_MatchKeys(self, op: ir.MatchKeys, released):
+        self.store(op.dest, self.obj_call(op, "*JJ_MatchKeys",
+                                          [self.load(op.subject), self.load(op.keys)]))
+
+    def op_MatchClass(self, op: ir.MatchClass, released):
+        args = [self.load(op.subject), self.load(op.cls), self.load(op.names), str(int(op.nargs))]
+        self.store(op.dest, self.obj_call(op, "*JJ_MatchClass", args,
+                                          types=["ptr", "ptr", "ptr", "i64"]))
+
+    def resume_point(self) -> tuple[int, str]:
+        if not self.gen:
+            raise LowerError("a yield in a function that is not a generator")
+        self.resumes.append(f"resume.{len(self.resumes) + 1}")
+        return len(self.resumes), self.resumes[-1]
+
+    def op_Yield(self, op: ir.Yield, released):
+        """Suspend with the value (YIELD_VALUE pops it: a dying register is moved out, not
+        kept); on resumption, dest = the value sent in, or the exception thrown in is raised
+        here (mode 2)."""
+        k, label = self.resume_point()
+        v = self.load(op.value)
+        stolen = None
+        if op.value in released and op.value.kind in RELEASED_KINDS:
+            self.emit(f"store ptr null, ptr {self.slot(op.value)}, align 8")
+            stolen = {op.value}
+        else:
+            self.incref(v)
+        self.emit(f"store i32 {k}, ptr %jj.rp, align 4")
+        self.emit(f"ret ptr {v}")
+        self.label(label)
+        if op.line is not None:
+            self.emit(f"store i32 {int(op.line)}, ptr %jj.line, align 4")
+            self.known_line = op.line
+        thrown = self.tmp("c")
+        self.emit(f"{thrown} = icmp eq i32 %mode, 2")
+        self.fail_if(thrown, op)
+        self.incref("%sent")
+        self.store(op.dest, "%sent")
+        return stolen
+
+    def op_YieldFrom(self, op: ir.YieldFrom, released):
+        """SEND / YIELD_VALUE's loop: send into the delegate (PyIter_Send) until it returns
+        (dest = its value) or fails; each value it yields is yielded, suspended with the
+        delegate in *yf (gi_yieldfrom). On resumption: mode 0 sends the value on, mode 1 means
+        the delegate finished with `sent` (throw()/close() went through it), mode 2 raises
+        here."""
+        k, label = self.resume_point()
+        self.uses_gres = True
+        send, nxt, ret, err, done, cont = (f"yf{name}.{k}" for name in
+                                           ("send", "next", "ret", "err", "done", "cont"))
+        none = self.none()
+        before = self.cur
+        self.emit(f"br label %{send}")
+        self.label(send)
+        sent = self.tmp("sent")
+        self.emit(f"{sent} = phi ptr [ {none}, %{before} ], [ %sent, %{label} ]")
+        it = self.load(op.iterator)
+        self.emit("store ptr null, ptr %jj.gres, align 8")
+        status = self.call("i32", "PyIter_Send", [("ptr", it), ("ptr", sent),
+                                                  ("ptr", "%jj.gres")])
+        r = self.tmp("r")
+        self.emit(f"{r} = load ptr, ptr %jj.gres, align 8")
+        self.emit(f"switch i32 {status}, label %{nxt} [i32 0, label %{ret} "
+                  f"i32 -1, label %{err}]")
+        self.label(err)
+        self.emit(f"br label %{self.fail_target(op)}")
+        self.label(nxt)
+        self.incref(it)
+        self.emit(f"store ptr {it}, ptr %jj.yf, align 8")
+        self.emit(f"store i32 {k}, ptr %jj.rp, align 4")
+        self.emit(f"ret ptr {r}")
+        self.label(label)
+        if op.line is not None:
+            self.emit(f"store i32 {int(op.line)}, ptr %jj.line, align 4")
+            self.known_line = op.line
+        old = self.tmp("old")
+        self.emit(f"{old} = load ptr, ptr %jj.yf, align 8")
+        self.emit("store ptr null, ptr %jj.yf, align 8")
+        self.xdecref(old)
+        thrown = self.new_label(f"yfthrown.{k}")
+        self.emit(f"switch i32 %mode, label %{send} [i32 1, label %{done} "
+                  f"i32 2, label %{thrown}]")
+        self.label(thrown)
+        self.emit(f"br label %{self.fail_target(op)}")
+        self.label(done)
+        self.incref("%sent")
+        self.emit(f"br label %{cont}")
+        self.label(ret)
+        self.emit(f"br label %{cont}")
+        self.label(cont)
+        value = self.tmp("v")
+        self.emit(f"{value} = phi ptr [ %sent, %{done} ], [ {r}, %{ret} ]")
+        self.store(op.dest, value)
+
+    # ---- terminators --------------------------------------------------------------------------
+
+    def term_Jump(self, term: ir.Jump) -> None:
+        self.emit(f"br label %b{term.target}")
+
+    def term_CondBranch(self, term: ir.CondBranch) -> None:
+        cond = self.load(term.cond)
+        if term.test == "none":
+            c = self.tmp("c")
+            self.emit(f"{c} = icmp eq ptr {cond}, {self.none()}")
+            self.emit(f"br i1 {c}, label %b{term.if_true}, label %b{term.if_false}")
+            return
+        if term.test != "truth":
+            raise LowerError(f"unknown CondBranch test {term.test!r}")
+        # POP_JUMP_IF_*: True and False without a call, else PyObject_IsTrue.
+        true_sym, false_sym = self.const(True), self.const(False)
+        is_true = self.tmp("c")
+        self.emit(f"{is_true} = icmp eq ptr {cond}, {true_sym}")
+        not_true = self.new_label("nottrue")
+        self.emit(f"br i1 {is_true}, label %b{term.if_true}, label %{not_true}")
+        self.label(not_true)
+        is_false = self.tmp("c")
+        self.emit(f"{is_false} = icmp eq ptr {cond}, {false_sym}")
+        other = self.new_label("truth")
+        self.emit(f"br i1 {is_false}, label %b{term.if_false}, label %{other}")
+        self.label(other)
+        r = self.call("i32", "PyObject_IsTrue", [("ptr", cond)])
+        self.check_neg(r, term)
+        c = self.tmp("c")
+        self.emit(f"{c} = icmp ne i32 {r}, 0")
+        self.emit(f"br i1 {c}, label %b{term.if_true}, label %b{term.if_false}")
+
+    def term_ForIter(self, term: ir.ForIter) -> None:
+        it = self.load(term.iterator)
+        tp = self.tmp("type")
+        self.emit(f"{tp} = load ptr, ptr {self.item_ptr(it, capi.OB_TYPE)}, align 8")
+        next_fn = self.tmp("next")
+        self.emit(f"{next_fn} = load ptr, ptr {self.item_ptr(tp, capi.TP_ITERNEXT)}, align 8")
+        c = self.tmp("c")
+        self.emit(f"{c} = icmp eq ptr {next_fn}, null")
+        not_iter = self.new_label("notiter")
+        call = self.new_label("iternext")
+        self.emit(f"br i1 {c}, label %{not_iter}, label %{call}")
+        self.label(not_iter)
+        self.call("void", "*JJL_NotIterator", [("ptr", it)])
+        self.emit(f"br label %{self.fail_target(term)}")
+        self.label(call)
+        item = self.tmp("item")
+        self.emit(f"{item} = call ptr {next_fn}(ptr {it})")
+        got = self.tmp("c")
+        self.emit(f"{got} = icmp ne ptr {item}, null")
+        body = self.new_label("forbody")
+        ended = self.new_label("forend")
+        self.emit(f"br i1 {got}, label %{body}, label %{ended}")
+        self.label(ended)
+        r = self.call("i32", "*JJL_IterError", [])
+        self.check_neg(r, term)
+        self.emit(f"br label %b{term.exit}")
+        self.label(body)
+        self.store(term.dest, item)
+        self.emit(f"br label %b{term.body}")
+
+    def term_Return(self, term: ir.Return) -> None:
+        if self.gen:
+            self.emit("store i32 -1, ptr %jj.rp, align 4")
+        v = self.load(term.value)
+        if term.value.kind in RELEASED_KINDS:
+            # The returned register's reference becomes the result.
+            self.emit(f"store ptr null, ptr {self.slot(term.value)}, align 8")
+        else:
+            self.incref(v)
+        regs = {r for r in self.live.live_before[self.block.id][self.index]
+                if r.kind in RELEASED_KINDS and r != term.value}
+        self.exit_release(regs=regs)
+        self.emit(f"ret ptr {v}")
+
+    def raise_flag_from_L(self) -> None:
+        """After JJ_Raise / JJ_Reraise: %jj.tb = (L[1] == 0), i.e. add a traceback entry
+        unless the helper re-raised."""
+        p = self.tmp("p")
+        self.emit(f"{p} = getelementptr [2 x i32], ptr %jj.L, i64 0, i64 1")
+        v = self.tmp("l1")
+        self.emit(f"{v} = load i32, ptr {p}, align 4")
+        c = self.tmp("c")
+        self.emit(f"{c} = icmp eq i32 {v}, 0")
+        f = self.tmp("tb")
+        self.emit(f"{f} = zext i1 {c} to i32")
+        self.emit(f"store i32 {f}, ptr %jj.tb, align 4")
+
+    def reset_L(self) -> None:
+        self.uses_L = True
+        p = self.tmp("p")
+        self.emit(f"{p} = getelementptr [2 x i32], ptr %jj.L, i64 0, i64 1")
+        self.emit(f"store i32 0, ptr {p}, align 4")
+
+    def term_Raise(self, term: ir.Raise) -> None:
+        exc = self.opt(term.exc)
+        cause = self.opt(term.cause)
+        self.reset_L()
+        self.call("i32", "*JJ_Raise", [("ptr", exc), ("ptr", cause),
+                                       ("i32", str(int(term.exc is not None))),
+                                       ("i32", str(int(term.cause is not None))),
+                                       ("ptr", "%jj.L")])
+        self.raise_flag_from_L()
+        self.emit(f"br label %{self.fail_target(term)}")
+
+    def term_Reraise(self, term: ir.Reraise) -> None:
+        exc = self.load(term.exc)
+        self.reset_L()
+        self.call("i32", "*JJ_Reraise", [("ptr", exc), ("ptr", "%jj.L")])
+        self.raise_flag_from_L()
+        self.emit(f"br label %{self.fail_target(term)}")
