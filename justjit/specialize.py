@@ -1,0 +1,1040 @@
+"""Speculative type specialization: IR -> IR with a typed copy that falls back to generic code.
+
+    specialize(fn, arg_types, globals_=None) -> IRFunction
+
+The function returned holds, in one CFG:
+
+- the **generic copy**: the original blocks, with their original ids, unchanged except that a
+  block may be split (a Jump between its halves) where typed code can resume in it;
+- the **typed copy** of every block the entry reaches along normal edges, where registers of an
+  unboxed type (analyses/types.py: int -> i64, float -> f64, bool -> b1, range and range
+  iterator -> three i64) live in shadow registers (`%x.i`, `%x.f`, `%x.b`, `%x.cur/.stop/.step`)
+  and the operations on them are typed ops (ir/ops.py, "Typed code");
+- **transfer blocks**: each deopt edge (a guard that failed, an int64 overflow, a zero divisor)
+  goes to one, which boxes the unboxed values the generic code needs at that point into their
+  ordinary registers and jumps into the generic copy *at the same point*: before the op whose
+  typed version declined (it had no effect, so the generic op does the work and raises
+  CPython's exception if there is one), or right after a generic op whose result failed its
+  type or identity guard. An exception raised in typed code goes, through a transfer block
+  of the same kind, to the generic copy of its handler. Nothing is ever re-executed;
+- **edge blocks**: on a normal edge of the typed copy where a value must be boxed (its type
+  is unknown at the join, or the join keeps its boxed form too, see below).
+
+Entry: the function starts with a GuardType on every argument of a known type, in order (a
+failure goes to the generic entry), then unboxes them.
+
+Representation. A register whose type (at a point of the typed copy) is unboxed has its value
+in its shadow register; its object register is either stale (RAW) or holds the one object
+that represents the same value (BOTH): an argument, a constant, the result of a generic op, or
+a value already boxed once. Keeping BOTH preserves identity (`x is y`, `x in [x]` with a nan)
+and avoids boxing the same value twice. At a join, a register is BOTH when it is on every
+incoming edge, or when it is on some and every path from the join reads it as an object
+before writing it, or some path does and the edges that must box it are not back edges
+(then those edges box it, once, outside the loop); otherwise RAW.
+(Greatest fixpoint, so a loop-invariant value boxed in the loop is boxed once, before it,
+and a loop-carried accumulator is boxed once, after the loop.) A constant is loaded as an
+object too only if some path reads it as one. A local whose object register may hold an
+object with an observable lifetime is cleared (ClearLocal) when it goes on unboxed, so that
+object dies when CPython's store would drop it.
+
+Known gap: a transfer boxes a RAW value afresh, so if its earlier box was dropped at a join
+and escaped (stored somewhere), generic code after a deopt sees two objects for one value;
+only `is`, id() and containment of a nan can tell.
+
+The function is pure: `fn` is not changed. Generators are not specialized (the generic copy
+alone is returned), nor is a function in which nothing would be typed.
+
+Contract for the backends (Cython emitter, llvm)
+------------------------------------------------
+- Registers of kind i64 / f64 / b1 are C locals (int64_t / double / int; LLVM i64 / double /
+  i1), declared once per function, never refcounted, never released; regalloc gives them no
+  slot. Their names contain "." (`%s.i`, `%.u3`): mangle them. A Move between two of them is a
+  C assignment. Everything else about object registers is unchanged.
+- A typed terminator with `ok`/`deopt` writes its defs on the `ok` edge only, and its dest
+  may also be an operand (`%s.i = IntArith op='+', %s.i, %t3.i`): compute into a C temporary,
+  branch, assign on the ok side, so the deopt side sees the old values. Never let C wrap or
+  trap: compute with the checks in ir/ops.py (C: __builtin_add/sub/mul_overflow; LLVM:
+  llvm.sadd/ssub/smul.with.overflow.i64), never with Cython's `//`/`%` operators (cdivision
+  off would insert Python's own checks and raise).
+- Transfer and edge blocks are ordinary blocks (Box ops then a Jump). A typed block's
+  exception edge goes to an exception transfer block: enter it as any handler (exc_dest /
+  lasti_dest written), it boxes and jumps to the generic handler.
+- Box ops: BoxInt = PyLong_FromLongLong, BoxFloat = PyFloat_FromDouble, BoxBool = Py_True /
+  Py_False (new reference), BoxRange = range(start, stop, step) (call &PyRange_Type with
+  three ints), BoxRangeIter = PyObject_GetIter of that range. Allocation failure may leave
+  the function as a MemoryError without running a handler.
+- GuardType "int" = PyLong_CheckExact and PyLong_AsLongLongAndOverflow with no overflow (the
+  same call can produce the value of the UnboxInt that follows); "float"/... =
+  Py<Type>_CheckExact; "none" = `is Py_None`. GuardIdentity = pointer compare with the
+  constant object (pass `expected` in the module's constants, like LoadConst values).
+  UnboxFloat = PyFloat_AS_DOUBLE, UnboxBool = (x == Py_True).
+- ConstFloat: spell the value exactly (C99 hex float from float.hex(); inf / nan / -0.0 via
+  copysign(Py_HUGE_VAL, s) / Py_NAN / -0.0).
+- MathFunc: errno = 0; r = <name>(x) from <math.h>; deopt on the condition in ir/ops.py.
+- ClearLocal is DeleteLocal without its CheckBound precondition (assign the UNBOUND sentinel).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Mapping, Optional
+
+from .analyses import types as T
+from .analyses.dataflow import block_points, edge_defs, may_raise, reverse_postorder
+from .analyses.liveness import liveness
+from .analyses.types import (BOOL, FLOAT, INT, NONE, OBJECT, RANGE, GUARD_NAMES, PyType,
+                             TypeFacts, infer_types, known_label)
+from .ir import ops as ir
+from .ir.ops import Block, ExcEdge, IRFunction, Reg
+from .ir.verify import verify
+
+
+# --------------------------------------------------------------------------------------------
+# What the specialized function is made of
+
+
+@dataclass
+class Specialization:
+    """Attached to the returned function as `fn.specialization`.
+
+    - `arg_types`: the lattice type of each argument (OBJECT: not guarded).
+    - `typed`: False when only the generic copy was returned (`reason` says why).
+    - `fast_entry` / `generic_entry`: where each copy starts (the function's entry is
+      fast_entry when typed).
+    - `fast_blocks`: typed-copy block -> the original block it comes from (None: the entry
+      guards).
+    - `generic_blocks`: generic block -> the original block it is (a part of).
+    - `transfers`: transfer block -> ("deopt", block, index): resumes before op `index` of
+      original block `block`; or ("exc", handler): goes to the generic handler block.
+    - `edge_blocks`: blocks that box values on an edge of the typed copy.
+    """
+
+    args: list
+    arg_types: tuple
+    typed: bool
+    reason: str = ""
+    fast_entry: Optional[int] = None
+    generic_entry: int = 0
+    fast_blocks: dict = field(default_factory=dict)
+    generic_blocks: dict = field(default_factory=dict)
+    transfers: dict = field(default_factory=dict)
+    edge_blocks: set = field(default_factory=set)
+
+    def __str__(self) -> str:
+        sig = ", ".join(f"{r}: {t}" for r, t in zip(self.args, self.arg_types))
+        if not self.typed:
+            return f"not specialized ({sig}): {self.reason}"
+        lines = [f"specialized for ({sig}): typed entry b{self.fast_entry}, "
+                 f"generic entry b{self.generic_entry}",
+                 "typed copy: " + _ids(self.fast_blocks),
+                 "generic copy: " + _ids(self.generic_blocks),
+                 "transfers: " + (", ".join(
+                     f"b{b}->" + (f"b{k[1]}@{k[2]}" if k[0] == "deopt" else f"handler b{k[1]}")
+                     for b, k in sorted(self.transfers.items())) or "-")]
+        if self.edge_blocks:
+            lines.append("edge boxing: " + _ids(self.edge_blocks))
+        return "\n".join(lines)
+
+
+def _ids(ids) -> str:
+    return " ".join(f"b{b}" for b in sorted(ids)) or "-"
+
+
+class SpecializeError(Exception):
+    """An internal inconsistency (a bug): the facts promise something no lowering gives."""
+
+
+# --------------------------------------------------------------------------------------------
+# Shadow registers and boxing
+
+
+_SUFFIX = {"i64": "i", "f64": "f", "b1": "b"}
+
+
+def shadow(reg: Reg, t: PyType):
+    """The unboxed register(s) holding `reg` while its type is `t`: one register, or the
+    (cur, stop, step) triple of a range or range iterator."""
+    if t.unboxed == "range":
+        return tuple(Reg(f"{reg.name}.{p}", "i64") for p in ("cur", "stop", "step"))
+    return Reg(f"{reg.name}.{_SUFFIX[t.unboxed]}", t.unboxed)
+
+
+def box_op(reg: Reg, t: PyType, line) -> ir.Op:
+    """The op that writes the object for unboxed `reg` (of type t) into `reg`."""
+    if t == INT:
+        return ir.BoxInt(reg, shadow(reg, t), line=line)
+    if t == FLOAT:
+        return ir.BoxFloat(reg, shadow(reg, t), line=line)
+    if t == BOOL:
+        return ir.BoxBool(reg, shadow(reg, t), line=line)
+    if t == RANGE:
+        return ir.BoxRange(reg, *shadow(reg, t), line=line)
+    if t.name == T.RANGE_ITER_NAME:
+        return ir.BoxRangeIter(reg, *shadow(reg, t), line=line)
+    raise SpecializeError(f"cannot box {reg} of type {t}")
+
+
+def unbox_op(reg: Reg, t: PyType, line) -> ir.Op:
+    cls = {INT: ir.UnboxInt, FLOAT: ir.UnboxFloat, BOOL: ir.UnboxBool}[t]
+    return cls(shadow(reg, t), reg, line=line)
+
+
+def copy_op(op: ir.Op, **changes) -> ir.Op:
+    """A fresh op object (list fields copied too), with `changes` applied."""
+    new = dataclasses.replace(op, **changes)
+    for f in dataclasses.fields(new):
+        value = getattr(new, f.name)
+        if isinstance(value, list):
+            setattr(new, f.name, list(value))
+    return new
+
+
+def _int_like(t: PyType) -> bool:
+    return t == INT or t == BOOL
+
+
+def _alias_source(op: ir.Op, env, typing) -> Optional[Reg]:
+    """For a typed op whose result is its operand itself (same object in CPython: a Move,
+    +x, int(i), float(f), math.floor(i)), that operand; else None."""
+    if typing.how != "typed":
+        return None
+    if isinstance(op, ir.Move) and env.get(op.src).is_unboxed:
+        return op.src
+    if isinstance(op, ir.UnaryOp) and op.op == "pos" and env.get(op.operand) in (INT, FLOAT):
+        return op.operand
+    if isinstance(op, ir.Call) and len(op.args) == 1:
+        label = known_label(env.get(op.func))
+        t = env.get(op.args[0])
+        if (label == "builtins.int" and t == INT) or (label == "builtins.float" and t == FLOAT):
+            return op.args[0]
+        if label in ("math.floor", "math.ceil", "math.trunc") and t == INT:
+            return op.args[0]
+    return None
+
+
+_TOP = object()  # "every register" in the representation fixpoint
+
+
+# --------------------------------------------------------------------------------------------
+# The transformation
+
+
+class _Specializer:
+    def __init__(self, fn: IRFunction, facts: TypeFacts):
+        self.fn = fn
+        self.facts = facts
+        self.live = liveness(fn)
+        self.blocks: dict[int, Block] = {}
+        self.next_id = max(fn.blocks) + 1
+        self.fresh_count = 0
+        self.info = Specialization(list(fn.args), facts.arg_types, True,
+                                   generic_entry=fn.entry)
+        self.transfer_cache: dict = {}
+        # Locals some `del` unbinds. Generic code may run DeleteLocal on one without a
+        # CheckBound (the frontend proved it bound), i.e. without reading it: so wherever
+        # generic code takes over, such a local must be in its object register even when
+        # liveness says nothing reads it.
+        self.deleted = frozenset(op.var for b in fn.blocks.values() for op in b.ops
+                                 if isinstance(op, ir.DeleteLocal))
+        self.resume_ids: dict[tuple[int, int], int] = {}
+        # building state
+        self.emitting = False
+        self.piece = None
+        self.both: set = set()
+        self.B = fn.entry
+        self.i = 0
+        self.line = None
+
+    # ---- ids and registers ----
+
+    def new_id(self) -> int:
+        self.next_id += 1
+        return self.next_id - 1
+
+    def fresh(self, kind: str) -> Reg:
+        self.fresh_count += 1
+        return Reg(f".u{self.fresh_count}", kind)
+
+    # ---- the typed CFG ----
+
+    def fold(self, b: int) -> Optional[int]:
+        """The single successor of block b's terminator in typed code, when a typed test
+        decides it statically (`if None`, `x is None` of a known type); else None."""
+        block = self.fn.blocks[b]
+        term = block.terminator
+        if not isinstance(term, ir.CondBranch):
+            return None
+        typing = self.facts.typing[(b, len(block.ops))]
+        if typing.how != "typed":
+            return None
+        t = self.facts.before[b][len(block.ops)].get(term.cond)
+        if term.test == "truth":
+            if t == NONE:
+                return term.if_false
+            if t.value is not None:
+                return term.if_true
+            return None
+        return term.if_true if t == NONE else term.if_false
+
+    def retreating(self, p, s: int) -> bool:
+        """Whether the typed-copy edge p->s goes back in reverse postorder (a loop's back
+        edge, in a reducible CFG)."""
+        return p != "entry" and self.rpo_index[p] >= self.rpo_index[s]
+
+    def fast_succs(self, b: int) -> list[int]:
+        f = self.fold(b)
+        if f is not None:
+            return [f]
+        out = []
+        for s in ir.successors(self.fn.blocks[b].terminator):
+            if s not in out:
+                out.append(s)
+        return out
+
+    def plan_cfg(self) -> None:
+        fn = self.fn
+        seen = [fn.entry]
+        k = 0
+        while k < len(seen):
+            for s in self.fast_succs(seen[k]):
+                if s not in seen:
+                    seen.append(s)
+            k += 1
+        rpo = [b for b in reverse_postorder(fn) if b in set(seen)]
+        self.fast = rpo
+        self.rpo_index = {b: k for k, b in enumerate(rpo)}
+        self.fast_preds: dict[int, list[int]] = {b: [] for b in rpo}
+        for b in rpo:
+            for s in self.fast_succs(b):
+                self.fast_preds[s].append(b)
+        self.fast_id = {b: self.new_id() for b in rpo}
+
+    # ---- anticipation: which unboxed registers every path will need as objects ----
+
+    def obj_uses(self, b: int, i: int, op: ir.Op) -> set:
+        if self.facts.typing[(b, i)].how == "typed":
+            return set()
+        env = self.facts.before[b][i]
+        return {r for r in op.uses() if env.get(r).is_unboxed}
+
+    def needed(self, live, env) -> set:
+        """The registers generic code (or an object use) may need at a point where `live`
+        is live: those, and the deleted locals that are bound (unboxed) there."""
+        return set(live) | {r for r in self.deleted if env.get(r).is_unboxed}
+
+    def edge_boxes_needed(self, p: int, s: int) -> set:
+        """Registers that the edge p->s must box because s does not hold them unboxed."""
+        env_s, env_p = self.facts.block_in[s], self.facts.edge_env(p, s)
+        return {r for r in self.needed(self.live.live_in[s], env_p)
+                if env_p.get(r).is_unboxed and not env_s.get(r).is_unboxed}
+
+    def compute_anticipated(self) -> None:
+        """ant[b]: the unboxed registers that every path from b's entry (in typed code, deopts
+        aside) reads as an object before writing them. Boxing one of these at a join is never
+        wasted work (backward, must: the greatest fixpoint)."""
+        ant: dict = {b: _TOP for b in self.fast}
+        changed = True
+        while changed:
+            changed = False
+            for b in reversed(self.fast):
+                block = self.fn.blocks[b]
+                d = _TOP
+                for s in self.fast_succs(b):
+                    ds = ant[s]
+                    if ds is not _TOP:
+                        ds = (ds | self.edge_boxes_needed(b, s)) - set(
+                            edge_defs(block.terminator, s))
+                    d = ds if d is _TOP else (d if ds is _TOP else d & ds)
+                if d is _TOP:
+                    d = set() if not self.fast_succs(b) else _TOP
+                if d is not _TOP:
+                    d = set(d)
+                    points = block_points(block)
+                    for i in range(len(points) - 1, -1, -1):
+                        op = points[i]
+                        env = self.facts.before[b][i]
+                        typing = self.facts.typing[(b, i)]
+                        if not op.IS_TERMINATOR:
+                            src = _alias_source(op, env, typing)
+                            wanted = any(r in d for r in op.defs())
+                            d -= set(op.defs())
+                            if src is not None and wanted:
+                                d.add(src)
+                        d |= self.obj_uses(b, i, op)
+                    d = frozenset(d)
+                if d != ant[b]:
+                    ant[b] = d
+                    changed = True
+        self.ant = {b: (frozenset() if d is _TOP else d) for b, d in ant.items()}
+
+    def compute_may_use(self) -> None:
+        """may_after[(b, i)]: the unboxed registers some path after op i of b (in typed code,
+        deopts aside) reads as objects before writing them (backward, may). A constant that
+        nothing reads as an object needs no object register."""
+        may_in = {b: frozenset() for b in self.fast}
+        self.may_after: dict = {}
+        changed = True
+        while changed:
+            changed = False
+            for b in reversed(self.fast):
+                block = self.fn.blocks[b]
+                d = set()
+                for s in self.fast_succs(b):
+                    d |= (may_in[s] | self.edge_boxes_needed(b, s)) - set(
+                        edge_defs(block.terminator, s))
+                points = block_points(block)
+                for i in range(len(points) - 1, -1, -1):
+                    op = points[i]
+                    self.may_after[(b, i)] = frozenset(d)
+                    env = self.facts.before[b][i]
+                    typing = self.facts.typing[(b, i)]
+                    if not op.IS_TERMINATOR:
+                        src = _alias_source(op, env, typing)
+                        wanted = any(r in d for r in op.defs())
+                        d -= set(op.defs())
+                        if src is not None and wanted:
+                            d.add(src)
+                    d |= self.obj_uses(b, i, op)
+                if frozenset(d) != may_in[b]:
+                    may_in[b] = frozenset(d)
+                    changed = True
+        self.may_in = may_in
+
+    # ---- representation fixpoint ----
+
+    def state_in(self, s: int, edge_out: dict) -> tuple:
+        """(BOTH registers, locals that may hold a visible object) at the entry of s.
+
+        A register is BOTH at s when it is BOTH on every incoming edge; or on some, when the
+        edges where it is RAW box it at no loss: every path from s reads it as an object
+        anyway (anticipated), or some path does and none of those edges is a loop's back
+        edge (the box is then hoisted out of the loop, not paid per iteration)."""
+        env = self.facts.block_in[s]
+        preds = list(self.fast_preds[s]) + (["entry"] if s == self.fn.entry else [])
+        outs = [edge_out.get((p, s), _TOP) for p in preds]
+        both = set()
+        for r in self.live.live_in[s]:
+            t = env.get(r)
+            if not t.is_unboxed or t.name == T.RANGE_ITER_NAME:
+                continue
+            raw = [p for p, out in zip(preds, outs) if out is not _TOP and r not in out[0]]
+            if not preds:
+                continue
+            if not raw:
+                both.add(r)
+            elif len(raw) < len(preds) and (
+                    r in self.ant[s]
+                    or (r in self.may_in[s] and not any(self.retreating(p, s) for p in raw))):
+                both.add(r)
+        visible = set()
+        for out in outs:
+            if out is not _TOP:
+                visible |= out[1]
+        return frozenset(both), frozenset(visible)
+
+    def solve_representation(self) -> None:
+        args = list(zip(self.fn.args, self.facts.arg_types))
+        entry = (frozenset(r for r, t in args if t.is_unboxed),
+                 frozenset(r for r, t in args if t.name not in T.LIFETIME_INVISIBLE))
+        edge_out: dict = {("entry", self.fn.entry): entry}
+        changed = True
+        while changed:
+            changed = False
+            for b in self.fast:
+                outs = self.lower_block(b, self.state_in(b, edge_out), emit=False)
+                for s, st in outs.items():
+                    if edge_out.get((b, s), _TOP) != st:
+                        edge_out[(b, s)] = st
+                        changed = True
+        self.block_state = {b: self.state_in(b, edge_out) for b in self.fast}
+
+    # ---- building blocks ----
+
+    def start_piece(self, bid: int) -> None:
+        if self.emitting:
+            self.piece = [bid, [], None]  # id, ops, exception plan
+
+    def emit(self, op: ir.Op) -> None:
+        if not self.emitting:
+            return
+        if may_raise(op):
+            self.note_raise()
+        self.piece[1].append(op)
+
+    def finish_piece(self, term: ir.Op) -> None:
+        if not self.emitting:
+            return
+        if may_raise(term):
+            self.note_raise()
+        bid, ops, plan = self.piece
+        handler = None
+        if plan is not None:
+            h = self.fn.blocks[self.B].handler
+            handler = ExcEdge(self.exc_transfer(h.target, plan), h.exc_dest, h.lasti_dest)
+        self.blocks[bid] = Block(bid, ops, term, handler)
+        self.info.fast_blocks[bid] = self.B
+        self.piece = None
+
+    def note_raise(self) -> None:
+        """An op that may raise is about to be added to the current piece: the transfer its
+        exception edge goes to boxes what the handler needs, so every raising op of a piece
+        must agree on what that is; split the piece where it changes."""
+        h = self.fn.blocks[self.B].handler if self.B is not None else None
+        if h is None:
+            return
+        env = self.facts.before[self.B][self.i]
+        plan = tuple(sorted(((r, env.get(r))
+                             for r in self.needed(self.live.exc_live[self.B], env)
+                             if env.get(r).is_unboxed and r not in self.both),
+                            key=lambda rt: (rt[0].kind, rt[0].name)))
+        if self.piece[2] is None:
+            self.piece[2] = plan
+        elif self.piece[2] != plan:
+            nxt = self.new_id()
+            self.finish_piece(ir.Jump(nxt, line=self.line))  # keeps the old plan
+            self.piece = [nxt, [], plan]
+
+    def check(self, make, resume=None, env=None) -> None:
+        """End the piece with a typed op that may deopt (`make(ok, deopt)`); continue in a new
+        piece. By default a failure resumes before the current op, in the generic copy."""
+        if resume is None:
+            resume, env = (self.B, self.i), self.facts.before[self.B][self.i]
+        if not self.emitting:
+            return
+        deopt = self.deopt_transfer(resume, env, frozenset(self.both))
+        ok = self.new_id()
+        self.finish_piece(make(ok, deopt))
+        self.start_piece(ok)
+
+    def resume_id(self, b: int, j: int) -> int:
+        if j == 0:
+            return b
+        if (b, j) not in self.resume_ids:
+            self.resume_ids[(b, j)] = self.new_id()
+        return self.resume_ids[(b, j)]
+
+    def boxes(self, regs, env, both) -> list:
+        return [(r, env.get(r)) for r in sorted(regs, key=lambda r: (r.kind, r.name))
+                if env.get(r).is_unboxed and r not in both]
+
+    def deopt_transfer(self, resume, env, both) -> int:
+        b, j = resume
+        boxes = self.boxes(self.needed(self.live.live_before[b][j], env), env, both)
+        key = ("deopt", b, j, tuple(boxes))
+        if key not in self.transfer_cache:
+            block = self.fn.blocks[b]
+            line = (block.ops[j] if j < len(block.ops) else block.terminator).line
+            bid = self.new_id()
+            ops = [box_op(r, t, line) for r, t in boxes]
+            self.blocks[bid] = Block(bid, ops, ir.Jump(self.resume_id(b, j), line=line))
+            self.info.transfers[bid] = ("deopt", b, j)
+            self.transfer_cache[key] = bid
+        return self.transfer_cache[key]
+
+    def exc_transfer(self, handler: int, plan) -> int:
+        key = ("exc", handler, plan)
+        if key not in self.transfer_cache:
+            bid = self.new_id()
+            ops = [box_op(r, t, self.line) for r, t in plan]
+            self.blocks[bid] = Block(bid, ops, ir.Jump(handler, line=self.line))
+            self.info.transfers[bid] = ("exc", handler)
+            self.transfer_cache[key] = bid
+        return self.transfer_cache[key]
+
+    def edge_target(self, p: int, s: int, both_out) -> int:
+        """The typed copy of s, through an edge block when p's end state needs boxing."""
+        if not self.emitting:
+            return -1
+        env_s, env_p = self.facts.block_in[s], self.facts.edge_env(p, s)
+        both_s = self.block_state[s][0]
+        regs = []
+        for r in self.needed(self.live.live_in[s], env_p):
+            tp, ts = env_p.get(r), env_s.get(r)
+            if ts.is_unboxed and tp != ts:
+                raise SpecializeError(f"{r} is {tp} on b{p}->b{s} but {ts} at b{s}")
+            if tp.is_unboxed and r not in both_out and (not ts.is_unboxed or r in both_s):
+                regs.append(r)
+        target = self.fast_id[s]
+        if not regs:
+            return target
+        regs.sort(key=lambda r: (r.kind, r.name))
+        bid = self.new_id()
+        line = self.line
+        self.blocks[bid] = Block(bid, [box_op(r, env_p.get(r), line) for r in regs],
+                                 ir.Jump(target, line=line))
+        self.info.edge_blocks.add(bid)
+        return bid
+
+    # ---- state changes ----
+
+    def need_obj(self, r: Reg, t: PyType) -> None:
+        """r (unboxed, type t) is about to be read as an object: box it unless BOTH."""
+        if r in self.both:
+            return
+        if t.name == T.RANGE_ITER_NAME:
+            raise SpecializeError(f"range iterator {r} used as an object in typed code")
+        self.emit(box_op(r, t, self.line))
+        self.both.add(r)
+        self.wrote_object(r, t)
+
+    def set_raw(self, dest: Reg, env) -> None:
+        """dest now holds a new value in its shadow only."""
+        self.both.discard(dest)
+        if dest in self.visible:
+            # The local's previous object must die now, as CPython's store would drop it.
+            self.emit(ir.ClearLocal(dest, line=self.line))
+            self.visible.discard(dest)
+
+    def wrote_object(self, dest: Reg, t: PyType) -> None:
+        """dest's object register was written with a value of type t."""
+        if dest.kind == "var":
+            if t.name in T.LIFETIME_INVISIBLE:
+                self.visible.discard(dest)
+            else:
+                self.visible.add(dest)
+
+    def alias(self, dest: Reg, src: Reg, t: PyType, env) -> None:
+        """dest = src, the same value (and object, if src has one)."""
+        if dest == src:
+            return
+        d, s = shadow(dest, t), shadow(src, t)
+        for a, b in (zip(d, s) if isinstance(d, tuple) else [(d, s)]):
+            self.emit(ir.Move(a, b, line=self.line))
+        if src in self.both:
+            self.emit(ir.Move(dest, src, line=self.line))
+            self.both.add(dest)
+            self.wrote_object(dest, t)
+        else:
+            self.set_raw(dest, env)
+
+    def as_int(self, r: Reg, t: PyType) -> Reg:
+        if t == INT:
+            return shadow(r, INT)
+        if t == BOOL:
+            out = self.fresh("i64")
+            self.emit(ir.BoolToInt(out, shadow(r, BOOL), line=self.line))
+            return out
+        raise SpecializeError(f"{r}: {t} is not an int")
+
+    def as_float(self, r: Reg, t: PyType) -> Reg:
+        """The double CPython's arithmetic and math functions see (ints rounded)."""
+        if t == FLOAT:
+            return shadow(r, FLOAT)
+        out = self.fresh("f64")
+        self.emit(ir.IntToFloat(out, self.as_int(r, t), line=self.line))
+        return out
+
+    def as_float_exact(self, r: Reg, t: PyType) -> Reg:
+        """The double equal to r, deopting when an int is not exactly convertible."""
+        if t != INT:
+            return self.as_float(r, t)
+        out = self.fresh("f64")
+        src = shadow(r, INT)
+        self.check(lambda ok, dp: ir.IntToFloatExact(out, src, ok, dp, line=self.line))
+        return out
+
+    def const_int(self, value: int) -> Reg:
+        out = self.fresh("i64")
+        self.emit(ir.ConstInt(out, value, line=self.line))
+        return out
+
+    # ---- lowering ----
+
+    def lower_block(self, b: int, state, emit: bool) -> dict:
+        """Lower block b of the typed copy from `state` at its entry (see state_in). Returns
+        {successor: state on that edge}; when `emit`, also builds the blocks."""
+        self.emitting = emit
+        self.both = set(state[0])
+        self.visible = set(state[1])
+        self.B = b
+        block = self.fn.blocks[b]
+        self.start_piece(self.fast_id[b])
+        for i, op in enumerate(block.ops):
+            self.i, self.line = i, op.line
+            self.lower_op(op)
+        self.i, self.line = len(block.ops), block.terminator.line
+        return self.lower_term(block.terminator)
+
+    def lower_op(self, op: ir.Op) -> None:
+        b, i = self.B, self.i
+        typing = self.facts.typing[(b, i)]
+        env, after = self.facts.before[b][i], self.facts.after[b][i]
+        if typing.how == "typed":
+            method = getattr(self, "typed_" + type(op).__name__, None)
+            if method is None:
+                raise SpecializeError(f"no typed lowering for {type(op).__name__}")
+            method(op, env, after)
+            return
+        self.generic(op, env, after)
+        if typing.how == "generic":
+            for d in op.defs():
+                if after.get(d).is_unboxed:
+                    raise SpecializeError(f"generic {type(op).__name__} gives unboxed {d}")
+            return
+        (d,) = op.defs()
+        t = after.get(d)
+        if typing.how == "known":
+            self.check(lambda ok, dp: ir.GuardIdentity(d, t.value, ok, dp, line=self.line),
+                       resume=(b, i + 1), env=after.with_types({d: OBJECT}))
+            return
+        if typing.how == "guarded":
+            self.check(lambda ok, dp: ir.GuardType(d, GUARD_NAMES[t], ok, dp, line=self.line),
+                       resume=(b, i + 1), env=after.with_types({d: OBJECT}))
+        if t.is_unboxed:
+            self.emit(unbox_op(d, t, self.line))
+            self.both.add(d)
+
+    def generic(self, op: ir.Op, env, after) -> None:
+        for r in op.uses():
+            t = env.get(r)
+            if t.is_unboxed:
+                self.need_obj(r, t)
+        if isinstance(op, ir.DeleteLocal):
+            # Its object register may be stale or unset here even though the local is bound
+            # (its value lived unboxed on some path): same effect, no precondition.
+            self.emit(ir.ClearLocal(op.var, line=op.line))
+        else:
+            self.emit(copy_op(op))
+        for d in op.defs():
+            self.both.discard(d)
+            self.wrote_object(d, after.get(d))
+
+    # typed ops
+
+    def typed_Move(self, op, env, after):
+        self.alias(op.dest, op.src, env.get(op.src), env)
+
+    def typed_LoadConst(self, op, env, after):
+        t = after.get(op.dest)
+        cls = {INT: ir.ConstInt, FLOAT: ir.ConstFloat, BOOL: ir.ConstBool}[t]
+        self.emit(cls(shadow(op.dest, t), op.value, line=self.line))
+        if op.dest in self.may_after[(self.B, self.i)]:
+            # Read as an object later: let that be the constant object itself, as in CPython.
+            self.emit(copy_op(op))
+            self.both.add(op.dest)
+            self.wrote_object(op.dest, t)
+        else:
+            self.set_raw(op.dest, env)
+
+    def typed_CheckBound(self, op, env, after):
+        pass  # an unboxed local is bound
+
+    def typed_DeleteLocal(self, op, env, after):
+        # The value lives in the shadow; the object register may be stale or unset.
+        self.emit(ir.ClearLocal(op.var, line=self.line))
+        self.both.discard(op.var)
+        self.visible.discard(op.var)
+
+    def typed_BinaryOp(self, op, env, after):
+        lt, rt = env.get(op.left), env.get(op.right)
+        t = after.get(op.dest)
+        base = op.op[:-1] if op.op.endswith("=") else op.op
+        dst = shadow(op.dest, t)
+        if t == INT:
+            a, b = self.as_int(op.left, lt), self.as_int(op.right, rt)
+            if base in ir.INT_ARITH_OPS:
+                self.check(lambda ok, dp: ir.IntArith(dst, base, a, b, ok, dp, line=self.line))
+            else:
+                self.emit(ir.IntBitwise(dst, base, a, b, line=self.line))
+        elif t == FLOAT:
+            if _int_like(lt) and _int_like(rt):  # int / int: exact operands only
+                a, b = self.as_float_exact(op.left, lt), self.as_float_exact(op.right, rt)
+            else:
+                a, b = self.as_float(op.left, lt), self.as_float(op.right, rt)
+            if base in ir.FLOAT_ARITH_OPS:
+                self.emit(ir.FloatArith(dst, base, a, b, line=self.line))
+            else:
+                self.check(lambda ok, dp: ir.FloatDivide(dst, base, a, b, ok, dp,
+                                                         line=self.line))
+        else:
+            raise SpecializeError(f"typed BinaryOp giving {t}")
+        self.set_raw(op.dest, env)
+
+    def typed_UnaryOp(self, op, env, after):
+        t = env.get(op.operand)
+        d = op.dest
+        if op.op == "not":
+            self.emit(ir.Truth(shadow(d, BOOL), shadow(op.operand, t), True, line=self.line))
+            self.set_raw(d, env)
+            return
+        if op.op == "pos" and t in (INT, FLOAT):
+            self.alias(d, op.operand, t, env)
+            return
+        if t == FLOAT:  # neg
+            self.emit(ir.FloatUnary(shadow(d, FLOAT), "neg", shadow(op.operand, FLOAT),
+                                    line=self.line))
+            self.set_raw(d, env)
+            return
+        x = self.as_int(op.operand, t)
+        dst = shadow(d, INT)
+        if op.op == "pos":
+            self.emit(ir.Move(dst, x, line=self.line))
+        elif op.op == "neg":
+            self.check(lambda ok, dp: ir.IntUnary(dst, "neg", x, ok, dp, line=self.line))
+        elif op.op == "invert":
+            self.emit(ir.IntBitwise(dst, "^", x, self.const_int(-1), line=self.line))
+        else:
+            raise SpecializeError(f"typed UnaryOp {op.op}")
+        self.set_raw(d, env)
+
+    def typed_Compare(self, op, env, after):
+        lt, rt = env.get(op.left), env.get(op.right)
+        dst = shadow(op.dest, BOOL)
+        if _int_like(lt) and _int_like(rt):
+            a, b = self.as_int(op.left, lt), self.as_int(op.right, rt)
+            self.emit(ir.IntCompare(dst, op.op, a, b, line=self.line))
+        else:
+            a, b = self.as_float_exact(op.left, lt), self.as_float_exact(op.right, rt)
+            self.emit(ir.FloatCompare(dst, op.op, a, b, line=self.line))
+        self.set_raw(op.dest, env)
+
+    def typed_IsOp(self, op, env, after):
+        lt, rt = env.get(op.left), env.get(op.right)
+        dst = shadow(op.dest, BOOL)
+        if lt == BOOL and rt == BOOL:
+            a, b = self.as_int(op.left, lt), self.as_int(op.right, rt)
+            self.emit(ir.IntCompare(dst, "!=" if op.negate else "==", a, b, line=self.line))
+        else:
+            lc, rc = T.exact_class(lt), T.exact_class(rt)
+            if lc is not rc:
+                same = False
+            elif lt == NONE:
+                same = True
+            else:
+                same = lt.value is rt.value
+            self.emit(ir.ConstBool(dst, same != op.negate, line=self.line))
+        self.set_raw(op.dest, env)
+
+    def typed_Call(self, op, env, after):
+        label = known_label(env.get(op.func))
+        ts = [env.get(a) for a in op.args]
+        d = op.dest
+        t = after.get(d)
+        line = self.line
+        if label == "builtins.range":
+            ints = [self.as_int(a, at) for a, at in zip(op.args, ts)]
+            if len(ints) == 1:
+                start, stop, step = self.const_int(0), ints[0], self.const_int(1)
+            elif len(ints) == 2:
+                (start, stop), step = ints, self.const_int(1)
+            else:
+                start, stop, step = ints
+                nonzero = self.fresh("b1")
+                self.emit(ir.IntCompare(nonzero, "!=", step, self.const_int(0), line=line))
+                self.check(lambda ok, dp: ir.TypedCondBranch(nonzero, ok, dp, line=line))
+            for dst, src in zip(shadow(d, RANGE), (start, stop, step)):
+                self.emit(ir.Move(dst, src, line=line))
+            self.set_raw(d, env)
+            return
+        if label == "builtins.len":
+            self.emit(ir.TypedLen(shadow(d, INT), op.args[0], GUARD_NAMES[ts[0]], line=line))
+            self.set_raw(d, env)
+            return
+        if label == "builtins.abs":
+            (a,), (at,) = op.args, ts
+            dst = shadow(d, t)
+            if at == INT:
+                x = shadow(a, INT)
+                self.check(lambda ok, dp: ir.IntUnary(dst, "abs", x, ok, dp, line=line))
+            elif at == BOOL:
+                self.emit(ir.BoolToInt(dst, shadow(a, BOOL), line=line))
+            else:
+                self.emit(ir.FloatUnary(dst, "abs", shadow(a, FLOAT), line=line))
+            self.set_raw(d, env)
+            return
+        if label in ("builtins.min", "builtins.max"):
+            cls = ir.IntMinMax if t == INT else ir.FloatMinMax
+            self.emit(cls(shadow(d, t), label[9:], [shadow(a, t) for a in op.args], line=line))
+            self.set_raw(d, env)
+            return
+        a, at = op.args[0], ts[0]
+        if label in ("builtins.int", "math.floor", "math.ceil", "math.trunc"):
+            if at == INT:
+                self.alias(d, a, INT, env)
+                return
+            dst = shadow(d, INT)
+            if at == BOOL:
+                self.emit(ir.BoolToInt(dst, shadow(a, BOOL), line=line))
+            else:
+                x = shadow(a, FLOAT)
+                if label in ("math.floor", "math.ceil"):
+                    y = self.fresh("f64")
+                    self.check(lambda ok, dp: ir.MathFunc(y, label[5:], x, ok, dp, line=line))
+                    x = y
+                self.check(lambda ok, dp: ir.FloatToInt(dst, x, ok, dp, line=line))
+            self.set_raw(d, env)
+            return
+        if label == "builtins.float":
+            if at == FLOAT:
+                self.alias(d, a, FLOAT, env)
+                return
+            self.emit(ir.IntToFloat(shadow(d, FLOAT), self.as_int(a, at), line=line))
+            self.set_raw(d, env)
+            return
+        if label is not None and label.startswith("math."):
+            x = self.as_float(a, at)
+            dst = shadow(d, FLOAT)
+            self.check(lambda ok, dp: ir.MathFunc(dst, label[5:], x, ok, dp, line=line))
+            self.set_raw(d, env)
+            return
+        raise SpecializeError(f"no typed lowering for a call of {label}")
+
+    def typed_GetIter(self, op, env, after):
+        t = after.get(op.dest)
+        for dst, src in zip(shadow(op.dest, t), shadow(op.obj, RANGE)):
+            self.emit(ir.Move(dst, src, line=self.line))
+        self.set_raw(op.dest, env)
+
+    # terminators
+
+    def lower_term(self, term: ir.Op) -> dict:
+        b, i = self.B, self.i
+        typing = self.facts.typing[(b, i)]
+        env = self.facts.before[b][i]
+        both = frozenset(self.both)
+        line = self.line
+        if typing.how == "typed" and isinstance(term, ir.ForIter):
+            it = env.get(term.iterator)
+            cur, stop, step = shadow(term.iterator, it)
+            vis = frozenset(self.visible)
+            outs = {term.body: (both - {term.dest}, vis), term.exit: (both, vis)}
+            if term.body == term.exit:
+                raise SpecializeError("ForIter with body == exit")
+            self.finish_piece(ir.RangeIterNext(
+                shadow(term.dest, INT), cur, stop, step,
+                self.edge_target(b, term.body, outs[term.body][0]),
+                self.edge_target(b, term.exit, outs[term.exit][0]), line=line))
+            return outs
+        if typing.how == "typed" and isinstance(term, ir.CondBranch):
+            folded = self.fold(b)
+            vis = frozenset(self.visible)
+            if folded is not None:
+                self.finish_piece(ir.Jump(self.edge_target(b, folded, both), line=line))
+                return {folded: (both, vis)}
+            t = env.get(term.cond)
+            if t == BOOL:
+                cond = shadow(term.cond, BOOL)
+            else:
+                cond = self.fresh("b1")
+                self.emit(ir.Truth(cond, shadow(term.cond, t), line=line))
+            outs = {term.if_true: (both, vis), term.if_false: (both, vis)}
+            self.finish_piece(ir.TypedCondBranch(
+                cond, self.edge_target(b, term.if_true, both),
+                self.edge_target(b, term.if_false, both), line=line))
+            return outs
+        if typing.how != "generic":
+            raise SpecializeError(f"no typed lowering for {type(term).__name__}")
+        for r in term.uses():
+            if env.get(r).is_unboxed:
+                self.need_obj(r, env.get(r))
+        both = frozenset(self.both)
+        outs = {}
+        changes = {}
+        for f in term.TARGETS:
+            s = getattr(term, f)
+            defs = edge_defs(term, s)
+            vis = set(self.visible)
+            for d in defs:  # a generic terminator's defs are objects (ForIter's dest)
+                if d.kind == "var":
+                    vis.add(d)
+            st = (both - set(defs), frozenset(vis))
+            outs[s] = st
+            changes[f] = self.edge_target(b, s, st[0])
+        self.finish_piece(copy_op(term, **changes))
+        return outs
+
+    # ---- entry and assembly ----
+
+    def build_entry(self) -> int:
+        fn = self.fn
+        entry = self.new_id()
+        self.emitting = True
+        self.B, self.i, self.line = None, 0, fn.firstlineno
+        self.both = set()
+        self.visible = set()
+        self.piece = [entry, [], None]
+        empty = T.TypeEnv()
+        for r, t in zip(fn.args, self.facts.arg_types):
+            if t is OBJECT or t == OBJECT:
+                continue
+            name = GUARD_NAMES[t]
+            self.check(lambda ok, dp: ir.GuardType(r, name, ok, dp, line=self.line),
+                       resume=(fn.entry, 0), env=empty)
+        for r, t in zip(fn.args, self.facts.arg_types):
+            if t.is_unboxed:
+                self.emit(unbox_op(r, t, self.line))
+                self.both.add(r)
+        self.finish_piece(ir.Jump(self.fast_id[fn.entry], line=self.line))
+        return entry
+
+    def build_generic(self) -> None:
+        fn = self.fn
+        for b, block in fn.blocks.items():
+            js = sorted(j for (bb, j) in self.resume_ids if bb == b)
+            ids = [b] + [self.resume_ids[(b, j)] for j in js]
+            starts = [0] + js
+            for k, (bid, start) in enumerate(zip(ids, starts)):
+                last = k + 1 == len(starts)
+                end = len(block.ops) if last else starts[k + 1]
+                ops = [copy_op(op) for op in block.ops[start:end]]
+                if last:
+                    term = copy_op(block.terminator)
+                else:
+                    nxt = block.ops[end] if end < len(block.ops) else block.terminator
+                    term = ir.Jump(ids[k + 1], line=nxt.line)
+                handler = dataclasses.replace(block.handler) if block.handler else None
+                self.blocks[bid] = Block(bid, ops, term, handler)
+                self.info.generic_blocks[bid] = b
+
+    def run(self) -> IRFunction:
+        self.plan_cfg()
+        self.compute_anticipated()
+        self.compute_may_use()
+        self.solve_representation()
+        entry = self.build_entry()
+        for b in self.fast:
+            self.lower_block(b, self.block_state[b], emit=True)
+        self.build_generic()
+        self.info.fast_entry = entry
+        fn = self.fn
+        return IRFunction(name=fn.name, qualname=fn.qualname, filename=fn.filename,
+                          firstlineno=fn.firstlineno, code=fn.code, args=list(fn.args),
+                          blocks=dict(sorted(self.blocks.items())), entry=entry,
+                          is_generator=fn.is_generator, source_lines=dict(fn.source_lines),
+                          specialization=self.info)
+
+
+def _generic_only(fn: IRFunction, facts: Optional[TypeFacts], arg_types, reason: str):
+    blocks = {}
+    for b, block in fn.blocks.items():
+        handler = dataclasses.replace(block.handler) if block.handler else None
+        blocks[b] = Block(b, [copy_op(op) for op in block.ops], copy_op(block.terminator),
+                          handler)
+    info = Specialization(list(fn.args), tuple(arg_types), False, reason,
+                          generic_entry=fn.entry, generic_blocks={b: b for b in blocks})
+    return IRFunction(name=fn.name, qualname=fn.qualname, filename=fn.filename,
+                      firstlineno=fn.firstlineno, code=fn.code, args=list(fn.args),
+                      blocks=blocks, entry=fn.entry, is_generator=fn.is_generator,
+                      source_lines=dict(fn.source_lines), specialization=info)
+
+
+def specialize(fn: IRFunction, arg_types=(), globals_: Optional[Mapping] = None,
+               facts: Optional[TypeFacts] = None) -> IRFunction:
+    """The function `fn` specialized for arguments of `arg_types` (Python classes or lattice
+    types, see analyses.types.argument_types), as a new verified IRFunction holding the
+    typed copy, the generic copy and the transfers between them (module docstring).
+    `globals_`: the function's globals, which decide which names are known objects."""
+    if facts is None:
+        facts = infer_types(fn, arg_types, globals_)
+    if fn.is_generator:
+        return _generic_only(fn, facts, facts.arg_types, "generators are not specialized")
+    spec = _Specializer(fn, facts)
+    spec.plan_cfg()
+    useful = any(facts.typing[(b, i)].how in ("typed", "proven", "guarded")
+                 for b in spec.fast for i in range(len(fn.blocks[b].ops) + 1))
+    if not useful:
+        return _generic_only(fn, facts, facts.arg_types, "nothing would be typed")
+    out = _Specializer(fn, facts).run()
+    verify(out)
+    return out
