@@ -24,13 +24,18 @@ are not in the region any more; the renderer resolves them from the shape tree.
 
 Two choices, beyond the paper, keep labels and nesting out of the code that Python programs
 make (the property tests check that if/else, while/else, break, continue and return never
-need a label):
+need a label, save in the two shapes they leave out and explain: a `while` that never loops,
+and the tail of a `while True` body that never gets back to the top, for the graph does not
+show where such a loop ends):
 
 - A loop with several exits would need a label after it, and an exit taken from inside an
   inner loop would need a labelled break. The blocks that only one exit leads to (a `return`
   inside the loop, a `while ... else` clause) move into the loop body when that leaves fewer
   exits, as long as they branch nowhere but among themselves and to the loop's `next` (a
-  branch to an enclosing shape would become a jump across the new nesting).
+  branch to an enclosing shape would become a jump across the new nesting). When the exits
+  never meet again, one stays after the loop: never one that is left from where an inner
+  loop will be (see `inner_loop_blocks`), since the break to it would cross the inner loop;
+  then the biggest, so as not to nest the rest of the function.
 - A Multiple whose cases all end the region (`if c: return` then the rest of the function)
   would nest everything in its last case. One case moves to `next` instead, so the code stays
   flat, when the others can never fall off their end.
@@ -39,7 +44,7 @@ need a label):
 from __future__ import annotations
 
 from functools import partial
-from typing import Callable, Container, Iterable, Mapping, Optional, Sequence
+from typing import Callable, Container, Iterable, Iterator, Mapping, Optional, Sequence
 
 from .shapes import Loop, Multiple, Shape, Simple
 
@@ -132,7 +137,14 @@ class _Relooper:
     def absorbable(self, region: _Region, entries: list[int], inside: set[int],
                    exits: list[int]) -> set[int]:
         """Blocks after a loop that may move into its body, so that fewer exits remain."""
-        deep = partial(self.left_from_inner_loop, region, set(entries), inside)
+        nested: Optional[set[int]] = None
+
+        def deep(exit: int) -> bool:  # left from where an inner loop will be
+            nonlocal nested
+            if nested is None:
+                nested = self.inner_loop_blocks(region, set(entries), inside)
+            return any(p in nested for p in region.preds[exit])
+
         if len(exits) == 1 and not deep(exits[0]):
             return set()  # the common case, decided without looking at the rest
         owner = _sole_owners(exits, lambda b: [t for t in region.succ[b] if t not in inside])
@@ -151,13 +163,44 @@ class _Relooper:
                 movable.remove(max(shallow, key=lambda x: (len(own[x]), self.rank[x])))
         return set().union(*(own[x] for x in movable))
 
-    def left_from_inner_loop(self, region: _Region, heads: set[int], inside: set[int],
-                             exit: int) -> bool:
-        """Whether a branch to `exit` leaves from a cycle of the loop body that avoids the
-        loop's entries (so from inside an inner loop)."""
+    def inner_loop_blocks(self, region: _Region, heads: set[int], inside: set[int]) -> set[int]:
+        """The blocks of a loop body (`inside`, entered by `heads`) that an inner loop will hold.
+
+        An inner loop is a cycle that avoids the heads. Besides its cycle, it takes in what
+        `absorbable` will move into it, as seen from here:
+
+        - when its exits meet again, the blocks that only one exit leads to (the code of an
+          `if c: ... break` inside it, a while/else clause);
+        - when they never meet, the blocks of all the exits but the biggest;
+        - the blocks between the cycle and its exits, that the cycle reaches and that reach one
+          of its exits again (moved in over several rounds).
+
+        A branch from any of them to past the outer loop would be a break across the inner
+        loop.
+        """
         def succ(b: int) -> list[int]:
             return [t for t in region.succ[b] if t in inside and t not in heads]
-        return any(p in _flood(succ(p), succ) for p in region.preds[exit] if p in inside)
+
+        nested: set[int] = set()
+        for cycle in _cycles(inside, succ):
+            exits = self.sort({t for b in cycle for t in succ(b) if t not in cycle})
+            owner = _sole_owners(exits, succ)
+            own: dict[int, set[int]] = {x: set() for x in exits}
+            for block, x in owner.items():
+                if x is not _SHARED:
+                    own[x].add(block)
+            if _SHARED not in owner.values() and own:
+                del own[max(own, key=lambda x: (len(own[x]), self.rank[x]))]
+            nested |= cycle
+            nested.update(*own.values())
+
+            after = _flood(exits, succ)
+
+            def pred(b: int, after: set[int] = after) -> list[int]:
+                return [p for p in region.preds[b] if p in after and b not in heads]
+
+            nested |= _flood([p for y in exits for p in pred(y)], pred)
+        return nested
 
     def multiple(self, region: _Region, entries: list[int]) -> Optional[tuple[Shape, list[int]]]:
         owner = _sole_owners(entries, region.succ.__getitem__)
@@ -308,6 +351,48 @@ def _reverse_postorder(entry: int, succ) -> list[int]:
             post.append(block)
     post.reverse()
     return post
+
+
+def _cycles(blocks: Iterable[int], succ: Callable[[int], list[int]]) -> Iterator[set[int]]:
+    """The strongly connected components of the graph on `blocks` that hold a cycle (Tarjan's
+    algorithm, iterative)."""
+    index: dict[int, int] = {}
+    low: dict[int, int] = {}
+    stack: list[int] = []
+    on_stack: set[int] = set()
+    for root in blocks:
+        if root in index:
+            continue
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        work = [(root, iter(succ(root)))]
+        while work:
+            block, targets = work[-1]
+            for t in targets:
+                if t not in index:
+                    index[t] = low[t] = len(index)
+                    stack.append(t)
+                    on_stack.add(t)
+                    work.append((t, iter(succ(t))))
+                    break
+                if t in on_stack:
+                    low[block] = min(low[block], index[t])
+            else:
+                work.pop()
+                if work:
+                    parent = work[-1][0]
+                    low[parent] = min(low[parent], low[block])
+                if low[block] == index[block]:
+                    component = set()
+                    while True:
+                        b = stack.pop()
+                        on_stack.discard(b)
+                        component.add(b)
+                        if b == block:
+                            break
+                    if len(component) > 1 or block in succ(block):
+                        yield component
 
 
 def _flood(starts: Iterable[int], edges: Callable[[int], Iterable[int]]) -> set[int]:

@@ -22,10 +22,12 @@ The program is a tree of tiny statement nodes:
 `render` resolves every branch of the CFG against the shape tree: falling through to the next
 shape (with `label = t` first if that shape has several entries), `continue` to a loop entry,
 `break` to a loop's next shape. A branch that leaves a case of a Multiple from the middle of
-the case needs a way to the Multiple's next: the Multiple is then wrapped in a one-shot
-`Loop` (body ends in its own Break) so that a Break can get there. A Simple followed by a
-Multiple is fused: the Multiple's cases go straight into the Simple's Dispatch arms, so an
-if/else needs no label.
+the case needs a way to the Multiple's next. When the branch ends a Simple that the rest of
+the case follows, the rest goes inside the Simple's other arm, so that the branch falls off the
+end of the case (nested ifs, as for `if a and b: return`). Otherwise the Multiple is wrapped in
+a one-shot `Loop` (body ends in its own Break) so that a Break can get there. A Simple
+followed by a Multiple is fused: the Multiple's cases go straight into the Simple's Dispatch
+arms, so an if/else needs no label.
 
 `lower_labelled_jumps` then removes Break/Continue to outer loops, which Python and Cython
 cannot express, using one integer control variable.
@@ -214,12 +216,14 @@ class _Renderer:
     def __init__(self, successors) -> None:
         self.successors = successors
         self.broken: set[int] = set()  # Multiples that need their one-shot loop
+        self.multiples: set[int] = set()  # ids of the Multiples met (their Breaks are one-shot)
 
     def succ(self, block: int) -> list[int]:
         return list(self.successors.get(block, ()))
 
     def chain(self, shape: Optional[shapes.Shape], env: Ways, after: Ways) -> list[Stmt]:
-        out: list[Stmt] = []
+        result: list[Stmt] = []
+        out = result  # where the next shape goes: the end of `result`, or nested in an arm
         while shape is not None:
             then = _landing(shape.next) if shape.next is not None else after
             if isinstance(shape, shapes.Simple):
@@ -229,6 +233,16 @@ class _Renderer:
                     out += self.multiple(fused, env, then, head=shape.block)
                     shape = fused.next
                     continue
+                if self.nests_rest(shape, env, after):
+                    # The rest of the chain goes into the arm to its entry, so the block's
+                    # other arms end the chain and fall through to what follows it.
+                    (entry,) = shapes.entries(shape.next)
+                    arms = {t: [] if t == entry else self.jump(t, env, after)
+                            for t in self.succ(shape.block)}
+                    out += [BlockCode(shape.block), Dispatch(shape.block, arms)]
+                    out = arms[entry]
+                    shape = shape.next
+                    continue
                 arms = {t: self.jump(t, env, then) for t in self.succ(shape.block)}
                 out += [BlockCode(shape.block), Dispatch(shape.block, arms)]
             elif isinstance(shape, shapes.Loop):
@@ -236,7 +250,19 @@ class _Renderer:
             else:
                 out += self.multiple(shape, env, then, head=None)
             shape = shape.next
-        return out
+        return result
+
+    def nests_rest(self, shape: shapes.Simple, env: Ways, after: Ways) -> bool:
+        """Whether the block of `shape` leaves a Multiple's case from the middle of the case
+        (a pattern of a `match` that fails half way, `if a and b: return`), and the rest of the
+        chain has one entry. Nesting the rest under the block's branch then turns that exit
+        into falling off the end of the case, where a Break would need a one-shot loop.
+        """
+        rest = shape.next
+        if rest is None or shapes.needs_label(rest):
+            return False
+        return any(t in after and t in env and _breaks_one_of(env[t], self.multiples)
+                   for t in self.succ(shape.block) if t not in shapes.entries(rest))
 
     def loop(self, shape: shapes.Loop, env: Ways, then: Ways) -> Loop:
         start = _landing(shape)
@@ -253,6 +279,7 @@ class _Renderer:
     def multiple(self, shape: shapes.Multiple, env: Ways, then: Ways,
                  head: Optional[int]) -> list[Stmt]:
         inner = env
+        self.multiples.add(shape.id)
         if shape.next is not None:
             leave = _landing(shape.next)
             inner = _extend(env, {t: way + [Break(shape.id)] for t, way in leave.items()})
@@ -277,6 +304,10 @@ class _Renderer:
         if isinstance(way[-1], Break):
             self.broken.add(way[-1].loop_id)  # only matters for Multiples
         return way
+
+
+def _breaks_one_of(way: list[Stmt], ids: set[int]) -> bool:
+    return bool(way) and isinstance(way[-1], Break) and way[-1].loop_id in ids
 
 
 def _landing(shape: shapes.Shape) -> Ways:
