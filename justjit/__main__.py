@@ -103,13 +103,32 @@ def cmd_explain(args, parser) -> int:
     stages = getattr(pipeline, "STAGES", None)
     if stages is not None and args.stage not in stages:
         parser.error(f"unknown stage {args.stage!r}; choose one of {', '.join(stages)}")
+    typed = {}
+    if args.types is not None:
+        typed["arg_types"] = _parse_types(args.types, parser)
     try:
-        text = pipeline.explain_stage(func, args.stage)
+        text = pipeline.explain_stage(func, args.stage, **typed)
     except CompileError as exc:
         print(f"justjit explain: {exc}", file=sys.stderr)
         return 1
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0
+
+
+_TYPE_NAMES = {"int": int, "float": float, "bool": bool, "str": str, "bytes": bytes,
+               "list": list, "tuple": tuple, "dict": dict, "set": set,
+               "none": type(None), "None": type(None), "object": object}
+
+
+def _parse_types(text: str, parser) -> tuple:
+    """`--types int,float,list` -> the argument classes, in co_varnames order."""
+    out = []
+    for name in filter(None, (part.strip() for part in text.split(","))):
+        cls = _TYPE_NAMES.get(name)
+        if cls is None:
+            parser.error(f"unknown type {name!r} in --types; use {', '.join(_TYPE_NAMES)}")
+        out.append(cls)
+    return tuple(out)
 
 
 def cmd_demo(args, parser) -> int:
@@ -266,6 +285,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="ir",
         metavar="STAGE",
         help=f"stage to print: {'|'.join(_stages())} (default: ir)",
+    )
+    explain.add_argument(
+        "--types",
+        default=None,
+        metavar="T1,T2,...",
+        help="specialize for these argument types (int, float, bool, str, list, ...; "
+        "default for --stage types: the annotations); later stages then show typed code",
     )
     explain.set_defaults(handler=cmd_explain, subparser=explain)
 

@@ -32,6 +32,8 @@ background     JUSTJIT_BACKGROUND          False       @jit: compile in a thread
 threshold      JUSTJIT_THRESHOLD           1000        enable()/``run``: calls that make
                                                        a function hot
 opt_level      JUSTJIT_OPT_LEVEL           2           C compiler -O level (0-3)
+max_signatures JUSTJIT_MAX_SIGNATURES      8           @jit: typed specializations per
+                                                       function; beyond, generic code
 dump_dir       JUSTJIT_DUMP_DIR            None        copy every generated .pyx there
 disable        JUSTJIT_DISABLE             False       run everything in the interpreter
 fallback       JUSTJIT_FALLBACK            True        interpret (with a JITWarning)
@@ -39,7 +41,7 @@ fallback       JUSTJIT_FALLBACK            True        interpret (with a JITWarn
 =============  ==========================  ==========  ==============================
 
 Per-function settings (``backend``, ``cache``, ``hot``, ``background``, ``opt_level``,
-``dump_dir``, ``disable``, ``fallback``) are resolved when ``@jit`` runs, into a frozen
+``max_signatures``, ``dump_dir``, ``disable``, ``fallback``) are resolved when ``@jit`` runs, into a frozen
 ``JITConfig``: change ``justjit.config`` before importing the code that uses ``@jit``.
 Process-wide settings (``cache_dir``, ``threshold``) are read when they are used.
 Relative paths in pyproject.toml are relative to the directory of that file.
@@ -117,6 +119,7 @@ SETTINGS: dict[str, Setting] = {
         Setting("background", "bool", False, "@jit: compile in a background thread, interpret meanwhile", True),
         Setting("threshold", "int", 1000, "enable() / run: calls that make a function hot", False, 1),
         Setting("opt_level", "int", 2, "C compiler optimization level (0-3)", True, 0, 3),
+        Setting("max_signatures", "int", 8, "@jit: typed specializations per function (beyond: generic code)", True, 1),
         Setting("dump_dir", "path", None, "directory receiving a copy of every generated .pyx", True),
         Setting("disable", "bool", False, "run every jitted function in the interpreter", True),
         Setting("fallback", "bool", True, "interpret (with one JITWarning) what cannot be compiled", True),
@@ -136,6 +139,7 @@ class JITConfig:
     hot: int = 0
     background: bool = False
     opt_level: int = 2
+    max_signatures: int = 8
 
 
 _JIT_FIELDS = tuple(f.name for f in fields(JITConfig))
@@ -395,6 +399,7 @@ def resolve(
     hot: int | None = None,
     background: bool | None = None,
     opt_level: int | None = None,
+    max_signatures: int | None = None,
     environ: Mapping[str, str] | None = None,
     pyproject=None,
 ) -> JITConfig:
@@ -411,6 +416,7 @@ def resolve(
         "hot": hot,
         "background": background,
         "opt_level": opt_level,
+        "max_signatures": max_signatures,
     }
     decorator = {}
     for name, value in given.items():

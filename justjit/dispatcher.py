@@ -77,13 +77,13 @@ DISABLED = "disabled"  # disabled by configuration: TARGET is the interpreter pa
 
 # Arguments of pipeline.compile_function beyond (py_func, backend, use_cache) that the
 # dispatcher passes when the pipeline accepts them.
-_OPTIONAL_COMPILE_ARGS = ("opt_level", "dump_dir", "metadata")
+_OPTIONAL_COMPILE_ARGS = ("opt_level", "dump_dir", "metadata", "arg_types")
 
 
 def _compile_function(py_func, *, backend: str, use_cache: bool, **optional):
     """The one place that reaches the compiler (tests patch the pipeline's function).
 
-    ``optional`` (``opt_level``, ``dump_dir``, ``metadata``) is passed on only where
+    ``optional`` (``opt_level``, ``dump_dir``, ``metadata``, ``arg_types``) is passed on only where
     ``compile_function`` declares the parameter (or ``**kwargs``).
     """
     from justjit import pipeline
@@ -396,6 +396,24 @@ class JITStats:
 # ----------------------------------------------------------------------- dispatcher
 
 
+# What the end of the chain of specializations returns to let the generic code run a call.
+_CONTINUE = object()
+
+
+def _guard_key(values) -> tuple:
+    """The lattice type names the entry guards would see for these argument values (as
+    Compiled.arg_types spells them): "object" for what no guard checks."""
+    from justjit.analyses.types import GUARD_NAMES, INT, OBJECT, type_of_class
+
+    key = []
+    for value in values:
+        t = type_of_class(type(value))
+        if t not in GUARD_NAMES or (t is INT and not -2 ** 63 <= value < 2 ** 63):
+            t = OBJECT
+        key.append(str(t))
+    return tuple(key)
+
+
 class _Outcome:
     """What one compilation produced."""
 
@@ -470,6 +488,14 @@ class Dispatcher:
         self._listener = listener
         self._thread: threading.Thread | None = None  # the background build, if any
         self._outcome: _Outcome | None = None  # a finished background build, not installed yet
+        # Typed specializations (see _chain): their argument type keys, the chain's head
+        # entry and the tail module's link, keys known to get no typed code.
+        self._spec_keys: set = set()
+        self._head = None
+        self._tail_link = None
+        self._specs_closed = False
+        self._generic_keys: set = set()
+        self._compiling_spec = False
         _LIVE.add(self)
 
         code = py_func.__code__
@@ -577,8 +603,10 @@ class Dispatcher:
             outcome = _Outcome(interrupted=exc, types=types)
         self._outcome = outcome  # the next call (or wait()) installs it
 
-    def _run_compiler(self, types: tuple | None) -> _Outcome:
-        """Compile ``py_func``; CompileErrors and internal errors become the outcome."""
+    def _run_compiler(self, types: tuple | None, arg_types: tuple | None = None) -> _Outcome:
+        """Compile ``py_func`` specialized for ``arg_types`` (default: ``types``, the
+        classes of the call's arguments); CompileErrors and internal errors become the
+        outcome."""
         sig = signature_text(types) if types is not None else None
         code = self.py_func.__code__
         metadata = {
@@ -602,6 +630,7 @@ class Dispatcher:
                         opt_level=self.config.opt_level,
                         dump_dir=self.config.dump_dir,
                         metadata=metadata,
+                        arg_types=arg_types if arg_types is not None else types,
                     )
                 finally:
                     seconds = time.perf_counter() - start
@@ -655,13 +684,72 @@ class Dispatcher:
                 self.trampoline.compiled = compiled
             self.status = COMPILED
             for record in stats.signatures.values():
-                record.compiled = True  # one generic specialization serves every signature
+                record.compiled = True  # compiled code (typed or generic) serves them all
+            self._chain(compiled)
             self._set_target(compiled.entry)
             cache = {True: "cache hit", False: "cache miss", None: "cache unknown"}[outcome.cache_hit]
             logger.info("compiled %s%s backend=%s opt=%d in %.3f s, %s", self.name, sig,
                         self.backend, self.config.opt_level, outcome.seconds, cache)
         if self._listener is not None:
             self._listener(self)
+
+    # -- typed specializations: a chain of compiled entries ---------------------------
+
+    def _chain(self, compiled) -> None:
+        """Put a newly compiled specialization at the head of the chain. Its entry guards
+        send arguments of other types to the previous head, and the last one sends them to
+        `_miss` (a new signature) while more specializations may be made; otherwise they
+        run the generic code of the module they reached. Under the lock."""
+        if not getattr(compiled, "typed", False):
+            self._specs_closed = True  # generic code: nothing to specialize
+            return
+        link = getattr(compiled.handle, "__jj_chain", None)
+        self._spec_keys.add(tuple(getattr(compiled, "arg_types", ())))
+        if link is None:  # a backend without the chain: the first specialization only
+            self._specs_closed = True
+            return
+        full = len(self._spec_keys) >= self.config.max_signatures
+        link(self._head if self._head is not None else (None if full else self._miss),
+             _CONTINUE)
+        self._head = compiled.entry
+        if full:
+            self._specs_closed = True
+            if self._tail_link is not None:
+                self._tail_link(None, _CONTINUE)
+        if self._tail_link is None:
+            self._tail_link = link
+
+    def _miss(self, state, *args):
+        """Arguments no specialization's guards accepted (the end of the chain): count the
+        signature and, once it is hot, compile a specialization for it and run it there.
+        Returns _CONTINUE to let the generic code of the caller's module run them."""
+        types = tuple([type(value) for value in args])
+        with self._lock:
+            record = self.stats._record(types)
+            record.calls += 1
+            record.compiled = True
+            if self._outcome is not None:
+                self._install(self._outcome)
+            key = _guard_key(args)
+            if (self._specs_closed or key in self._generic_keys or key in self._spec_keys
+                    or self._compiling_spec or record.calls <= self.config.hot):
+                return _CONTINUE
+            # Specialize for what the guards can check: an int past int64 is an object.
+            arg_types = tuple(object if k == "object" else type(v) for k, v in zip(key, args))
+            self._compiling_spec = True
+            try:
+                outcome = self._run_compiler(types, arg_types)
+            finally:
+                self._compiling_spec = False
+            if outcome.error is not None or not outcome.compiled.typed:
+                self._generic_keys.add(key)
+                if outcome.error is not None:
+                    logger.info("no specialization of %s%s: %s", self.name,
+                                signature_text(types), outcome.error)
+                return _CONTINUE
+            self._install(outcome)
+            entry = outcome.compiled.entry
+        return entry(state, *args)
 
     def poll(self) -> None:
         """Install a finished background build, if there is one."""
@@ -895,6 +983,7 @@ def jit(
     hot: int | None = None,
     background: bool | None = None,
     opt_level: int | None = None,
+    max_signatures: int | None = None,
 ):
     """Compile a Python function to native code.
 
@@ -912,13 +1001,16 @@ def jit(
     - ``background`` (default False): compile in a background thread; calls run in
       the interpreter until the build is ready. ``f.wait()`` blocks until it is.
     - ``opt_level`` (default 2): the C compiler's optimization level, 0 to 3.
+    - ``max_signatures`` (default 8): how many argument-type signatures get their own
+      typed specialization; calls of further signatures run the generic code.
 
     The returned function has ``py_func``, ``signatures``, ``stats``, ``wait()``,
     ``inspect_pyx()`` and ``dispatcher``. ``disable`` in the configuration runs every
     jitted function in the interpreter.
     """
     cfg = _config.resolve(
-        backend=backend, fallback=fallback, cache=cache, hot=hot, background=background, opt_level=opt_level
+        backend=backend, fallback=fallback, cache=cache, hot=hot, background=background,
+        opt_level=opt_level, max_signatures=max_signatures,
     )
 
     def decorate(f):

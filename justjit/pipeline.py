@@ -18,7 +18,7 @@ from typing import Any, Callable, Optional
 from .errors import CompileError
 
 BACKEND_MODULES = {"cython": "justjit.backends.cython_backend", "llvm": "justjit.backends.llvm"}
-FRONTEND_STAGES = ("cfg", "ir")
+FRONTEND_STAGES = ("cfg", "ir", "types")
 CYTHON_STAGES = ("shapes", "alloc", "pyx")
 LLVM_STAGES = ("llvm", "llvm-raw")
 STAGES = FRONTEND_STAGES + CYTHON_STAGES + LLVM_STAGES
@@ -32,6 +32,8 @@ class Compiled:
     pyx_source: Optional[str] = None
     llvm_ir: Optional[str] = None
     handle: Any = None  # what keeps the native code alive (the extension module)
+    typed: bool = False  # a typed copy for `arg_types` (else generic code only)
+    arg_types: tuple = ()  # lattice type names of the arguments it was specialized for
 
 
 def code_fingerprint(code) -> str:
@@ -100,31 +102,68 @@ def _backend_module(backend: str, py_func):
     return importlib.import_module(name)
 
 
-def compile_function(py_func, *, backend: str = "cython", use_cache: bool = True,
-                     opt_level: int = 2, dump_dir: Optional[str] = None,
-                     metadata: Optional[dict] = None) -> Compiled:
+def specialized_ir(py_func, arg_types: Optional[tuple]):
+    """The register IR of `py_func`, specialized for `arg_types` (argument classes, see
+    justjit.specialize) when given; the IR carries `.specialization` then."""
     from .frontend import build_ir
 
-    backend_module = _backend_module(backend, py_func)
     ir = build_ir(py_func)
-    signature = _signature_text(py_func)
+    if arg_types is None:
+        return ir
+    from .specialize import specialize
+    return specialize(ir, tuple(arg_types), py_func.__globals__)
+
+
+def _typed_signature_text(spec) -> str:
+    return "(" + ", ".join(f"{r.name}: {t}" for r, t in zip(spec.args, spec.arg_types)) + ")"
+
+
+def compile_function(py_func, *, backend: str = "cython", use_cache: bool = True,
+                     opt_level: int = 2, dump_dir: Optional[str] = None,
+                     metadata: Optional[dict] = None,
+                     arg_types: Optional[tuple] = None) -> Compiled:
+    """Compile `py_func`: generic code, or with `arg_types` (the classes of the arguments
+    in co_varnames order) a typed copy guarded by them plus the generic code it falls back
+    to (Compiled.typed says whether anything was typed)."""
+    backend_module = _backend_module(backend, py_func)
+    if not getattr(backend_module, "TYPED", False):
+        arg_types = None  # a backend that does not emit typed ops yet: generic code
+    ir = specialized_ir(py_func, arg_types)
+    spec = getattr(ir, "specialization", None)
+    typed = spec is not None and spec.typed
+    signature = _typed_signature_text(spec) if typed else _signature_text(py_func)
     entry, source, handle = backend_module.compile(
         ir, key_extra=(code_fingerprint(py_func.__code__),), use_cache=use_cache,
         opt_level=opt_level, on_source=_dumper(py_func, dump_dir),
         metadata=dict(metadata or {}, signature=signature, backend=backend))
     return Compiled(entry=entry, signature=signature, backend=backend,
                     pyx_source=source if backend == "cython" else None,
-                    llvm_ir=source if backend == "llvm" else None, handle=handle)
+                    llvm_ir=source if backend == "llvm" else None, handle=handle,
+                    typed=typed,
+                    arg_types=tuple(str(t) for t in spec.arg_types) if typed else ())
 
 
-def explain_stage(py_func, stage: str, backend: str = "cython") -> str:
-    """The text of one stage for `python -m justjit explain`."""
+def _annotated(py_func) -> tuple:
+    from .analyses.types import annotated_argument_types
+    return annotated_argument_types(py_func)
+
+
+def explain_stage(py_func, stage: str, backend: str = "cython",
+                  arg_types: Optional[tuple] = None) -> str:
+    """The text of one stage for `python -m justjit explain`; with `arg_types` (argument
+    classes) the later stages show the specialization for them."""
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}; choose one of {', '.join(STAGES)}")
-    from .frontend import build_ir, explain_cfg
+    from .frontend import explain_cfg
     if stage == "cfg":
         return explain_cfg(py_func)
-    ir = build_ir(py_func)
+    if stage == "types":
+        from .analyses.types import explain_types
+        text = explain_types(py_func, arg_types)
+        ir = specialized_ir(py_func, arg_types if arg_types is not None else
+                            _annotated(py_func))
+        return text + "\n\n" + str(ir.specialization)
+    ir = specialized_ir(py_func, arg_types)
     if stage == "ir":
         from .ir.printer import format_function
         return format_function(ir)

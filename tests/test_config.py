@@ -50,6 +50,7 @@ FULL_TABLE = """
     background = true
     threshold = 50
     opt_level = 1
+    max_signatures = 3
     dump_dir = "dumps"
     disable = false
     fallback = false
@@ -75,6 +76,7 @@ def test_pyproject_layer(isolated):
     assert resolved.values["backend"] == "llvm" and resolved.values["cache"] is False
     assert resolved.values["hot"] == 3 and resolved.values["background"] is True
     assert resolved.values["threshold"] == 50 and resolved.values["opt_level"] == 1
+    assert resolved.values["max_signatures"] == 3
     assert resolved.values["fallback"] is False
     # Relative paths are relative to the pyproject.toml that names them.
     assert resolved.values["cache_dir"] == str(isolated / "build" / "jj-cache")

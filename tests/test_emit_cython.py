@@ -610,3 +610,409 @@ def test_unlowered_program_is_lowered():
     succ = {b.id: b.all_successors() for b in fn.blocks.values()}
     pyx = emit_pyx(fn, render(reloop(fn.entry, succ), succ))
     assert "def entry" in pyx.text
+
+
+# --------------------------------------------------------------------------------------------
+# Fast paths (jj_runtime.h "Fast paths"): the same answers as the generic C-API calls
+
+_EDGE_NUMBERS = [0, 1, -1, 2, -7, 5, 255, 256, -5, -6, 2**30 - 1, 2**30, -(2**30), 2**31 + 3,
+                 2**60 - 1, -(2**60) + 1, 2**62, 2**64 + 1, -(2**64) - 1, 10**30,
+                 0.0, -0.0, 1.5, -2.25, 1e308, -1e-308, float("inf"), float("-inf"),
+                 float("nan"), True, False, 3 + 0j]
+
+
+class IntSub(int):
+    def __add__(self, other):
+        return ("IntSub.add", int(self), other)
+
+    def __radd__(self, other):
+        return ("IntSub.radd", other, int(self))
+
+
+class FloatSub(float):
+    def __lt__(self, other):
+        return "FloatSub.lt"
+
+    def __rtruediv__(self, other):
+        return ("FloatSub.rtruediv", other)
+
+
+def f_binary_ops(a, b):
+    out = []
+    for name in ("+", "-", "*", "/", "//", "%", "<", "<=", "==", "!=", ">", ">="):
+        try:
+            if name == "+":
+                r = a + b
+            elif name == "-":
+                r = a - b
+            elif name == "*":
+                r = a * b
+            elif name == "/":
+                r = a / b
+            elif name == "//":
+                r = a // b
+            elif name == "%":
+                r = a % b
+            elif name == "<":
+                r = a < b
+            elif name == "<=":
+                r = a <= b
+            elif name == "==":
+                r = a == b
+            elif name == "!=":
+                r = a != b
+            elif name == ">":
+                r = a > b
+            else:
+                r = a >= b
+            out.append((name, type(r).__name__, repr(r)))
+        except Exception as e:  # noqa: BLE001
+            out.append((name, type(e).__name__, str(e)))
+    x = a
+    try:
+        x += b
+        x -= b
+        x *= b
+        out.append(("inplace", type(x).__name__, repr(x)))
+    except Exception as e:  # noqa: BLE001
+        out.append(("inplace", type(e).__name__, str(e)))
+    return out
+
+
+def f_branch_on_compare(a, b):
+    n = 0
+    if a < b:
+        n += 1
+    if a <= b:
+        n += 2
+    if a == b:
+        n += 4
+    if a != b:
+        n += 8
+    if a > b:
+        n += 16
+    if a >= b:
+        n += 32
+    return n
+
+
+def test_int_and_float_fast_paths_match_the_generic_operators():
+    ops = jit_py(f_binary_ops)
+    branch = jit_py(f_branch_on_compare)
+    values = _EDGE_NUMBERS + [IntSub(3), FloatSub(2.5)]
+    for a in values:
+        for b in values:
+            same_outcome(f_binary_ops, ops, a, b)
+            if not isinstance(a, complex) and not isinstance(b, complex):
+                same_outcome(f_branch_on_compare, branch, a, b)
+
+
+def test_small_int_results_are_the_cached_objects():
+    def f(a, b):
+        five, six, one, zero = int("5"), int("6"), int("1"), int("0")
+        return (a + b) is five, (a * b) is six, (b - a) is one, (a - a) is zero
+
+    c = jit_py(f)
+    assert c(2, 3) == f(2, 3) == (True, True, True, True)
+
+
+class Truthy:
+    def __init__(self, value):
+        self.value = value
+
+    def __bool__(self):
+        if self.value is None:
+            raise ValueError("no truth")
+        return self.value
+
+
+class Sized:
+    def __len__(self):
+        return 2
+
+
+def f_truth(x):
+    if x:
+        return "yes"
+    return "no"
+
+
+def test_truth_tests():
+    c = jit_py(f_truth)
+    for x in [0, 1, -1, 2**70, 0.0, -0.0, float("nan"), [], [0], (), (0,), {}, {0: 0}, "",
+              "a", None, True, False, Truthy(True), Truthy(False), Truthy(None), Sized(),
+              IntSub(0), FloatSub(0.0), set(), range(0)]:
+        same_outcome(f_truth, c, x)
+
+
+def f_subscripts(seq, i):
+    return seq[i]
+
+
+def f_store(seq, i, v):
+    seq[i] = v
+    return seq
+
+
+def test_list_tuple_subscripts_and_stores_keep_their_messages():
+    get = jit_py(f_subscripts)
+    store = jit_py(f_store)
+    for seq in ([10, 20, 30], (10, 20, 30), "abc", {1: "one"}, range(3)):
+        for i in (0, 2, -1, -3, 3, -4, 2**40, -(2**40), True, IntSub(1), 1.0, 1, "k"):
+            same_outcome(f_subscripts, get, seq, i)
+    for i in (0, -1, 2, 3, -4, 2**40, True, "k"):
+        for seq in ([10, 20, 30], (1, 2), {1: "one"}):
+            same_outcome(f_store, store, seq, i, "v")
+
+
+def f_iterate(items):
+    out = []
+    for x in items:
+        out.append(x)
+        if isinstance(items, list) and len(items) < 6:
+            items.append(len(items))
+    return out
+
+
+class Countdown:
+    def __init__(self, n, fail=False):
+        self.n, self.fail = n, fail
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self.n == 0:
+            if self.fail:
+                raise KeyError("broken iterator")
+            raise StopIteration
+        self.n -= 1
+        return self.n
+
+
+def test_for_loops_over_lists_ranges_and_iterators():
+    c = jit_py(f_iterate)
+    factories = [lambda: [1, 2], list, lambda: range(5), lambda: range(10, -10, -3),
+                 lambda: range(2**64, 2**64 + 3), lambda: range(-5, 5, 4), lambda: (1, 2),
+                 lambda: "ab", lambda: {1: 2, 3: 4}, lambda: Countdown(3),
+                 lambda: Countdown(2, fail=True), lambda: iter([1, 2]), lambda: 5]
+    for make in factories:
+        assert outcome(f_iterate, make()) == outcome(c, make())
+
+
+# --------------------------------------------------------------------------------------------
+# Per-site caches: globals, attributes, methods, calls
+
+
+def test_global_cache_with_a_dict_subclass_and_changing_builtins():
+    fn = fn_of("glob2", [], [
+        Block(0, [ir.LoadGlobal(T(0), "X", line=1), ir.LoadGlobal(T(1), "len", line=1),
+                  ir.BuildTuple(T(2), [T(0), T(1)], line=1)],
+              ir.Return(T(2), line=1)),
+    ])
+
+    class Missing(dict):
+        def __missing__(self, key):
+            return ("missing", key)
+
+    c = Compiled(fn, Missing())  # not an exact dict: __getitem__ (and __missing__) every time
+    assert c() == (("missing", "X"), ("missing", "len"))
+    my_builtins = {"len": "first"}
+    g = {"X": 1}
+    c = Compiled(fn, g)
+    c.state = (g, my_builtins, None)
+    for _ in range(3):
+        assert c() == (1, "first")
+    my_builtins["len"] = "second"
+    assert c() == (1, "second")
+    g["len"] = "global"
+    assert c() == (1, "global")
+    del g["len"]
+    assert c() == (1, "second")
+    del my_builtins["len"]
+    with pytest.raises(NameError):
+        c()
+
+
+def f_module_attr(m):
+    return m.value, m.func(2)
+
+
+def test_module_attribute_cache_sees_rebinding():
+    m = types.ModuleType("jj_test_mod")
+    m.value = 1
+    m.func = lambda x: x * 10
+    c = jit_py(f_module_attr)
+    assert c(m) == (1, 20)
+    m.value = 2
+    m.func = lambda x: x * 100
+    assert c(m) == (2, 200)
+    del m.func
+    same_outcome(f_module_attr, c, m)
+
+    def getattr_hook(name):
+        return lambda x: ("hook", name, x)
+
+    m.__getattr__ = getattr_hook
+    assert c(m) == f_module_attr(m) == (2, ("hook", "func", 2))
+    same_outcome(f_module_attr, c, math)
+
+
+class Methods:
+    def m(self, x):
+        return ("method", x)
+
+
+def f_method_call(obj, x):
+    return obj.m(x)
+
+
+def test_method_calls_follow_class_and_instance_changes():
+    c = jit_py(f_method_call)
+    obj = Methods()
+    assert c(obj, 1) == ("method", 1)
+    Methods.m = lambda self, x: ("patched", x)
+    try:
+        assert c(obj, 2) == ("patched", 2)
+        obj.m = lambda x: ("instance", x)
+        assert c(obj, 3) == ("instance", 3)
+    finally:
+        del Methods.m
+    same_outcome(f_method_call, c, Methods(), 4)  # AttributeError
+    for other in ({}, [], "abc", 5):
+        same_outcome(f_method_call, c, other, 1)
+
+    class WithSlots:
+        __slots__ = ()
+
+        def m(self, x):
+            return ("slots", x)
+
+    assert c(WithSlots(), 5) == ("slots", 5)
+    WithSlots.m = lambda self, x: ("slots patched", x)
+    assert c(WithSlots(), 6) == ("slots patched", 6)
+
+
+def f_dict_get_and_append(d, key, out):
+    out.append(d.get(key))
+    out.append(d.get(key, "default"))
+    return out
+
+
+class MyDict(dict):
+    def get(self, key, default=None):
+        return ("MyDict.get", key, default)
+
+
+class MyList(list):
+    def append(self, x):
+        super().append(("MyList", x))
+
+
+def test_dict_get_and_list_append():
+    c = jit_py(f_dict_get_and_append)
+    for d in ({"a": 1}, {}, MyDict(a=1), {("t",): 2}, 5):
+        for key in ("a", "b", ("t",), []):
+            for make_out in (list, MyList):
+                assert (outcome(f_dict_get_and_append, d, key, make_out())
+                        == outcome(c, d, key, make_out()))
+
+
+def f_temporary_receiver(log):
+    class Noisy:
+        def __del__(self):
+            log.append("del")
+
+        def m(self, x):
+            log.append(("m", x))
+            return x
+
+    return Noisy().m(log.append("arg") or 1), log.append("after")
+
+
+def test_method_receiver_lifetime_matches_cpython():
+    c = jit_py(f_temporary_receiver)
+    a, b = [], []
+    f_temporary_receiver(a)
+    c(b)
+    assert a == b
+
+
+def test_calls_between_jitted_functions_skip_the_trampoline():
+    from justjit import jit
+
+    ns = {}
+    exec(
+        "def inner(x):\n"
+        "    return 1 / x\n"
+        "def outer(x):\n"
+        "    return inner(x) + 1\n"
+        "def count(n):\n"
+        "    return 0 if n == 0 else 1 + count(n - 1)\n",
+        ns)
+    plain_outer = ns["outer"]
+    ns["inner"] = jit(ns["inner"], fallback=False)
+    ns["count"] = jit(ns["count"], fallback=False)
+    outer = jit(plain_outer, fallback=False)
+    assert outer(2) == 1.5
+    with pytest.raises(ZeroDivisionError) as info:
+        outer(0)
+    names = [e.name for e in traceback.extract_tb(info.value.__traceback__)]
+    # As in CPython, one entry for inner: compiled outer called it without its trampoline's
+    # frame (outer itself, called from here, has its trampoline's entry too).
+    assert names.count("inner") == 1 and names[-2:] == ["outer", "inner"]
+    # Rebinding the callee is seen at once.
+    ns["inner"] = lambda x: -x
+    assert outer(2) == -1
+    # Recursion through the jitted global: CPython's depth and message.
+    limit = sys.getrecursionlimit()
+    assert ns["count"](limit // 2) == limit // 2
+    with pytest.raises(RecursionError) as info:
+        ns["count"](limit * 2)
+    assert str(info.value).startswith("maximum recursion depth exceeded")
+    # Under a trace function the trampoline runs as an ordinary frame.
+    events = []
+
+    def tracer(frame, event, arg):
+        if event == "call":
+            events.append(frame.f_code.co_name)
+        return None
+
+    sys.settrace(tracer)
+    try:
+        assert ns["count"](3) == 3
+    finally:
+        sys.settrace(None)
+    assert events.count("count") == 4
+
+
+def f_float_temporaries(a, b, c):
+    shared = [a * b] * 3
+    first = shared[0] + 1.0          # a temporary read from a list: not reused
+    kept = a * b
+    chained = (a + b) * (a - b) / (a * b + 1.0) - (b * c + a)
+    both = (a * a) * (a * a)
+    picked = ((a * b) if c > 0 else (a + b)) + c
+    again = kept * 2.0 + kept
+    return shared, first, kept, chained, both, picked, again, a, b, c
+
+
+def test_float_results_written_into_dying_temporaries():
+    c = jit_py(f_float_temporaries)
+    assert "_Reuse(" in c.pyx.text
+    for args in [(1.5, 2.0, 3.0), (-0.0, 1e308, -2.5), (float("nan"), 1.0, 0.0),
+                 (2.0, 0.5, float("inf")), (3, 1.5, 2.0), (1.0, 1e-320, 7.0)]:
+        same_outcome(f_float_temporaries, c, *args)
+
+
+def f_nested_methods(d, items, m, x):
+    return d.get(items.index(x)), m.func(items.index(x)), items.index(m.func(x))
+
+
+def test_nested_method_calls_keep_their_own_receivers():
+    m = types.ModuleType("jj_nested")
+    m.func = lambda v: v + 1
+    c = jit_py(f_nested_methods)
+    for d, items, x in [({0: "zero", 1: "one"}, [5, 6, 7], 5), ({}, [1, 2], 1),
+                        ({1: "one"}, [0, 1, 2], 0), ({}, [1], 9)]:
+        same_outcome(f_nested_methods, c, d, items, m, x)

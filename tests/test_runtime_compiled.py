@@ -58,11 +58,15 @@ def test_compiles_on_first_call_and_logs_one_line(root, caplog):
 
     with caplog.at_level(logging.INFO, logger="justjit"):
         assert f(1) == 2
-        assert f(2.5) == 3.5
+        assert f(1) == 2
     assert f.stats.status == "compiled" and f.stats.compiles == 1
     assert (f.stats.cache_hits, f.stats.cache_misses) == (0, 1)
     [line] = [r.getMessage() for r in caplog.records if r.name == "justjit" and r.levelno == logging.INFO]
     assert ".f(int)" in line and "backend=cython" in line and "cache miss" in line
+    # A new argument-type signature gets its own specialization, and its own line.
+    with caplog.at_level(logging.INFO, logger="justjit"):
+        assert f(2.5) == 3.5
+    assert f.stats.compiles == 2 and f.signatures == ["(x: int)", "(x: float)"]
 
 
 def test_hot_signature_then_compiled(root):

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 STAGES = ("shapes", "alloc", "pyx")
+TYPED = True  # emits the typed ops of justjit.specialize
 
 
 @dataclass

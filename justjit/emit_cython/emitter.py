@@ -12,9 +12,21 @@ The generated module (see `PyxModule`) defines `__jj_init(constants)` and
   its value dies (CPython drops value-stack temporaries right after the consuming
   instruction).
 - Operations. Each op is one statement that calls the CPython C-API function ceval.c calls, or
-  a `JJ_` helper of justjit/runtime/jj_runtime.h that does what the bytecode does. Plain Cython
-  syntax is used only where Cython generates exactly that C-API call (tuple and list displays,
-  `is`).
+  a `JJ_` helper of justjit/runtime/jj_runtime.h that does what the bytecode does; the hot
+  helpers ("Fast paths" there) handle exact ints, floats, lists, dicts inline with the same
+  results, and take their operands as borrowed `PyObject *` (a register cast with
+  `<PyObject *>`, a constant as its `__jj_k[i]` entry), so Cython adds no reference counting
+  around them. Plain Cython syntax is used only where Cython generates exactly that C-API
+  call (tuple and list displays, `is`).
+- Fusions (see `_Emitter._plan_fusions`), each what one pair of 3.11 bytecodes does:
+  LOAD_METHOD + CALL (no bound method object), COMPARE_OP + POP_JUMP_IF (no bool object for
+  ints and floats), LOAD_CONST + its consumer (no register), FOR_ITER + STORE_FAST (the item
+  goes straight to the variable). A float operation whose operand is a temporary dying there
+  may write its result into that operand's object (`JJ_Add_Reuse`, ...: see jj_runtime.h).
+- Caches. Every LOAD_GLOBAL, attribute and call site has a module-level cache entry
+  (`__jj_gc`, `__jj_ac`, `__jj_cc`), keyed by dict and type version tags, so they are exact
+  whatever changes (see jj_runtime.h). A call to a jitted function goes straight to its
+  compiled entry, without the trampoline's interpreter frame.
 - Control flow. The relooper's structured program maps one to one: Loop -> `while True`,
   Break/Continue, a C int for its label and control variables. A BlockCode is always followed
   by its Dispatch: the block's ops, then its terminator's fallible part (truth test, next()),
@@ -27,9 +39,10 @@ The generated module (see `PyxModule`) defines `__jj_init(constants)` and
 - Tracebacks. `__jj_L[0]` holds the current source line, `__jj_L[1]` says the exception in
   flight was re-raised (no new traceback entry). Catch sites and the function's exit call
   JJ_Caught, which prepends a traceback entry naming the original file, function and line.
-- Non-generators: the body is `cdef object __jj_body(...)` and `entry` wraps it to add the
-  exit traceback entry (outside any try, so Cython never touches the caller's exception
-  state on the normal path). Generators: the body is a Cython generator (`__jj_generator`)
+- Non-generators: the body is `cdef object __jj_body(...)`; `entry` calls it through a
+  pointer typed to return a plain `PyObject *`, so that its result or failure goes to
+  JJ_Exit, which adds the exit traceback entry (no try statement: Cython never touches the
+  caller's exception state). Generators: the body is a Cython generator (`__jj_generator`)
   whose whole body sits in one try statement for the exit traceback entry; `entry` returns
   it wrapped in the runtime's generator object (JJ_NewGenerator), which gives CPython's
   protocol: send/throw/close/__next__ with genobject.c's checks and messages, and gi_code,
@@ -60,6 +73,7 @@ from typing import Any, Callable, Optional
 from ..ir import ops as ir
 from ..ir.ops import IRFunction, Reg
 from ..relooper import structured as st
+from .typed import UNBOXED_KINDS, TypedOps, unboxed_name
 from .names import CELL_PREFIX, VAR_PREFIX, ConstPool, comment_text, mangle, short_repr
 
 # Cython directives written into every module. boundscheck/wraparound stay on and cdivision
@@ -84,6 +98,18 @@ BINARY_FUNCS = {
     ">>=": "PyNumber_InPlaceRshift", "&=": "PyNumber_InPlaceAnd", "|=": "PyNumber_InPlaceOr",
     "^=": "PyNumber_InPlaceXor", "**=": "JJ_InPlacePower",
 }
+# Operators with fast paths for exact ints and floats (jj_runtime.h, "Fast paths"); the same
+# results as the C-API function of BINARY_FUNCS, which they call for any other operands.
+FAST_BINARY_FUNCS = {
+    "+": "JJ_Add", "+=": "JJ_InPlaceAdd", "-": "JJ_Subtract", "-=": "JJ_InPlaceSubtract",
+    "*": "JJ_Multiply", "*=": "JJ_InPlaceMultiply", "/": "JJ_TrueDivide",
+    "/=": "JJ_InPlaceTrueDivide", "//": "JJ_FloorDivide", "//=": "JJ_InPlaceFloorDivide",
+    "%": "JJ_Remainder", "%=": "JJ_InPlaceRemainder",
+}
+# Of those, the ones whose float result may be written into a dying temporary operand.
+REUSE_BINARY_OPS = frozenset(("+", "+=", "-", "-=", "*", "*=", "/", "/="))
+# Calls with up to this many arguments use JJ_Call<n>; longer ones and keyword calls JJ_CallAny.
+MAX_FIXED_CALL_ARGS = 6
 UNARY_FUNCS = {"neg": "PyNumber_Negative", "pos": "PyNumber_Positive",
                "invert": "PyNumber_Invert", "not": "JJ_Not"}
 COMPARE_CONSTS = {"<": "Py_LT", "<=": "Py_LE", "==": "Py_EQ", "!=": "Py_NE", ">": "Py_GT",
@@ -188,7 +214,7 @@ class _Lines:
         self.lines.extend((d + extra, t, s) for d, t, s in other.lines)
 
 
-class _Emitter:
+class _Emitter(TypedOps):
     def __init__(self, fn: IRFunction, program: Any, alloc: Any) -> None:
         self.fn = fn
         self.alloc = alloc
@@ -199,6 +225,8 @@ class _Emitter:
         # What the body uses, to declare only that.
         self.vars: dict[Reg, str] = {}
         self.cells: dict[Reg, str] = {}
+        self.unboxed: dict[str, str] = {}  # C local -> its C type (typed code)
+        self.chained = False  # entry guards offer failing arguments to __jj_next
         self.slots: set[int] = set()
         self.uses: set[str] = set()
         self.has_yield = False
@@ -207,8 +235,173 @@ class _Emitter:
         self.known_line: Optional[int] = None
         self.cur_releases: set = set()
         self.code_flags = getattr(fn.code, "co_flags", 0) or 0
+        # Per-site caches (module-level C arrays): LOAD_GLOBAL, attribute, call sites.
+        self.n_global_caches = 0
+        self.n_attr_caches = 0
+        self.n_call_caches = 0
+        self.fast_entry_args: Optional[int] = None
+        self.method_depths = 0
+        self._plan_fusions()
         for reg in fn.args:
             self.reg(reg)
+
+    def _plan_fusions(self) -> None:
+        """Find the op pairs emitted together (each pair is what one 3.11 bytecode pair does):
+
+        - `GetAttr d = o.name` whose only use is as the callee of a later `Call` of the same
+          block (LOAD_METHOD + CALL): the lookup is _PyObject_GetMethod's, which finds an
+          unbound method and `o` instead of making a bound method. Its "found" flag waits for
+          the call in `__jj_f<k>`, k being the number of such lookups still waiting for their
+          call at that point (the value stack nests them); `o` is the call's self: the local
+          variable itself when `o` is one that nothing rebinds in between, else the method
+          variable `__jj_s<k>`, which holds it (only when found, as LOAD_METHOD does);
+        - a `Compare` ending a block whose only use is the block's truth test
+          (COMPARE_OP + POP_JUMP_IF_*): ints and floats are compared in C, with no bool
+          object; other operands take the generic path unchanged;
+        - a `LoadConst` whose only use is a later op of the block that takes borrowed
+          operands (see `_takes_borrowed`): the op reads the constant's __jj_k entry and the
+          LoadConst disappears (constants are immortal while the module lives);
+        - a `ForIter` whose body block (reached from it only) starts by moving the item into a
+          local (FOR_ITER + STORE_FAST): the item goes straight into the local.
+        """
+        uses: dict[Reg, int] = {}
+        for block in self.fn.blocks.values():
+            for op in list(block.ops) + ([block.terminator] if block.terminator else []):
+                for r in op.uses():
+                    uses[r] = uses.get(r, 0) + 1
+        self.method_lookup: dict[int, int] = {}   # id(GetAttr) -> method variable index k
+        self.method_call: dict[int, int] = {}     # id(Call) -> method variable index k
+        self.method_self: dict[int, str] = {}     # id(GetAttr or Call) -> self as a local
+        self.block_methods: dict[int, set] = {}   # block id -> indices of __jj_s<k> used
+        self.fused_compare: set[int] = set()      # id(Compare)
+        # Constants passed straight to the op that uses them (LOAD_CONST + its consumer): the
+        # LoadConst is not emitted, the consumer reads __jj_k[i] (a borrowed PyObject*).
+        self.folded_consts: set[int] = set()      # id(LoadConst), id(Move): not emitted
+        self.const_operand: dict[tuple[int, Reg], Any] = {}  # (id(consumer), reg) -> value
+        self.skip_release: dict[tuple[int, int], set] = {}   # (block, op index) -> slots
+        self.foriter_target: dict[int, Reg] = {}  # id(ForIter) -> the variable it stores to
+        preds: dict[int, set] = {}
+        for block in self.fn.blocks.values():
+            for succ in block.all_successors():
+                preds.setdefault(succ, set()).add(block.id)
+        for block in self.fn.blocks.values():
+            ops = block.ops
+            pairs: dict[int, int] = {}  # op index of the GetAttr -> op index of its Call
+            for i, op in enumerate(ops):
+                if not (isinstance(op, ir.GetAttr) and op.dest.kind == "tmp"
+                        and uses.get(op.dest) == 1):
+                    continue
+                for j in range(i + 1, len(ops)):
+                    later = ops[j]
+                    if isinstance(later, ir.Call) and later.func == op.dest:
+                        if op.dest not in later.args:
+                            pairs[i] = j
+                        break
+                    if op.dest in later.defs() or op.dest in later.uses():
+                        break
+            for i, j in pairs.items():
+                obj = ops[i].obj
+                if obj.kind == "var" and not any(
+                        obj in later.defs() or isinstance(later, (ir.DeleteLocal, ir.MakeCell))
+                        for later in ops[i + 1:j]):
+                    # The local still holds `obj` at the call: it is the call's self.
+                    self.method_self[id(ops[i])] = self.method_self[id(ops[j])] = self.reg(obj)
+            waiting: dict[int, int] = {}  # call op index -> method variable index
+            for i, op in enumerate(ops):
+                if i in waiting:
+                    self.method_call[id(op)] = waiting.pop(i)
+                if i in pairs:
+                    taken = set(waiting.values())
+                    index = next(k for k in range(len(taken) + 1) if k not in taken)
+                    waiting[pairs[i]] = index
+                    self.method_lookup[id(op)] = index
+                    if id(op) not in self.method_self:
+                        self.block_methods.setdefault(block.id, set()).add(index)
+                    self.method_depths = max(self.method_depths, index + 1)
+            for i, op in enumerate(ops):
+                if not (isinstance(op, ir.LoadConst) and op.dest.kind == "tmp"
+                        and uses.get(op.dest) == 1 and op.dest in self.alloc.slot):
+                    continue
+                for j in range(i + 1, len(ops)):
+                    later = ops[j]
+                    if op.dest in later.uses():
+                        if self._takes_borrowed(later, op.dest):
+                            self.folded_consts.add(id(op))
+                            self.const_operand[(id(later), op.dest)] = op.value
+                            # Its slot was never written: nothing to release there.
+                            self.skip_release.setdefault((block.id, j), set()).add(
+                                self.alloc.slot[op.dest])
+                        break
+                    if op.dest in later.defs():
+                        break
+            term = block.terminator
+            if isinstance(term, ir.ForIter):
+                # FOR_ITER + STORE_FAST: the item goes straight into the loop variable.
+                body = self.fn.blocks.get(term.body)
+                first = body.ops[0] if body is not None and body.ops else None
+                if (isinstance(first, ir.Move) and first.src == term.dest
+                        and first.dest.kind == "var" and uses.get(term.dest) == 1
+                        and preds.get(term.body) == {block.id} and term.dest in self.alloc.slot
+                        and not self.alloc.release_on_entry.get(term.body)):
+                    self.foriter_target[id(term)] = first.dest
+                    self.folded_consts.add(id(first))
+                    self.skip_release.setdefault((term.body, 0), set()).add(
+                        self.alloc.slot[term.dest])
+            if (ops and isinstance(ops[-1], ir.Compare) and isinstance(term, ir.CondBranch)
+                    and term.test == "truth" and term.cond == ops[-1].dest
+                    and ops[-1].dest.kind == "tmp" and uses.get(ops[-1].dest) == 1
+                    and ops[-1].op in COMPARE_CONSTS):
+                self.fused_compare.add(id(ops[-1]))
+
+    @staticmethod
+    def _takes_borrowed(op: ir.Op, reg: Reg) -> bool:
+        """Whether the rendering of `op` passes `reg` as a PyObject* operand (see `p`)."""
+        if isinstance(op, ir.BinaryOp):
+            return op.op in FAST_BINARY_FUNCS
+        if isinstance(op, (ir.Compare, ir.GetItem, ir.SetItem)):
+            return True
+        if isinstance(op, ir.Call):
+            return reg != op.func and reg in op.args
+        return False
+
+    def dies_here(self, r: Reg, dest: Reg) -> int:
+        """1 if the slot of operand `r` of the op being emitted holds nothing needed after the
+        op (its value dies here, and no live register shares the slot), else 0."""
+        if (id(self.cur_op), r) in self.const_operand or r not in self.alloc.slot:
+            return 0
+        slot = self.alloc.slot[r]
+        if slot in self.alloc.release_after.get((self.cur_block, self.cur_index), ()):
+            return 1
+        return int(self.alloc.slot.get(dest) == slot)
+
+    def p(self, r: Reg) -> str:
+        """Register `r` as a borrowed PyObject* operand of the op being emitted (a folded
+        constant is its __jj_k entry)."""
+        key = (id(self.cur_op), r)
+        if key in self.const_operand:
+            # (Always the pool entry: Cython would cast a literal True/False to a C int.)
+            return f"__jj_k[{self.pool.obj(self.const_operand[key])}]"
+        return f"<PyObject *>{self.reg(r)}"
+
+    def pname_tuple(self, names: tuple) -> str:
+        """A tuple of interned names (keyword names of a call) as a borrowed PyObject*."""
+        return f"__jj_k[{self.pool.names(names)}]"
+
+    def pname(self, text: str) -> str:
+        """An interned name constant as a borrowed PyObject*."""
+        return f"__jj_k[{self.pool.name(text)}]"
+
+    def global_cache(self) -> str:
+        self.n_global_caches += 1
+        return f"&__jj_gc[{self.n_global_caches - 1}]"
+
+    def attr_cache(self) -> str:
+        self.n_attr_caches += 1
+        return f"&__jj_ac[{self.n_attr_caches - 1}]"
+
+    def call_cache(self) -> str:
+        self.n_call_caches += 1
+        return f"&__jj_cc[{self.n_call_caches - 1}]"
 
     # ---- names ----------------------------------------------------------------------------
 
@@ -223,6 +416,11 @@ class _Emitter:
             if name is None:
                 name = self.cells[r] = mangle(CELL_PREFIX, r.name)
             return name
+        ctype = UNBOXED_KINDS.get(r.kind)
+        if ctype is not None:
+            name = unboxed_name(r)
+            self.unboxed[name] = ctype
+            return name
         slot = self.alloc.slot.get(r)
         if slot is None:
             raise EmitError(f"{r} has no slot in the allocation")
@@ -236,14 +434,17 @@ class _Emitter:
             return lit
         return f"<object>__jj_k[{self.pool.obj(value)}]"
 
+    def p_const(self, value: Any) -> str:
+        """An object constant as a borrowed PyObject* (its __jj_k entry)."""
+        return f"__jj_k[{self.pool.obj(value)}]"
+
+    @staticmethod
+    def error(message: str) -> "EmitError":
+        return EmitError(message)
+
     def name(self, text: str) -> str:
         """An interned name constant, as an expression."""
         return f"<object>__jj_k[{self.pool.name(text)}]"
-
-    def kwnames(self, names: tuple) -> str:
-        if not names:
-            return "None"
-        return f"<object>__jj_k[{self.pool.names(tuple(names))}]"
 
     def state(self, which: str) -> str:
         self.uses.add(which)
@@ -330,6 +531,7 @@ class _Emitter:
 
     def block(self, block: ir.Block, dispatch: st.Dispatch, depth: int, out: _Lines) -> None:
         b = block.id
+        self.cur_block = b
         out.add(depth, f"# -- b{b}")
         self.last_comment = None
         for slot in self.alloc.release_on_entry.get(b, ()):
@@ -351,8 +553,10 @@ class _Emitter:
             target = prefix if i < first else body
             self.comment(target, 0, op.line)
             self.set_line(target, 0, op)
+            self.cur_index = i
             self.cur_releases = set(self.alloc.release_after.get((b, i), ()))
             skip = self.op(op, target, 0, self.cur_releases)
+            skip = skip | self.skip_release.get((b, i), set())
             for slot in self.alloc.release_after.get((b, i), ()):
                 if slot not in skip:
                     target.add(0, f"r{slot} = None", op.line)
@@ -384,6 +588,9 @@ class _Emitter:
         out.add(depth + 1, f"{self.reg(handler.exc_dest)} = "
                            f"JJ_Caught(__jj_e, {self.k_tbc()}, __jj_state, __jj_L)")
         self.thrown(out, depth + 1)
+        for index in sorted(self.block_methods.get(b, ())):
+            # A method lookup whose call did not happen: the value stack is dropped.
+            out.add(depth + 1, f"__jj_s{index} = None")
         out.add(depth + 1, "__jj_x = 1")
         out.add(depth, "if __jj_x:")
         out.add(depth + 1, "__jj_x = 0")
@@ -428,13 +635,18 @@ class _Emitter:
         if isinstance(term, ir.CondBranch):
             if term.test == "truth":
                 self.uses.add("c")
-                return [f"__jj_c = PyObject_IsTrue({self.reg(term.cond)})"]
+                block_ops = self.fn.blocks[self.cur_block].ops
+                cond = f"<PyObject *>{self.reg(term.cond)}"
+                if block_ops and id(block_ops[-1]) in self.fused_compare:
+                    return [f"if __jj_c < 0: __jj_c = JJ_IsTrue({cond})"]
+                return [f"__jj_c = JJ_IsTrue({cond})"]
             if term.test == "none":
                 return []
             raise EmitError(f"unknown CondBranch test {term.test!r}")
         if isinstance(term, ir.ForIter):
-            self.uses.update(("n", "stop"))
-            return [f"__jj_n = JJ_ForIter({self.reg(term.iterator)}, __jj_STOP)"]
+            # The item (a new reference) waits in the C pointer __jj_np for the body arm.
+            self.uses.update(("c", "np"))
+            return [f"__jj_c = JJ_ForIterNext({self.reg(term.iterator)}, &__jj_np)"]
         if isinstance(term, ir.Raise):
             exc = self.opt(term.exc)
             cause = self.opt(term.cause)
@@ -444,6 +656,8 @@ class _Emitter:
             return [f"JJ_Reraise({self.reg(term.exc)}, __jj_L)"]
         if isinstance(term, (ir.Jump, ir.Return)):
             return []
+        if isinstance(term, self.TERMINATORS):
+            return []  # typed terminators cannot raise
         raise EmitError(f"unknown terminator {type(term).__name__}")
 
     def normal_dispatch(self, term: ir.Op, arms: dict, depth: int, out: _Lines) -> None:
@@ -464,9 +678,9 @@ class _Emitter:
             out.add(depth, "else:")
             self.suite(arm(term.if_false), depth + 1, out)
         elif isinstance(term, ir.ForIter):
-            out.add(depth, "if __jj_n is not __jj_STOP:")
-            out.add(depth + 1, f"{self.reg(term.dest)} = __jj_n")
-            out.add(depth + 1, "__jj_n = None")
+            out.add(depth, "if __jj_c:")
+            dest = self.foriter_target.get(id(term), term.dest)
+            out.add(depth + 1, f"{self.reg(dest)} = JJ_Steal(__jj_np)")
             self.suite(arm(term.body), depth + 1, out)
             out.add(depth, "else:")
             self.suite(arm(term.exit), depth + 1, out)
@@ -474,6 +688,8 @@ class _Emitter:
             out.add(depth, f"return {self.reg(term.value)}", term.line)
         elif isinstance(term, (ir.Raise, ir.Reraise)):
             pass
+        elif isinstance(term, self.TERMINATORS):
+            self.typed_dispatch(term, arm, depth, out)
         else:
             raise EmitError(f"unknown terminator {type(term).__name__}")
 
@@ -481,6 +697,9 @@ class _Emitter:
 
     def op(self, op: ir.Op, out: _Lines, depth: int, releases) -> set:
         """Emit `op`; return the slots it already released itself."""
+        self.cur_op = op
+        if id(op) in self.folded_consts:
+            return set()
         method: Optional[Callable] = getattr(self, "op_" + type(op).__name__, None)
         if method is None:
             raise EmitError(f"no rendering for {type(op).__name__}")
@@ -514,6 +733,15 @@ class _Emitter:
         return f"{self.reg(op.var)} = __jj_UNBOUND"
 
     def op_BinaryOp(self, op: ir.BinaryOp):
+        fast = FAST_BINARY_FUNCS.get(op.op)
+        if fast is not None:
+            left, right = self.p(op.left), self.p(op.right)
+            dying = 0
+            if op.op in REUSE_BINARY_OPS:
+                dying = self.dies_here(op.left, op.dest) | (2 * self.dies_here(op.right, op.dest))
+            if dying:
+                return f"{self.reg(op.dest)} = {fast}_Reuse({left}, {right}, {dying})"
+            return f"{self.reg(op.dest)} = {fast}({left}, {right})"
         func = BINARY_FUNCS.get(op.op)
         if func is None:
             raise EmitError(f"unknown binary operator {op.op!r}")
@@ -529,8 +757,14 @@ class _Emitter:
         const = COMPARE_CONSTS.get(op.op)
         if const is None:
             raise EmitError(f"unknown comparison {op.op!r}")
-        return (f"{self.reg(op.dest)} = PyObject_RichCompare("
-                f"{self.reg(op.left)}, {self.reg(op.right)}, {const})")
+        left, right = self.p(op.left), self.p(op.right)
+        if id(op) in self.fused_compare:
+            # The block's truth test reads __jj_c (see _plan_fusions); -1: not compared yet.
+            self.uses.add("c")
+            return [f"__jj_c = JJ_CompareFast({left}, {right}, {const})",
+                    f"if __jj_c < 0: {self.reg(op.dest)} = JJ_RichCompareGeneric("
+                    f"{left}, {right}, {const})"]
+        return f"{self.reg(op.dest)} = JJ_RichCompare({left}, {right}, {const})"
 
     def op_IsOp(self, op: ir.IsOp):
         word = "is not" if op.negate else "is"
@@ -541,8 +775,9 @@ class _Emitter:
                 f"{self.reg(op.container)}, {int(bool(op.negate))})")
 
     def op_LoadGlobal(self, op: ir.LoadGlobal):
-        return (f"{self.reg(op.dest)} = JJ_LoadGlobal({self.state('g')}, {self.state('b')}, "
-                f"{self.name(op.name)})")
+        return (f"{self.reg(op.dest)} = JJ_LoadGlobalCached({self.global_cache()}, "
+                f"<PyObject *>{self.state('g')}, <PyObject *>{self.state('b')}, "
+                f"{self.pname(op.name)})")
 
     def op_StoreGlobal(self, op: ir.StoreGlobal):
         return f"JJ_StoreGlobal({self.state('g')}, {self.name(op.name)}, {self.reg(op.value)})"
@@ -576,7 +811,21 @@ class _Emitter:
                 f"{int(bool(op.is_free))})")
 
     def op_GetAttr(self, op: ir.GetAttr):
-        return f"{self.reg(op.dest)} = PyObject_GetAttr({self.reg(op.obj)}, {self.name(op.name)})"
+        index = self.method_lookup.get(id(op))
+        if index is None:
+            return (f"{self.reg(op.dest)} = JJ_GetAttrCached({self.attr_cache()}, "
+                    f"{self.p(op.obj)}, {self.pname(op.name)})")
+        self.uses.add(f"found{index}")
+        if id(op) in self.method_self:
+            # LOAD_METHOD on a local that still holds the object at the call: its self.
+            return (f"{self.reg(op.dest)} = JJ_LoadMethod({self.attr_cache()}, "
+                    f"{self.p(op.obj)}, {self.pname(op.name)}, &__jj_f{index})")
+        # LOAD_METHOD: `obj` is held for the call in __jj_s<index> only if a method was found.
+        self.uses.add(f"method{index}")
+        return [f"__jj_s{index} = {self.reg(op.obj)}",
+                f"{self.reg(op.dest)} = JJ_LoadMethod({self.attr_cache()}, "
+                f"<PyObject *>__jj_s{index}, {self.pname(op.name)}, &__jj_f{index})",
+                f"if not __jj_f{index}: __jj_s{index} = None"]
 
     def op_SetAttr(self, op: ir.SetAttr):
         return (f"PyObject_SetAttr({self.reg(op.obj)}, {self.name(op.name)}, "
@@ -586,11 +835,10 @@ class _Emitter:
         return f"JJ_DelAttr({self.reg(op.obj)}, {self.name(op.name)})"
 
     def op_GetItem(self, op: ir.GetItem):
-        return f"{self.reg(op.dest)} = PyObject_GetItem({self.reg(op.obj)}, {self.reg(op.key)})"
+        return f"{self.reg(op.dest)} = JJ_GetItem({self.p(op.obj)}, {self.p(op.key)})"
 
     def op_SetItem(self, op: ir.SetItem):
-        return (f"PyObject_SetItem({self.reg(op.obj)}, {self.reg(op.key)}, "
-                f"{self.reg(op.value)})")
+        return f"JJ_SetItem({self.p(op.obj)}, {self.p(op.key)}, {self.p(op.value)})"
 
     def op_DelItem(self, op: ir.DelItem):
         return f"PyObject_DelItem({self.reg(op.obj)}, {self.reg(op.key)})"
@@ -600,9 +848,27 @@ class _Emitter:
                 f"{self.opt(op.step)})")
 
     def op_Call(self, op: ir.Call):
-        args = [self.reg(a) for a in op.args]
-        return (f"{self.reg(op.dest)} = JJ_Call({self.reg(op.func)}, "
-                f"{self.kwnames(tuple(op.kwnames))}, {len(args)}{self.ptrs(args)})")
+        args = [self.p(a) for a in op.args]
+        index = self.method_call.get(id(op))
+        if index is None:
+            found, self_ = "0", "NULL"
+        elif id(op) in self.method_self:
+            found, self_ = f"__jj_f{index}", f"<PyObject *>{self.method_self[id(op)]}"
+        else:
+            found, self_ = f"__jj_f{index}", f"<PyObject *>__jj_s{index}"
+        head = f"{self.reg(op.dest)} = "
+        func = f"<PyObject *>{self.reg(op.func)}"
+        if op.kwnames or len(args) > MAX_FIXED_CALL_ARGS:
+            kwnames = "NULL" if not op.kwnames else self.pname_tuple(tuple(op.kwnames))
+            call = (f"JJ_CallAny({self.call_cache()}, {func}, {found}, {self_}, {kwnames}, "
+                    f"{len(args)}{''.join(', ' + a for a in args)})")
+        else:
+            call = (f"JJ_Call{len(args)}({self.call_cache()}, {func}, {found}, "
+                    f"{self_}{''.join(', ' + a for a in args)})")
+        if index is None or id(op) in self.method_self:
+            return head + call
+        # CALL drops self with the arguments.
+        return [head + call, f"__jj_s{index} = None"]
 
     def op_CallEx(self, op: ir.CallEx):
         return (f"{self.reg(op.dest)} = JJ_CallEx({self.reg(op.func)}, {self.reg(op.args)}, "
@@ -800,6 +1066,8 @@ class _Emitter:
         out.add(0, f"# JustJIT: {head}")
         out.add(0, "from cpython.object cimport PyObject")
         out.add(0, "from jj_runtime cimport *")
+        if self.unboxed:
+            out.add(0, "from libc.stdint cimport int64_t")
         out.add(0, "")
         out.add(0, "cdef extern from *:")
         out.add(1, '"""')
@@ -813,7 +1081,9 @@ class _Emitter:
         nconst_marker = len(out.lines)  # the constant count is known only at the end
         out.add(0, "cdef tuple __jj_K = None")
         out.add(0, "cdef object __jj_UNBOUND = object()")
-        out.add(0, "cdef object __jj_STOP = object()")
+        if self.chained:
+            out.add(0, "cdef object __jj_next = None")
+            out.add(0, "cdef object __jj_continue = None")
         out.add(0, "")
         out.add(0, "")
         args = [self.reg(a) for a in fn.args]
@@ -833,7 +1103,24 @@ class _Emitter:
         init.add(1, "__jj_K = constants")
         init.add(1, f"for i in range({n}):")
         init.add(2, "__jj_k[i] = JJ_TupleItem(__jj_K, i)")
-        out.lines.insert(nconst_marker, (0, f"cdef PyObject *__jj_k[{max(n, 1)}]", None))
+        if self.fast_entry_args is not None:
+            init.add(1, f"JJ_ExportFastEntry(globals(), <void *>__jj_fast_entry, "
+                        f"{self.fast_entry_args})")
+        if self.chained:
+            init.add(0, "")
+            init.add(0, "")
+            init.add(0, "def __jj_chain(next_entry, continue_marker):")
+            init.add(1, '"""Where arguments failing the entry guards go (see JJ_CallNext)."""')
+            init.add(1, "global __jj_next, __jj_continue")
+            init.add(1, "__jj_next = next_entry")
+            init.add(1, "__jj_continue = continue_marker")
+        caches = [(0, f"cdef PyObject *__jj_k[{max(n, 1)}]", None)]
+        for count, ctype, name in ((self.n_global_caches, "JJ_GlobalCache", "__jj_gc"),
+                                   (self.n_attr_caches, "JJ_AttrCache", "__jj_ac"),
+                                   (self.n_call_caches, "JJ_CallCache", "__jj_cc")):
+            if count:
+                caches.append((0, f"cdef {ctype} {name}[{count}]", None))
+        out.lines[nconst_marker:nconst_marker] = caches
         out.extend(init)
         text_lines = []
         line_map = {}
@@ -852,17 +1139,25 @@ class _Emitter:
             out.add(depth, f"cdef object {name} = None")
         for slot in sorted(self.slots):
             out.add(depth, f"cdef object r{slot} = None")
+        self.unboxed_declarations(out, depth)
         ints = [("c", "__jj_c"), ("x", "__jj_x"), ("xm", "__jj_xm"), ("label", "__jj_label"),
                 ("ctl", "__jj_ctl"), ("yf", "__jj_yf")]
         for key, name in ints:
             if key in self.uses:
                 out.add(depth, f"cdef int {name} = 0")
-        if "n" in self.uses:
-            out.add(depth, "cdef object __jj_n = None")
+        for index in range(self.method_depths):
+            if f"method{index}" in self.uses:
+                out.add(depth, f"cdef object __jj_s{index} = None")
+            if f"found{index}" in self.uses:
+                out.add(depth, f"cdef int __jj_f{index} = 0")
+        if "np" in self.uses:
+            out.add(depth, "cdef PyObject *__jj_np = NULL")
         if "t" in self.uses:
             out.add(depth, "cdef tuple __jj_t = None")
         if "xs" in self.uses:
             out.add(depth, "cdef object __jj_xs = None")
+        if "m" in self.uses:
+            out.add(depth, "cdef object __jj_m = None")
         if "ys" in self.uses:
             out.add(depth, "cdef object __jj_ys = None")
         if "yp" in self.uses:
@@ -880,21 +1175,36 @@ class _Emitter:
             out.add(1, "return None")
         out.add(0, "")
         out.add(0, "")
-        call_args = "".join(f", {a}" for a in args)
+        # The body is called through a pointer whose type has plain PyObject* parameters and
+        # result (the same C ABI as the cdef function's): its result, or NULL with its
+        # exception, goes to JJ_Exit, which adds the exit traceback entry. No try statement:
+        # the caller's exception state is never touched.
+        out.add(0, f"ctypedef PyObject *(*__jj_body_t)(PyObject *{', PyObject *' * len(args)}, "
+                   "int *) noexcept")
+        out.add(0, "")
+        out.add(0, "")
+        first = int(self.fn.firstlineno or 0)
+        call_args = "".join(f", <PyObject *>{a}" for a in args)
         out.add(0, f"def entry(tuple __jj_state{''.join(', ' + a for a in args)}):")
         out.add(1, "cdef int __jj_L[2]")
-        out.add(1, "cdef int __jj_xm = JJ_ExcMark()")
-        out.add(1, f"__jj_L[0] = {int(self.fn.firstlineno or 0)}")
+        out.add(1, "cdef __jj_body_t __jj_bodyp = <__jj_body_t><void *>__jj_body")
+        out.add(1, f"__jj_L[0] = {first}")
         out.add(1, "__jj_L[1] = 0")
-        out.add(1, "try:")
-        out.add(2, f"__jj_r = __jj_body(__jj_state{call_args}, __jj_L)")
-        out.add(1, "except BaseException as __jj_e:")
-        out.add(2, f"__jj_r = JJ_Caught(__jj_e, {self.k_tbc()}, __jj_state, __jj_L)")
-        out.add(2, "__jj_L[1] = 2")
-        out.add(1, "if __jj_L[1] == 2:")
-        out.add(2, "JJ_ExcUnmark(__jj_xm, None)")
-        out.add(2, "JJ_Reraise(__jj_r, __jj_L)")
-        out.add(1, "return __jj_r")
+        out.add(1, f"return JJ_Exit(__jj_bodyp(<PyObject *>__jj_state{call_args}, __jj_L), "
+                   f"{self.k_tbc()}, __jj_state, __jj_L)")
+        # The same as entry(state, *args) for exactly len(args) positional arguments, as a C
+        # function (exported in __jj_init): compiled callers call it directly (JJ_CallCache).
+        out.add(0, "")
+        out.add(0, "")
+        out.add(0, "cdef PyObject *__jj_fast_entry(PyObject **__jj_args) noexcept:")
+        out.add(1, "cdef int __jj_L[2]")
+        out.add(1, "cdef __jj_body_t __jj_bodyp = <__jj_body_t><void *>__jj_body")
+        out.add(1, f"__jj_L[0] = {first}")
+        out.add(1, "__jj_L[1] = 0")
+        fast_args = "".join(f", __jj_args[{i + 1}]" for i in range(len(args)))
+        out.add(1, f"return JJ_ExitRaw(__jj_bodyp(__jj_args[0]{fast_args}, __jj_L), "
+                   f"__jj_k[{self.tbc}], __jj_args[0], __jj_L)")
+        self.fast_entry_args = len(args)
 
     def generator_entry(self, out: _Lines, body: _Lines, args: list[str]) -> None:
         # entry() returns the runtime's generator object (JJ_NewGenerator: CPython's protocol

@@ -6,7 +6,7 @@
  * new reference, or NULL with an exception set; int-returning helpers return -1 with an
  * exception set (the .pxd declares them `except -1`).
  *
- * Three groups need explaining:
+ * Four groups need explaining:
  *
  * 1. Handled-exception state (sys.exc_info()). CPython keeps a stack of "exception being
  *    handled" items: one per running generator plus the thread's base item; PUSH_EXC_INFO and
@@ -27,7 +27,15 @@
  *    rest of the translation unit (define JJ_KEEP_CYTHON_TRACEBACKS to keep them, e.g. when
  *    debugging the generated code).
  *
- * 3. Private CPython functions. Where ceval uses a function that 3.11 exports
+ * 3. Fast paths and caches (the "Fast paths" section): what 3.11's specializing interpreter
+ *    does for common operand types (exact ints, floats, lists, dicts, method calls, global
+ *    lookups), with the same results and errors: anything unusual takes the generic call.
+ *    LOAD_GLOBAL, attribute and call sites keep per-site caches keyed by dict and type version
+ *    tags, so they stay exact whatever changes. A call to a jitted function goes straight to
+ *    the compiled code (no trampoline frame, no argument parsing), with the recursion check
+ *    that frame would have made.
+ *
+ * 4. Private CPython functions. Where ceval uses a function that 3.11 exports
  *    (_PyDict_MergeEx, _PyList_Extend, _PySet_Update, _PyObject_FunctionStr, ...) we call it;
  *    where it is internal (_PyExc_PrepReraiseStar, _PyModuleSpec_IsInitializing, ...) the logic
  *    is re-implemented here with the same observable behaviour.
@@ -51,6 +59,18 @@
 #define JJ_UNUSED
 #endif
 #define JJ_FUNC static JJ_UNUSED
+
+/* Hot paths of generated code: JJ_INLINE is inlined even in very large functions; what they
+   fall back to is JJ_NOINLINE, to keep each inlined copy small. */
+#if defined(__GNUC__)
+#define JJ_INLINE static inline __attribute__((always_inline)) JJ_UNUSED
+#define JJ_NOINLINE static __attribute__((noinline)) JJ_UNUSED
+#define JJ_LIKELY(x) __builtin_expect(!!(x), 1)
+#else
+#define JJ_INLINE static inline JJ_UNUSED
+#define JJ_NOINLINE static JJ_UNUSED
+#define JJ_LIKELY(x) (x)
+#endif
 
 /* ------------------------------------------------------------------------------------------ */
 /* Small utilities                                                                             */
@@ -92,9 +112,16 @@ static PyObject *jj_id__initializing = NULL;
 static PyObject *jj_id_get = NULL;
 static PyObject *jj_id_gi_yieldfrom = NULL;
 static PyObject *jj_id_throw = NULL;
+static PyObject *jj_id_append = NULL;
 #define JJ_ID(name) (jj_id_##name)
 
+/* The method descriptors dict.get and list.append (borrowed from their static types), which
+   calls recognize (see JJ_VectorcallCached). */
+static PyObject *jj_dict_get = NULL;
+static PyObject *jj_list_append = NULL;
+
 static int JJ_InitGenerators(void);
+static void JJ_InitIterators(void);
 
 JJ_FUNC int JJ_InitRuntime(void)
 {
@@ -112,7 +139,11 @@ JJ_FUNC int JJ_InitRuntime(void)
     JJ_INTERN(get)
     JJ_INTERN(gi_yieldfrom)
     JJ_INTERN(throw)
+    JJ_INTERN(append)
 #undef JJ_INTERN
+    jj_dict_get = _PyType_Lookup(&PyDict_Type, JJ_ID(get));
+    jj_list_append = _PyType_Lookup(&PyList_Type, JJ_ID(append));
+    JJ_InitIterators();
     return JJ_InitGenerators();
 }
 
@@ -969,6 +1000,118 @@ JJ_FUNC PyObject *JJ_ForIter(PyObject *iter, PyObject *done)
     }
     Py_INCREF(done);
     return done;
+}
+
+/* FOR_ITER: 1 with *item the next item (a new reference), 0 when the iterator is exhausted (a
+   StopIteration it raised is cleared), -1 on error. List and range iterators are stepped
+   inline, as listiter_next and rangeiter_next do (their layouts are checked once, see
+   JJ_InitIterators; if they differ, their tp_iternext is called like any other). */
+typedef struct {
+    PyObject_HEAD
+    Py_ssize_t it_index;
+    PyListObject *it_seq;  /* NULL once exhausted */
+} JJ_ListIter;
+
+typedef struct {
+    PyObject_HEAD
+    long index;
+    long start;
+    long step;
+    long len;
+} JJ_RangeIter;
+
+static int jj_inline_list_iter = 0;
+static int jj_inline_range_iter = 0;
+
+/* Check the layouts above against this interpreter's iterators. */
+static void JJ_InitIterators(void)
+{
+    PyObject *list = Py_BuildValue("[iii]", 7, 8, 9);
+    PyObject *it = list == NULL ? NULL : PyObject_GetIter(list);
+    if (it != NULL && Py_IS_TYPE(it, &PyListIter_Type)) {
+        JJ_ListIter *li = (JJ_ListIter *)it;
+        int ok = li->it_index == 0 && li->it_seq == (PyListObject *)list;
+        PyObject *first = ok ? PyIter_Next(it) : NULL;
+        ok = ok && first == PyList_GET_ITEM(list, 0) && li->it_index == 1;
+        Py_XDECREF(first);
+        jj_inline_list_iter = ok;
+    }
+    Py_XDECREF(it);
+    Py_XDECREF(list);
+    PyObject *range = PyObject_CallFunction((PyObject *)&PyRange_Type, "iii", 5, 100, 7);
+    it = range == NULL ? NULL : PyObject_GetIter(range);
+    if (it != NULL && Py_IS_TYPE(it, &PyRangeIter_Type)) {
+        JJ_RangeIter *ri = (JJ_RangeIter *)it;
+        int ok = ri->index == 0 && ri->start == 5 && ri->step == 7 && ri->len == 14;
+        PyObject *first = ok ? PyIter_Next(it) : NULL;
+        ok = ok && first != NULL && PyLong_AsLong(first) == 5 && ri->index == 1 &&
+             ri->start == 5 && ri->len == 14;
+        Py_XDECREF(first);
+        jj_inline_range_iter = ok;
+    }
+    Py_XDECREF(it);
+    Py_XDECREF(range);
+    PyErr_Clear();
+}
+
+JJ_NOINLINE int JJ_ForIterNextSlow(PyObject *iter, PyObject **item)
+{
+    PyTypeObject *t = Py_TYPE(iter);
+    if (t == &PyListIter_Type && jj_inline_list_iter) {  /* exhausted */
+        JJ_ListIter *it = (JJ_ListIter *)iter;
+        PyListObject *seq = it->it_seq;
+        if (seq != NULL) {
+            it->it_seq = NULL;
+            Py_DECREF(seq);
+        }
+        return 0;
+    }
+    if (t == &PyRangeIter_Type && jj_inline_range_iter) {  /* exhausted */
+        return 0;
+    }
+    if (t->tp_iternext == NULL) {
+        PyErr_Format(PyExc_TypeError, "'%.200s' object is not an iterator", t->tp_name);
+        return -1;
+    }
+    PyObject *v = t->tp_iternext(iter);
+    if (v != NULL) {
+        *item = v;
+        return 1;
+    }
+    if (PyErr_Occurred()) {
+        if (!PyErr_ExceptionMatches(PyExc_StopIteration)) {
+            return -1;
+        }
+        PyErr_Clear();
+    }
+    return 0;
+}
+
+JJ_INLINE int JJ_ForIterNext(PyObject *iter, PyObject **item)
+{
+    if (Py_IS_TYPE(iter, &PyListIter_Type) && jj_inline_list_iter) {
+        JJ_ListIter *it = (JJ_ListIter *)iter;
+        PyListObject *seq = it->it_seq;
+        if (seq != NULL && JJ_LIKELY(it->it_index < PyList_GET_SIZE(seq))) {
+            PyObject *v = PyList_GET_ITEM(seq, it->it_index);
+            ++it->it_index;
+            Py_INCREF(v);
+            *item = v;
+            return 1;
+        }
+    }
+    else if (Py_IS_TYPE(iter, &PyRangeIter_Type) && jj_inline_range_iter) {
+        JJ_RangeIter *r = (JJ_RangeIter *)iter;
+        if (JJ_LIKELY(r->index < r->len)) {
+            PyObject *v = PyLong_FromLong((long)(r->start + (unsigned long)(r->index++) * r->step));
+            if (v == NULL) {
+                return -1;
+            }
+            *item = v;
+            return 1;
+        }
+    }
+    return JJ_ForIterNextSlow(iter, item);
 }
 
 /* GET_YIELD_FROM_ITER; is_coroutine: the code has CO_COROUTINE or CO_ITERABLE_COROUTINE. */
@@ -2625,6 +2768,1063 @@ JJ_FUNC PyObject *JJ_Received(PyObject *value)
     }
     Py_INCREF(value);
     return value;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Fast paths                                                                                 */
+/*
+ * What CPython 3.11's specializing interpreter does for common operand types, with the same
+ * results. Each helper handles a few exact builtin types inline and otherwise calls the generic
+ * C-API function that ceval.c calls; a fast path never raises: wherever the result could be an
+ * error (a zero divisor, an index out of range, a value too large), the generic call runs and
+ * raises what CPython raises. Only exact int and float are handled (never subclasses, never
+ * bool), whose objects have no finalizer and no weak references, so the lifetime of an operand
+ * is unobservable.
+ *
+ * The caches (JJ_GlobalCache, JJ_AttrCache, JJ_CallCache) are static per generated module, one
+ * per site, zero-initialized. They are keyed by a dict's ma_version_tag: CPython 3.11 gives every
+ * dict a new tag, from one process-wide counter, whenever the dict is created or changed, so an
+ * unchanged tag means the very same dict with the very same contents, and a value read from it
+ * then is still held by it (the caches keep borrowed references). Only exact dicts are cached;
+ * a dict subclass always takes the generic path (its __getitem__/__missing__ run as usual).
+ */
+
+#if PyLong_SHIFT > 31
+#error "jj_runtime.h expects int digits of at most 31 bits"
+#endif
+
+/* An exact int's object of at most one digit ("medium" in longobject.c) and its value. */
+#define JJ_MEDIUM(o) ((size_t)(Py_SIZE(o) + 1) <= 2u)
+#define JJ_MEDIUM_VALUE(o) ((long long)Py_SIZE(o) * (long long)((PyLongObject *)(o))->ob_digit[0])
+/* At most two digits: |value| < 2**(2*PyLong_SHIFT) <= 2**62, so a sum or difference of two
+   such values fits a long long. */
+#define JJ_TWO_DIGITS(o) ((size_t)(Py_SIZE(o) + 2) <= 4u)
+
+JJ_INLINE long long JJ_TwoDigitValue(PyObject *o)
+{
+    Py_ssize_t size = Py_SIZE(o);
+    const digit *d = ((PyLongObject *)o)->ob_digit;
+    long long v;
+    if (size == 0) {
+        return 0;
+    }
+    if (size == 1 || size == -1) {
+        v = (long long)d[0];
+    }
+    else {
+        v = (long long)d[0] | ((long long)d[1] << PyLong_SHIFT);
+    }
+    return size < 0 ? -v : v;
+}
+
+/* Both operands as C doubles, when both are exact floats or one is an exact float and the other
+   an exact medium int (exactly representable: what float's CONVERT_TO_DOUBLE gives; an int on
+   the left reaches float's slot through binary_op1 with the same operand order). */
+JJ_INLINE int JJ_BothDoubles(PyObject *a, PyObject *b, double *x, double *y)
+{
+    if (PyFloat_CheckExact(a)) {
+        *x = PyFloat_AS_DOUBLE(a);
+        if (PyFloat_CheckExact(b)) {
+            *y = PyFloat_AS_DOUBLE(b);
+            return 1;
+        }
+        if (PyLong_CheckExact(b) && JJ_MEDIUM(b)) {
+            *y = (double)JJ_MEDIUM_VALUE(b);
+            return 1;
+        }
+        return 0;
+    }
+    if (PyFloat_CheckExact(b) && PyLong_CheckExact(a) && JJ_MEDIUM(a)) {
+        *x = (double)JJ_MEDIUM_VALUE(a);
+        *y = PyFloat_AS_DOUBLE(b);
+        return 1;
+    }
+    return 0;
+}
+
+#define JJ_BOTH_INTS(a, b) (PyLong_CheckExact(a) && PyLong_CheckExact(b))
+
+/* Each operator below is a small always-inline part for the commonest case (e.g. both
+   operands exact floats, or both exact medium ints) and an out-of-line part for everything
+   else (JJ_INLINE / JJ_NOINLINE): the inline part stays small where a function has hundreds of
+   operations, which is where compilers stop inlining on their own. */
+
+/* + and - (BINARY_OP_ADD_INT, BINARY_OP_ADD_FLOAT, ...): ints of up to two digits, floats. */
+#define JJ_DEFINE_ADDSUB(NAME, GENERIC, OP)                                                    \
+    JJ_NOINLINE PyObject *NAME##_Slow(PyObject *a, PyObject *b)                                \
+    {                                                                                          \
+        double x, y;                                                                           \
+        if (JJ_BOTH_INTS(a, b)) {                                                              \
+            if (JJ_TWO_DIGITS(a) && JJ_TWO_DIGITS(b)) {                                        \
+                return PyLong_FromLongLong(JJ_TwoDigitValue(a) OP JJ_TwoDigitValue(b));        \
+            }                                                                                  \
+        }                                                                                      \
+        else if (JJ_BothDoubles(a, b, &x, &y)) {                                               \
+            return PyFloat_FromDouble(x OP y);                                                 \
+        }                                                                                      \
+        return GENERIC(a, b);                                                                  \
+    }                                                                                          \
+    JJ_INLINE PyObject *NAME(PyObject *a, PyObject *b)                                         \
+    {                                                                                          \
+        PyTypeObject *t = Py_TYPE(a);                                                          \
+        if (t == Py_TYPE(b)) {                                                                 \
+            if (t == &PyFloat_Type) {                                                          \
+                return PyFloat_FromDouble(PyFloat_AS_DOUBLE(a) OP PyFloat_AS_DOUBLE(b));       \
+            }                                                                                  \
+            if (t != &PyLong_Type) {                                                           \
+                return GENERIC(a, b);                                                          \
+            }                                                                                  \
+            if (JJ_MEDIUM(a) && JJ_MEDIUM(b)) {                                                \
+                return PyLong_FromLongLong(JJ_MEDIUM_VALUE(a) OP JJ_MEDIUM_VALUE(b));          \
+            }                                                                                  \
+        }                                                                                      \
+        return NAME##_Slow(a, b);                                                              \
+    }
+
+/* * (long_mul's own fast path for medium ints; float_mul). */
+#define JJ_DEFINE_MUL(NAME, GENERIC)                                                           \
+    JJ_NOINLINE PyObject *NAME##_Slow(PyObject *a, PyObject *b)                                \
+    {                                                                                          \
+        double x, y;                                                                           \
+        if (JJ_BOTH_INTS(a, b)) {                                                              \
+            if (JJ_MEDIUM(a) && JJ_MEDIUM(b)) {                                                \
+                return PyLong_FromLongLong(JJ_MEDIUM_VALUE(a) * JJ_MEDIUM_VALUE(b));           \
+            }                                                                                  \
+        }                                                                                      \
+        else if (JJ_BothDoubles(a, b, &x, &y)) {                                               \
+            return PyFloat_FromDouble(x * y);                                                  \
+        }                                                                                      \
+        return GENERIC(a, b);                                                                  \
+    }                                                                                          \
+    JJ_INLINE PyObject *NAME(PyObject *a, PyObject *b)                                         \
+    {                                                                                          \
+        PyTypeObject *t = Py_TYPE(a);                                                          \
+        if (t == Py_TYPE(b)) {                                                                 \
+            if (t == &PyFloat_Type) {                                                          \
+                return PyFloat_FromDouble(PyFloat_AS_DOUBLE(a) * PyFloat_AS_DOUBLE(b));        \
+            }                                                                                  \
+            if (t != &PyLong_Type) {                                                           \
+                return GENERIC(a, b);                                                          \
+            }                                                                                  \
+            if (JJ_MEDIUM(a) && JJ_MEDIUM(b)) {                                                \
+                return PyLong_FromLongLong(JJ_MEDIUM_VALUE(a) * JJ_MEDIUM_VALUE(b));           \
+            }                                                                                  \
+        }                                                                                      \
+        return NAME##_Slow(a, b);                                                              \
+    }
+
+/* / : medium ints (long_true_divide's fast path: both exactly representable, one correctly
+   rounded division; the sign of a zero result is the quotient's, as in IEEE) and floats
+   (float_div), never by zero. */
+#define JJ_DEFINE_TRUEDIV(NAME, GENERIC)                                                       \
+    JJ_NOINLINE PyObject *NAME##_Slow(PyObject *a, PyObject *b)                                \
+    {                                                                                          \
+        double x, y;                                                                           \
+        if (JJ_BOTH_INTS(a, b)) {                                                              \
+            if (JJ_MEDIUM(a) && JJ_MEDIUM(b) && Py_SIZE(b) != 0) {                             \
+                return PyFloat_FromDouble((double)JJ_MEDIUM_VALUE(a) /                         \
+                                          (double)JJ_MEDIUM_VALUE(b));                         \
+            }                                                                                  \
+        }                                                                                      \
+        else if (JJ_BothDoubles(a, b, &x, &y) && y != 0.0) {                                   \
+            return PyFloat_FromDouble(x / y);                                                  \
+        }                                                                                      \
+        return GENERIC(a, b);                                                                  \
+    }                                                                                          \
+    JJ_INLINE PyObject *NAME(PyObject *a, PyObject *b)                                         \
+    {                                                                                          \
+        PyTypeObject *t = Py_TYPE(a);                                                          \
+        if (t == Py_TYPE(b)) {                                                                 \
+            if (t == &PyFloat_Type && PyFloat_AS_DOUBLE(b) != 0.0) {                           \
+                return PyFloat_FromDouble(PyFloat_AS_DOUBLE(a) / PyFloat_AS_DOUBLE(b));        \
+            }                                                                                  \
+            if (t != &PyLong_Type) {                                                           \
+                return GENERIC(a, b);                                                          \
+            }                                                                                  \
+        }                                                                                      \
+        return NAME##_Slow(a, b);                                                              \
+    }
+
+/* // and % of medium ints, rounding towards minus infinity (l_divmod), never by zero. */
+JJ_INLINE long long JJ_FloorDivValue(long long x, long long y)
+{
+    long long q = x / y;
+    if (x % y != 0 && ((x < 0) != (y < 0))) {
+        q -= 1;
+    }
+    return q;
+}
+
+JJ_INLINE long long JJ_ModValue(long long x, long long y)
+{
+    long long r = x % y;
+    if (r != 0 && ((r < 0) != (y < 0))) {
+        r += y;
+    }
+    return r;
+}
+
+#define JJ_DEFINE_INTDIV(NAME, GENERIC, FUNC)                                                  \
+    JJ_INLINE PyObject *NAME(PyObject *a, PyObject *b)                                         \
+    {                                                                                          \
+        if (JJ_BOTH_INTS(a, b) && JJ_MEDIUM(a) && JJ_MEDIUM(b) && Py_SIZE(b) != 0) {           \
+            return PyLong_FromLongLong(FUNC(JJ_MEDIUM_VALUE(a), JJ_MEDIUM_VALUE(b)));          \
+        }                                                                                      \
+        return GENERIC(a, b);                                                                  \
+    }
+
+/* int and float have no in-place slots: `a += b` on them is `a + b` (binary_iop1 falls back to
+   the binary slot), so the in-place helpers share the fast paths. */
+JJ_DEFINE_ADDSUB(JJ_Add, PyNumber_Add, +)
+JJ_DEFINE_ADDSUB(JJ_InPlaceAdd, PyNumber_InPlaceAdd, +)
+JJ_DEFINE_ADDSUB(JJ_Subtract, PyNumber_Subtract, -)
+JJ_DEFINE_ADDSUB(JJ_InPlaceSubtract, PyNumber_InPlaceSubtract, -)
+JJ_DEFINE_MUL(JJ_Multiply, PyNumber_Multiply)
+JJ_DEFINE_MUL(JJ_InPlaceMultiply, PyNumber_InPlaceMultiply)
+JJ_DEFINE_TRUEDIV(JJ_TrueDivide, PyNumber_TrueDivide)
+JJ_DEFINE_TRUEDIV(JJ_InPlaceTrueDivide, PyNumber_InPlaceTrueDivide)
+JJ_DEFINE_INTDIV(JJ_FloorDivide, PyNumber_FloorDivide, JJ_FloorDivValue)
+JJ_DEFINE_INTDIV(JJ_InPlaceFloorDivide, PyNumber_InPlaceFloorDivide, JJ_FloorDivValue)
+JJ_DEFINE_INTDIV(JJ_Remainder, PyNumber_Remainder, JJ_ModValue)
+JJ_DEFINE_INTDIV(JJ_InPlaceRemainder, PyNumber_InPlaceRemainder, JJ_ModValue)
+
+/* The same operators when an operand is a temporary that dies here (`dying`: 1 the left one,
+   2 the right one, 3 both; a constant where this is inlined): a float result is written into
+   that operand's object instead of a new one when the temporary holds its only reference (as
+   CPython 3.12's BINARY_OP_*_FLOAT do). Nothing can tell: the old value is unreachable, floats
+   have no weak references, and the result is the same float value. */
+#define JJ_DEFINE_REUSE(NAME, OP, NONZERO)                                                     \
+    JJ_INLINE PyObject *NAME##_Reuse(PyObject *a, PyObject *b, int dying)                      \
+    {                                                                                          \
+        if (Py_IS_TYPE(a, &PyFloat_Type) && Py_IS_TYPE(b, &PyFloat_Type) &&                    \
+            (!(NONZERO) || PyFloat_AS_DOUBLE(b) != 0.0)) {                                     \
+            double r = PyFloat_AS_DOUBLE(a) OP PyFloat_AS_DOUBLE(b);                           \
+            PyObject *into = ((dying & 1) && Py_REFCNT(a) == 1) ? a                            \
+                             : ((dying & 2) && Py_REFCNT(b) == 1) ? b : NULL;                  \
+            if (into != NULL) {                                                                \
+                ((PyFloatObject *)into)->ob_fval = r;                                          \
+                Py_INCREF(into);                                                               \
+                return into;                                                                   \
+            }                                                                                  \
+            return PyFloat_FromDouble(r);                                                      \
+        }                                                                                      \
+        return NAME(a, b);                                                                     \
+    }
+
+JJ_DEFINE_REUSE(JJ_Add, +, 0)
+JJ_DEFINE_REUSE(JJ_InPlaceAdd, +, 0)
+JJ_DEFINE_REUSE(JJ_Subtract, -, 0)
+JJ_DEFINE_REUSE(JJ_InPlaceSubtract, -, 0)
+JJ_DEFINE_REUSE(JJ_Multiply, *, 0)
+JJ_DEFINE_REUSE(JJ_InPlaceMultiply, *, 0)
+JJ_DEFINE_REUSE(JJ_TrueDivide, /, 1)
+JJ_DEFINE_REUSE(JJ_InPlaceTrueDivide, /, 1)
+
+#define JJ_CMP(x, y, op)                                                                       \
+    switch (op) {                                                                              \
+    case Py_LT: return (x) < (y);                                                              \
+    case Py_LE: return (x) <= (y);                                                             \
+    case Py_EQ: return (x) == (y);                                                             \
+    case Py_NE: return (x) != (y);                                                             \
+    case Py_GT: return (x) > (y);                                                              \
+    default: return (x) >= (y);                                                                \
+    }
+
+JJ_NOINLINE int JJ_CompareFastSlow(PyObject *a, PyObject *b, int op)
+{
+    double x, y;
+    if (JJ_BOTH_INTS(a, b)) {
+        if (JJ_TWO_DIGITS(a) && JJ_TWO_DIGITS(b)) {
+            long long i = JJ_TwoDigitValue(a), j = JJ_TwoDigitValue(b);
+            JJ_CMP(i, j, op)
+        }
+        return -1;
+    }
+    if (JJ_BothDoubles(a, b, &x, &y)) {
+        JJ_CMP(x, y, op)
+    }
+    return -1;
+}
+
+/* COMPARE_OP on ints of up to two digits (long_richcompare) or on floats and medium ints
+   (float_richcompare: such an int converts exactly, and a NaN or an infinity compares with it
+   as with any finite value): the truth of `a op b`; -1 (never an exception) for any other
+   operands. `op` is a constant where this is inlined. */
+JJ_INLINE int JJ_CompareFast(PyObject *a, PyObject *b, int op)
+{
+    PyTypeObject *t = Py_TYPE(a);
+    if (t == Py_TYPE(b)) {
+        if (t == &PyLong_Type && JJ_MEDIUM(a) && JJ_MEDIUM(b)) {
+            long long i = JJ_MEDIUM_VALUE(a), j = JJ_MEDIUM_VALUE(b);
+            JJ_CMP(i, j, op)
+        }
+        if (t == &PyFloat_Type) {
+            double x = PyFloat_AS_DOUBLE(a), y = PyFloat_AS_DOUBLE(b);
+            JJ_CMP(x, y, op)
+        }
+        if (t != &PyLong_Type) {
+            return -1;
+        }
+    }
+    return JJ_CompareFastSlow(a, b, op);
+}
+
+/* COMPARE_OP */
+JJ_INLINE PyObject *JJ_RichCompare(PyObject *a, PyObject *b, int op)
+{
+    int r = JJ_CompareFast(a, b, op);
+    if (r >= 0) {
+        PyObject *res = r ? Py_True : Py_False;
+        Py_INCREF(res);
+        return res;
+    }
+    return PyObject_RichCompare(a, b, op);
+}
+
+JJ_NOINLINE int JJ_IsTrueSlow(PyObject *o)
+{
+    PyTypeObject *t = Py_TYPE(o);
+    if (t == &PyFloat_Type) {
+        return PyFloat_AS_DOUBLE(o) != 0.0;
+    }
+    if (t == &PyList_Type || t == &PyTuple_Type) {
+        return Py_SIZE(o) != 0;
+    }
+    if (t == &PyDict_Type) {
+        return PyDict_GET_SIZE(o) != 0;
+    }
+    return PyObject_IsTrue(o);
+}
+
+/* The truth test of POP_JUMP_IF_TRUE/FALSE: PyObject_IsTrue, without the call for the
+   singletons and exact ints, floats, lists, tuples and dicts (their nb_bool / length). */
+JJ_INLINE int JJ_IsTrue(PyObject *o)
+{
+    if (o == Py_True) {
+        return 1;
+    }
+    if (o == Py_False || o == Py_None) {
+        return 0;
+    }
+    if (Py_IS_TYPE(o, &PyLong_Type)) {
+        return Py_SIZE(o) != 0;
+    }
+    return JJ_IsTrueSlow(o);
+}
+
+/* BINARY_SUBSCR: an exact list or tuple with an exact medium int index in range (negative
+   indices count from the end, as list_subscript does). */
+JJ_INLINE PyObject *JJ_GetItem(PyObject *o, PyObject *key)
+{
+    PyTypeObject *t = Py_TYPE(o);
+    if ((t == &PyList_Type || t == &PyTuple_Type) && Py_IS_TYPE(key, &PyLong_Type) &&
+        JJ_MEDIUM(key)) {
+        Py_ssize_t n = Py_SIZE(o);
+        Py_ssize_t i = (Py_ssize_t)JJ_MEDIUM_VALUE(key);
+        if (i < 0) {
+            i += n;
+        }
+        if (JJ_LIKELY((size_t)i < (size_t)n)) {
+            PyObject *item = t == &PyList_Type ? PyList_GET_ITEM(o, i) : PyTuple_GET_ITEM(o, i);
+            Py_INCREF(item);
+            return item;
+        }
+    }
+    return PyObject_GetItem(o, key);
+}
+
+
+/* STORE_SUBSCR: an exact list with an exact medium int index in range (list_ass_item: the new
+   item is stored, then the old one released), or an exact dict (dict_ass_sub). */
+JJ_INLINE int JJ_SetItem(PyObject *o, PyObject *key, PyObject *value)
+{
+    if (Py_IS_TYPE(o, &PyList_Type) && Py_IS_TYPE(key, &PyLong_Type) && JJ_MEDIUM(key)) {
+        Py_ssize_t n = PyList_GET_SIZE(o);
+        Py_ssize_t i = (Py_ssize_t)JJ_MEDIUM_VALUE(key);
+        if (i < 0) {
+            i += n;
+        }
+        if (JJ_LIKELY((size_t)i < (size_t)n)) {
+            PyObject *old = PyList_GET_ITEM(o, i);
+            Py_INCREF(value);
+            PyList_SET_ITEM(o, i, value);
+            Py_DECREF(old);
+            return 0;
+        }
+    }
+    else if (Py_IS_TYPE(o, &PyDict_Type)) {
+        return PyDict_SetItem(o, key, value);
+    }
+    return PyObject_SetItem(o, key, value);
+}
+
+/* LOAD_GLOBAL with a per-site cache (LOAD_GLOBAL_MODULE / LOAD_GLOBAL_BUILTIN): the value found
+   and the version tags of the dicts it depends on (globals only, when found there; builtins too
+   when found in builtins). */
+typedef struct {
+    uint64_t globals_version;
+    uint64_t builtins_version;  /* 0: found in globals */
+    PyObject *value;            /* borrowed; NULL: empty */
+} JJ_GlobalCache;
+
+#define JJ_DICT_VERSION(d) (((PyDictObject *)(d))->ma_version_tag)
+
+JJ_NOINLINE PyObject *JJ_LoadGlobalFill(JJ_GlobalCache *cache, PyObject *globals,
+                                        PyObject *builtins, PyObject *name)
+{
+    if (!PyDict_CheckExact(globals) || !PyDict_CheckExact(builtins)) {
+        return JJ_LoadGlobal(globals, builtins, name);
+    }
+    uint64_t gv = JJ_DICT_VERSION(globals), bv = JJ_DICT_VERSION(builtins);
+    uint64_t from_builtins = 0;
+    PyObject *v = PyDict_GetItemWithError(globals, name);
+    if (v == NULL) {
+        if (PyErr_Occurred()) {
+            return NULL;
+        }
+        v = PyDict_GetItemWithError(builtins, name);
+        if (v == NULL) {
+            if (!PyErr_Occurred()) {
+                JJ_SetNameError(JJ_NAME_ERROR_MSG, name);
+            }
+            return NULL;
+        }
+        from_builtins = 1;
+    }
+    /* Cache only if the lookups (which may compare keys, i.e. run code) changed nothing. */
+    if (JJ_DICT_VERSION(globals) == gv && JJ_DICT_VERSION(builtins) == bv) {
+        cache->value = NULL;
+        cache->globals_version = gv;
+        cache->builtins_version = from_builtins ? bv : 0;
+        cache->value = v;
+    }
+    Py_INCREF(v);
+    return v;
+}
+
+JJ_INLINE PyObject *JJ_LoadGlobalCached(JJ_GlobalCache *cache, PyObject *globals,
+                                        PyObject *builtins, PyObject *name)
+{
+    if (PyDict_CheckExact(globals) && PyDict_CheckExact(builtins)) {
+        if (cache->value != NULL && cache->globals_version == JJ_DICT_VERSION(globals) &&
+            (cache->builtins_version == 0 ||
+             cache->builtins_version == JJ_DICT_VERSION(builtins))) {
+            Py_INCREF(cache->value);
+            return cache->value;
+        }
+    }
+    return JJ_LoadGlobalFill(cache, globals, builtins, name);
+}
+
+/* LOAD_ATTR / LOAD_METHOD on an exact module (LOAD_ATTR_MODULE): module_getattro finds a
+   name in the module's dict unless the module type has a data descriptor of that name
+   (ModuleType is immutable, so that answer never changes). The cache holds the value found in
+   the dict and the dict's version tag. */
+typedef struct {
+    uint64_t version;
+    PyObject *value;        /* borrowed; NULL: empty */
+    /* LOAD_METHOD on an instance without a dict (LOAD_METHOD_NO_DICT): the method found on
+       its type, while the type's version tag stays (it changes with any attribute of the type
+       or of a base). */
+    PyTypeObject *type;     /* borrowed; compared only */
+    unsigned int type_version;
+    PyObject *method;       /* borrowed from the type's MRO */
+} JJ_AttrCache;
+
+/* The attribute from the module's dict (new reference), or NULL without an exception when the
+   generic lookup must run (not in the dict, a data descriptor of the type, a lookup error: the
+   generic lookup repeats the dict lookup, which for a dict of str keys runs no code). */
+JJ_FUNC PyObject *JJ_ModuleAttrFill(JJ_AttrCache *cache, PyObject *dict, PyObject *module,
+                                    PyObject *name)
+{
+    PyObject *descr = _PyType_Lookup(Py_TYPE(module), name);
+    if (descr != NULL && Py_TYPE(descr)->tp_descr_set != NULL) {
+        return NULL;
+    }
+    uint64_t version = JJ_DICT_VERSION(dict);
+    PyObject *v = PyDict_GetItemWithError(dict, name);
+    if (v == NULL) {
+        PyErr_Clear();
+        return NULL;
+    }
+    if (JJ_DICT_VERSION(dict) == version) {
+        cache->version = version;
+        cache->value = v;
+    }
+    Py_INCREF(v);
+    return v;
+}
+
+JJ_FUNC PyObject *JJ_ModuleAttr(JJ_AttrCache *cache, PyObject *module, PyObject *name)
+{
+    PyObject *dict = PyModule_GetDict(module);  /* borrowed; never fails for a module */
+    if (dict == NULL || !PyDict_CheckExact(dict)) {
+        return NULL;
+    }
+    if (cache->value != NULL && cache->version == JJ_DICT_VERSION(dict)) {
+        Py_INCREF(cache->value);
+        return cache->value;
+    }
+    return JJ_ModuleAttrFill(cache, dict, module, name);
+}
+
+JJ_NOINLINE PyObject *JJ_GetModuleAttr(JJ_AttrCache *cache, PyObject *module, PyObject *name)
+{
+    PyObject *v = JJ_ModuleAttr(cache, module, name);
+    if (v != NULL) {
+        return v;
+    }
+    return PyObject_GetAttr(module, name);
+}
+
+/* LOAD_ATTR */
+JJ_INLINE PyObject *JJ_GetAttrCached(JJ_AttrCache *cache, PyObject *obj, PyObject *name)
+{
+    if (Py_IS_TYPE(obj, &PyModule_Type)) {
+        return JJ_GetModuleAttr(cache, obj, name);
+    }
+    return PyObject_GetAttr(obj, name);
+}
+
+JJ_NOINLINE PyObject *JJ_LoadMethodSlow(JJ_AttrCache *cache, PyObject *obj, PyObject *name,
+                                         int *found)
+{
+    PyObject *meth = NULL;
+    if (Py_IS_TYPE(obj, &PyModule_Type)) {
+        meth = JJ_ModuleAttr(cache, obj, name);
+        if (meth != NULL) {
+            *found = 0;
+            return meth;
+        }
+    }
+    *found = _PyObject_GetMethod(obj, name, &meth);
+    PyTypeObject *tp = Py_TYPE(obj);
+    /* With no instance dict to look in and a method found on the type, _PyObject_GetMethod's
+       answer is the type's, the same for every instance while the type's version tag stays. */
+    if (*found && tp->tp_getattro == PyObject_GenericGetAttr && tp->tp_dictoffset == 0 &&
+        !(tp->tp_flags & Py_TPFLAGS_MANAGED_DICT) &&
+        (tp->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG) && tp->tp_version_tag != 0 &&
+        PyUnicode_CheckExact(name) && _PyType_Lookup(tp, name) == meth) {
+        cache->type = tp;
+        cache->type_version = tp->tp_version_tag;
+        cache->method = meth;
+    }
+    return meth;
+}
+
+/* LOAD_METHOD: *found = 1: the result is an unbound method (a function or method descriptor
+   found on the type) to be called with `obj` as its first argument; *found = 0: the result is
+   the attribute itself (_PyObject_GetMethod). NULL with an exception on failure. */
+JJ_INLINE PyObject *JJ_LoadMethod(JJ_AttrCache *cache, PyObject *obj, PyObject *name,
+                                  int *found)
+{
+    PyTypeObject *tp = Py_TYPE(obj);
+    if (tp == cache->type && tp->tp_version_tag == cache->type_version &&
+        (tp->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG)) {
+        *found = 1;
+        Py_INCREF(cache->method);
+        return cache->method;
+    }
+    return JJ_LoadMethodSlow(cache, obj, name, found);
+}
+
+/* Calls.
+ *
+ * A call site passes its arguments in a C array with JJ_CALL_FREE free slots before the first
+ * one (PY_VECTORCALL_ARGUMENTS_OFFSET lets the callee use the slot just before, and the paths
+ * below prepend up to two arguments). What CALL does in 3.11, after PRECALL:
+ * - a bound method (PyMethod) is called as its function with `self` first (PRECALL does this;
+ *   so does method_vectorcall);
+ * - a call to a justjit trampoline goes straight to what the trampoline would call. The
+ *   trampoline of a jitted function (see justjit/dispatcher.py) is a Python function whose
+ *   whole body is `return _justjit_target(_justjit_state, a, b, ...)` over its own parameters,
+ *   with both names read from its private globals. Calling it with exactly its positional
+ *   arguments is calling target(state, a, b, ...): that is done here without the trampoline's
+ *   interpreter frame, with the recursion check that frame would make, while no tracing or
+ *   profiling function is set (otherwise the frame, and its events, happen as usual). The code
+ *   object is checked once per call site (bytecode, flags, names) and the two globals are
+ *   re-read whenever the trampoline's globals change (installing compiled code rebinds target).
+ *   Anything else is an ordinary vectorcall.
+ */
+#define JJ_CALL_FREE 3
+
+/* The C entry of a compiled function (see JJ_ExportFastEntry): entry(state, *args) for
+   args[0] = state and exactly its number of arguments after it. */
+typedef PyObject *(*JJ_FastEntry)(PyObject **args);
+
+typedef struct {
+    PyObject *code;     /* strong reference: the code object `nargs` was computed for */
+    Py_ssize_t nargs;   /* >= 0: `code` is a trampoline's, taking that many arguments; else -1 */
+    uint64_t version;   /* ma_version_tag of the trampoline's globals when these were read: */
+    PyObject *target;   /* borrowed from those globals */
+    PyObject *state;
+    JJ_FastEntry fast;  /* target's C entry, if target is a compiled entry taking nargs */
+} JJ_CallCache;
+
+/* Compiled entries: every generated module of a function that is not a generator registers
+   the C function that does what its `entry` does for a fixed number of arguments, in a dict
+   of the interpreter's own (PyInterpreterState_GetDict, invisible to Python code): key the
+   entry object, value a capsule named "justjit.fast_entry" whose context is 1 + the number
+   of arguments. A call cache whose target is a registered entry calls the C function
+   directly, without the Python-level call of entry and its argument parsing. (Entries are
+   builtin functions: hashing and comparing them runs no Python code.) */
+#define JJ_FAST_CAPSULE "justjit.fast_entry"
+#define JJ_FAST_REGISTRY "justjit.fast_entries"
+
+static PyObject *jj_fast_registry = NULL;  /* borrowed from the interpreter's dict */
+
+JJ_FUNC PyObject *JJ_FastRegistry(void)
+{
+    if (jj_fast_registry == NULL) {
+        PyObject *interp_dict = PyInterpreterState_GetDict(PyInterpreterState_Get());
+        if (interp_dict == NULL) {
+            return NULL;
+        }
+        PyObject *registry = PyDict_GetItemString(interp_dict, JJ_FAST_REGISTRY);
+        if (registry == NULL) {
+            registry = PyDict_New();
+            if (registry == NULL) {
+                return NULL;
+            }
+            int err = PyDict_SetItemString(interp_dict, JJ_FAST_REGISTRY, registry);
+            Py_DECREF(registry);
+            if (err < 0) {
+                return NULL;
+            }
+        }
+        jj_fast_registry = registry;
+    }
+    return jj_fast_registry;
+}
+
+/* Called by __jj_init: register `entry` (the module's `entry` function) for the C entry. */
+JJ_FUNC int JJ_ExportFastEntry(PyObject *module_dict, void *entry, Py_ssize_t nargs)
+{
+    PyObject *registry = JJ_FastRegistry();
+    if (registry == NULL) {
+        return -1;
+    }
+    PyObject *own_entry = PyDict_GetItemString(module_dict, "entry");
+    if (own_entry == NULL || !PyCFunction_CheckExact(own_entry)) {
+        return 0;
+    }
+    PyObject *capsule = PyCapsule_New(entry, JJ_FAST_CAPSULE, NULL);
+    if (capsule == NULL) {
+        return -1;
+    }
+    int err = PyCapsule_SetContext(capsule, (void *)(Py_ssize_t)(nargs + 1));
+    if (err == 0) {
+        err = PyDict_SetItem(registry, own_entry, capsule);
+    }
+    Py_DECREF(capsule);
+    return err;
+}
+
+/* The C entry of `target` if it is a compiled entry taking `nargs` arguments, else NULL (no
+   exception). */
+JJ_FUNC JJ_FastEntry JJ_FindFastEntry(PyObject *target, Py_ssize_t nargs)
+{
+    if (!PyCFunction_CheckExact(target)) {
+        return NULL;
+    }
+    PyObject *registry = JJ_FastRegistry();
+    PyObject *capsule = registry == NULL ? NULL : PyDict_GetItemWithError(registry, target);
+    JJ_FastEntry fast = NULL;
+    if (capsule != NULL && PyCapsule_IsValid(capsule, JJ_FAST_CAPSULE) &&
+        (Py_ssize_t)PyCapsule_GetContext(capsule) == nargs + 1) {
+        fast = (JJ_FastEntry)PyCapsule_GetPointer(capsule, JJ_FAST_CAPSULE);
+    }
+    PyErr_Clear();
+    return fast;
+}
+
+/* 3.11 opcode numbers (Include/opcode.h is not included: its macro names are too generic). */
+#define JJ_OP_CACHE 0
+#define JJ_OP_RETURN_VALUE 83
+#define JJ_OP_LOAD_GLOBAL 116
+#define JJ_OP_LOAD_FAST 124
+#define JJ_OP_RESUME 151
+#define JJ_OP_PRECALL 166
+#define JJ_OP_CALL 171
+
+static PyObject *jj_str_trampoline_target = NULL;
+static PyObject *jj_str_trampoline_state = NULL;
+
+/* The number of arguments of a trampoline's code object, or -1 if `code` is not one. */
+JJ_FUNC Py_ssize_t JJ_TrampolineArity(PyObject *code)
+{
+    if (!PyCode_Check(code)) {
+        return -1;
+    }
+    PyCodeObject *co = (PyCodeObject *)code;
+    const int excluded = CO_VARARGS | CO_VARKEYWORDS | CO_GENERATOR | CO_COROUTINE |
+                         CO_ASYNC_GENERATOR | CO_ITERABLE_COROUTINE;
+    int argc = co->co_argcount;
+    if ((co->co_flags & excluded) || co->co_kwonlyargcount != 0 || argc >= 255 ||
+        co->co_nlocalsplus != argc || co->co_ncellvars != 0 || co->co_nfreevars != 0) {
+        return -1;
+    }
+    PyObject *names = co->co_names;
+    if (jj_str_trampoline_target == NULL) {
+        jj_str_trampoline_target = PyUnicode_InternFromString("_justjit_target");
+        jj_str_trampoline_state = PyUnicode_InternFromString("_justjit_state");
+        if (jj_str_trampoline_target == NULL || jj_str_trampoline_state == NULL) {
+            PyErr_Clear();
+            Py_CLEAR(jj_str_trampoline_target);
+            Py_CLEAR(jj_str_trampoline_state);
+            return -1;
+        }
+    }
+    if (!PyTuple_Check(names) || PyTuple_GET_SIZE(names) != 2 ||
+        !PyUnicode_Check(PyTuple_GET_ITEM(names, 0)) ||
+        !PyUnicode_Check(PyTuple_GET_ITEM(names, 1)) ||
+        PyUnicode_Tailmatch(PyTuple_GET_ITEM(names, 0), jj_str_trampoline_target, 0,
+                            PY_SSIZE_T_MAX, -1) != 1 ||
+        PyUnicode_Tailmatch(PyTuple_GET_ITEM(names, 1), jj_str_trampoline_state, 0,
+                            PY_SSIZE_T_MAX, -1) != 1) {
+        PyErr_Clear();
+        return -1;
+    }
+    PyObject *bytes = PyCode_GetCode(co);  /* the bytecode without specializations */
+    if (bytes == NULL) {
+        PyErr_Clear();
+        return -1;
+    }
+    const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(bytes);
+    Py_ssize_t units = PyBytes_GET_SIZE(bytes) / 2;
+    /* RESUME 0; LOAD_GLOBAL (NULL + target); LOAD_GLOBAL state; LOAD_FAST 0 .. argc-1;
+       PRECALL argc+1; CALL argc+1; RETURN_VALUE; with CACHE units anywhere. */
+    int step = 0;
+    const int last = 3 + argc + 2;
+    int ok = 1;
+    for (Py_ssize_t k = 0; k < units && ok; k++) {
+        int op = p[2 * k], arg = p[2 * k + 1];
+        if (op == JJ_OP_CACHE) {
+            continue;
+        }
+        int want_op, want_arg;
+        if (step == 0) {
+            want_op = JJ_OP_RESUME, want_arg = 0;
+        }
+        else if (step == 1) {
+            want_op = JJ_OP_LOAD_GLOBAL, want_arg = 1;
+        }
+        else if (step == 2) {
+            want_op = JJ_OP_LOAD_GLOBAL, want_arg = 2;
+        }
+        else if (step < 3 + argc) {
+            want_op = JJ_OP_LOAD_FAST, want_arg = step - 3;
+        }
+        else if (step == 3 + argc) {
+            want_op = JJ_OP_PRECALL, want_arg = argc + 1;
+        }
+        else if (step == 4 + argc) {
+            want_op = JJ_OP_CALL, want_arg = argc + 1;
+        }
+        else if (step == last) {
+            want_op = JJ_OP_RETURN_VALUE, want_arg = 0;
+        }
+        else {
+            ok = 0;
+            break;
+        }
+        ok = (op == want_op && arg == want_arg);
+        step++;
+    }
+    Py_DECREF(bytes);
+    return (ok && step == last + 1) ? argc : -1;
+}
+
+/* Read target and state from a trampoline's globals; 0 (no exception) if they are not both
+   there or reading them changed the dict. */
+JJ_FUNC int JJ_CallCacheRead(JJ_CallCache *cache, PyObject *globals)
+{
+    PyObject *names = ((PyCodeObject *)cache->code)->co_names;
+    uint64_t version = JJ_DICT_VERSION(globals);
+    PyObject *target = PyDict_GetItemWithError(globals, PyTuple_GET_ITEM(names, 0));
+    PyObject *state = target == NULL ? NULL
+                                     : PyDict_GetItemWithError(globals, PyTuple_GET_ITEM(names, 1));
+    if (state == NULL || JJ_DICT_VERSION(globals) != version) {
+        PyErr_Clear();
+        cache->version = 0;
+        return 0;
+    }
+    cache->version = version;
+    cache->target = target;
+    cache->state = state;
+    cache->fast = PyTuple_CheckExact(state) ? JJ_FindFastEntry(target, cache->nargs) : NULL;
+    if (JJ_DICT_VERSION(globals) != version) {  /* (nothing above should change them) */
+        cache->version = 0;
+        return 0;
+    }
+    return 1;
+}
+
+/* `func` is a function: if it is a trampoline taking n arguments, call its target with
+   (state, *args) and return 1 with *res the result; else return 0. args[-2] and args[-1] are
+   free. */
+JJ_FUNC int JJ_CallTrampoline(JJ_CallCache *cache, PyObject *func, PyObject **args,
+                              Py_ssize_t n, PyObject **res)
+{
+    PyFunctionObject *f = (PyFunctionObject *)func;
+    if (f->func_code != cache->code) {
+        Py_ssize_t arity = JJ_TrampolineArity(f->func_code);
+        PyObject *old = cache->code;
+        Py_INCREF(f->func_code);
+        cache->code = f->func_code;
+        cache->nargs = arity;
+        cache->version = 0;
+        Py_XDECREF(old);  /* last: freeing a code object may run code (weakref callbacks) */
+        if (cache->code != f->func_code) {
+            return 0;
+        }
+    }
+    if (cache->nargs != n) {
+        return 0;
+    }
+    PyObject *globals = f->func_globals;
+    if (!PyDict_CheckExact(globals)) {
+        return 0;
+    }
+    if (cache->version != JJ_DICT_VERSION(globals) || cache->version == 0) {
+        if (!JJ_CallCacheRead(cache, globals)) {
+            return 0;
+        }
+    }
+    PyThreadState *tstate = PyThreadState_GET();
+    if (tstate->cframe->use_tracing) {
+        return 0;
+    }
+    /* The trampoline's frame would hold both (LOAD_GLOBAL): the call may rebind them. */
+    PyObject *target = cache->target, *state = cache->state;
+    Py_INCREF(target);
+    Py_INCREF(state);
+    args[-1] = state;
+    if (Py_EnterRecursiveCall("")) {
+        *res = NULL;
+    }
+    else {
+        JJ_FastEntry fast = cache->fast;
+        *res = fast != NULL ? fast(args - 1)
+                            : PyObject_Vectorcall(target, args - 1,
+                                                  (size_t)(n + 1) | PY_VECTORCALL_ARGUMENTS_OFFSET,
+                                                  NULL);
+        Py_LeaveRecursiveCall();
+    }
+    Py_DECREF(state);
+    Py_DECREF(target);
+    return 1;
+}
+
+/* A call of a Python function without keywords: through the trampoline's target if it is one,
+   else an ordinary vectorcall. */
+JJ_FUNC PyObject *JJ_CallFunction(JJ_CallCache *cache, PyObject *func, PyObject **args,
+                                  Py_ssize_t n)
+{
+    PyObject *res;
+    if (JJ_CallTrampoline(cache, func, args, n, &res)) {
+        return res;
+    }
+    return PyObject_Vectorcall(func, args, (size_t)n | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+}
+
+/* d.get(key[, default]) when d is a dict: dict_get's lookup (the same hash and comparisons as
+   PyDict_GetItemWithError), without the method call machinery. */
+JJ_INLINE PyObject *JJ_DictGet(PyObject **args, Py_ssize_t n)
+{
+    PyObject *res = PyDict_GetItemWithError(args[0], args[1]);
+    if (res == NULL) {
+        if (PyErr_Occurred()) {
+            return NULL;
+        }
+        res = n == 3 ? args[2] : Py_None;
+    }
+    Py_INCREF(res);
+    return res;
+}
+
+/* CALL: func(*args[:n-nkw], **dict(zip(kwnames, args[n-nkw:]))), kwnames a tuple of str or
+   NULL; args[-JJ_CALL_FREE .. -1] are free. Besides the trampolines, d.get(key[, default]) and
+   l.append(x) on a dict and a list skip the method call machinery (as 3.11's
+   PRECALL_NO_KW_LIST_APPEND does): the same C functions run. */
+JJ_NOINLINE PyObject *JJ_VectorcallCached(JJ_CallCache *cache, PyObject *func,
+                                          PyObject **args, Py_ssize_t n, PyObject *kwnames)
+{
+    if (Py_IS_TYPE(func, &PyMethod_Type)) {
+        args--;
+        args[0] = PyMethod_GET_SELF(func);
+        func = PyMethod_GET_FUNCTION(func);
+        n++;
+    }
+    if (kwnames == NULL) {
+        if (Py_IS_TYPE(func, &PyFunction_Type)) {
+            return JJ_CallFunction(cache, func, args, n);
+        }
+        if (func == jj_dict_get) {
+            if ((n == 2 || n == 3) && PyDict_Check(args[0])) {
+                return JJ_DictGet(args, n);
+            }
+        }
+        else if (func == jj_list_append) {
+            if (n == 2 && PyList_Check(args[0])) {
+                if (PyList_Append(args[0], args[1]) < 0) {
+                    return NULL;
+                }
+                Py_RETURN_NONE;
+            }
+        }
+    }
+    return PyObject_Vectorcall(func, args, (size_t)n | PY_VECTORCALL_ARGUMENTS_OFFSET, kwnames);
+}
+
+/* CALL with n positional arguments (n <= 6). `found`/`self`: see JJ_LoadMethod; a call of a
+   plain callable has found = 0. */
+#define JJ_CALLN(found, self, ...)                                                             \
+    PyObject *buf[] = {NULL, NULL, NULL, self, __VA_ARGS__};                                   \
+    Py_ssize_t nargs = (Py_ssize_t)(sizeof(buf) / sizeof(buf[0])) - JJ_CALL_FREE;              \
+    return found ? JJ_VectorcallCached(cache, func, buf + JJ_CALL_FREE, nargs, NULL)           \
+                 : JJ_VectorcallCached(cache, func, buf + JJ_CALL_FREE + 1, nargs - 1, NULL);
+
+JJ_INLINE PyObject *JJ_Call0(JJ_CallCache *cache, PyObject *func, int found, PyObject *self)
+{
+    PyObject *buf[] = {NULL, NULL, NULL, self, NULL};
+    return found ? JJ_VectorcallCached(cache, func, buf + JJ_CALL_FREE, 1, NULL)
+                 : JJ_VectorcallCached(cache, func, buf + JJ_CALL_FREE + 1, 0, NULL);
+}
+
+/* (A method call d.get(k) / l.append(x) on an exact dict / list is recognized inline.) */
+JJ_INLINE PyObject *JJ_Call1(JJ_CallCache *cache, PyObject *func, int found, PyObject *self,
+                             PyObject *a0)
+{
+    if (found) {
+        if (func == jj_dict_get && PyDict_CheckExact(self)) {
+            PyObject *args[2] = {self, a0};
+            return JJ_DictGet(args, 2);
+        }
+        if (func == jj_list_append && PyList_CheckExact(self)) {
+            if (PyList_Append(self, a0) < 0) {
+                return NULL;
+            }
+            Py_RETURN_NONE;
+        }
+    }
+    JJ_CALLN(found, self, a0)
+}
+
+/* (A method call d.get(k, default) on an exact dict is recognized inline.) */
+JJ_INLINE PyObject *JJ_Call2(JJ_CallCache *cache, PyObject *func, int found, PyObject *self,
+                             PyObject *a0, PyObject *a1)
+{
+    if (found && func == jj_dict_get && PyDict_CheckExact(self)) {
+        PyObject *args[3] = {self, a0, a1};
+        return JJ_DictGet(args, 3);
+    }
+    JJ_CALLN(found, self, a0, a1)
+}
+
+JJ_INLINE PyObject *JJ_Call3(JJ_CallCache *cache, PyObject *func, int found, PyObject *self,
+                             PyObject *a0, PyObject *a1, PyObject *a2)
+{
+    JJ_CALLN(found, self, a0, a1, a2)
+}
+
+JJ_INLINE PyObject *JJ_Call4(JJ_CallCache *cache, PyObject *func, int found, PyObject *self,
+                             PyObject *a0, PyObject *a1, PyObject *a2, PyObject *a3)
+{
+    JJ_CALLN(found, self, a0, a1, a2, a3)
+}
+
+JJ_INLINE PyObject *JJ_Call5(JJ_CallCache *cache, PyObject *func, int found, PyObject *self,
+                             PyObject *a0, PyObject *a1, PyObject *a2, PyObject *a3,
+                             PyObject *a4)
+{
+    JJ_CALLN(found, self, a0, a1, a2, a3, a4)
+}
+
+JJ_INLINE PyObject *JJ_Call6(JJ_CallCache *cache, PyObject *func, int found, PyObject *self,
+                             PyObject *a0, PyObject *a1, PyObject *a2, PyObject *a3,
+                             PyObject *a4, PyObject *a5)
+{
+    JJ_CALLN(found, self, a0, a1, a2, a3, a4, a5)
+}
+
+#undef JJ_CALLN
+
+/* Any other CALL: n arguments as PyObject* varargs, the last len(kwnames) of them keywords
+   (kwnames is a tuple of str, or NULL or None for none). */
+JJ_FUNC PyObject *JJ_CallAny(JJ_CallCache *cache, PyObject *func, int found, PyObject *self,
+                             PyObject *kwnames, Py_ssize_t n, ...)
+{
+    PyObject *small[JJ_CALL_FREE + 1 + JJ_STACK_ARGS];
+    PyObject **buf = small;
+    if (n > JJ_STACK_ARGS) {
+        buf = (PyObject **)PyMem_Malloc((size_t)(n + JJ_CALL_FREE + 1) * sizeof(PyObject *));
+        if (buf == NULL) {
+            return PyErr_NoMemory();
+        }
+    }
+    PyObject **args = buf + JJ_CALL_FREE + 1;
+    va_list ap;
+    va_start(ap, n);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        args[i] = va_arg(ap, PyObject *);
+    }
+    va_end(ap);
+    if (found) {
+        args--;
+        args[0] = self;
+        n++;
+    }
+    if (kwnames == NULL || kwnames == Py_None || PyTuple_GET_SIZE(kwnames) == 0) {
+        kwnames = NULL;
+    }
+    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+    PyObject *res = JJ_VectorcallCached(cache, func, args, n - nkw, kwnames);
+    if (buf != small) {
+        PyMem_Free(buf);
+    }
+    return res;
+}
+
+/* The end of a compiled function's entry: `res` is what its body returned (a new reference),
+   or NULL with the exception it raised, which then gets the traceback entry of the function's
+   frame (unless it was re-raised, L[1]: see JJ_Caught) and is left raised, normalized, as
+   (type(exc), exc, exc.__traceback__). */
+JJ_FUNC PyObject *JJ_Exit(PyObject *res, PyObject *tbcode, PyObject *state, int *L)
+{
+    if (res != NULL) {
+        return res;
+    }
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    if (type == NULL) {
+        PyErr_SetString(PyExc_SystemError, "justjit: error return without an exception set");
+        return NULL;
+    }
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (value == NULL || !PyExceptionInstance_Check(value)) {
+        PyErr_Restore(type, value, tb);
+        return NULL;
+    }
+    if (tb != NULL) {
+        PyException_SetTraceback(value, tb);
+        Py_DECREF(tb);
+    }
+    Py_DECREF(type);
+    if (L[1]) {
+        L[1] = 0;
+    }
+    else {
+        PyObject *globals = (PyTuple_Check(state) && PyTuple_GET_SIZE(state) > 0)
+                                ? PyTuple_GET_ITEM(state, 0) : Py_None;
+        if (JJ_AddTraceback(value, tbcode, globals, L[0]) < 0) {
+            PyErr_Clear();
+        }
+    }
+    type = (PyObject *)Py_TYPE(value);
+    Py_INCREF(type);
+    PyErr_Restore(type, value, PyException_GetTraceback(value));
+    return NULL;
 }
 
 /* ------------------------------------------------------------------------------------------ */

@@ -140,7 +140,145 @@ cdef extern from "jj_runtime.h":
     object JJ_MatchKeys(object subject, object keys)
     object JJ_MatchClass(object subject, object cls, object names, Py_ssize_t nargs)
 
+    # Fast paths (see "Fast paths" in jj_runtime.h): the same results as the generic C-API
+    # calls above, with the common exact builtin types handled inline. Their operands are
+    # borrowed PyObject* (a register cast with <PyObject *>, or a constant's __jj_k entry).
+    object JJ_Add(PyObject *a, PyObject *b)
+    object JJ_InPlaceAdd(PyObject *a, PyObject *b)
+    object JJ_Subtract(PyObject *a, PyObject *b)
+    object JJ_InPlaceSubtract(PyObject *a, PyObject *b)
+    object JJ_Multiply(PyObject *a, PyObject *b)
+    object JJ_InPlaceMultiply(PyObject *a, PyObject *b)
+    object JJ_TrueDivide(PyObject *a, PyObject *b)
+    object JJ_InPlaceTrueDivide(PyObject *a, PyObject *b)
+    object JJ_FloorDivide(PyObject *a, PyObject *b)
+    object JJ_InPlaceFloorDivide(PyObject *a, PyObject *b)
+    object JJ_Remainder(PyObject *a, PyObject *b)
+    object JJ_InPlaceRemainder(PyObject *a, PyObject *b)
+    # The same, `dying` (1: a, 2: b, 3: both) naming operands that are temporaries dying here.
+    object JJ_Add_Reuse(PyObject *a, PyObject *b, int dying)
+    object JJ_InPlaceAdd_Reuse(PyObject *a, PyObject *b, int dying)
+    object JJ_Subtract_Reuse(PyObject *a, PyObject *b, int dying)
+    object JJ_InPlaceSubtract_Reuse(PyObject *a, PyObject *b, int dying)
+    object JJ_Multiply_Reuse(PyObject *a, PyObject *b, int dying)
+    object JJ_InPlaceMultiply_Reuse(PyObject *a, PyObject *b, int dying)
+    object JJ_TrueDivide_Reuse(PyObject *a, PyObject *b, int dying)
+    object JJ_InPlaceTrueDivide_Reuse(PyObject *a, PyObject *b, int dying)
+    int JJ_CompareFast(PyObject *a, PyObject *b, int op)  # -1: not handled (no exception)
+    object JJ_RichCompare(PyObject *a, PyObject *b, int op)
+    object JJ_RichCompareGeneric "PyObject_RichCompare" (PyObject *a, PyObject *b, int op)
+    int JJ_IsTrue(PyObject *o) except -1
+    object JJ_GetItem(PyObject *o, PyObject *key)
+    int JJ_SetItem(PyObject *o, PyObject *key, PyObject *value) except -1
+    int JJ_ForIterNext(object iterator, PyObject **item) except -1
+
+    # Per-site caches: module-level arrays, zero-initialized.
+    ctypedef struct JJ_GlobalCache:
+        pass
+    ctypedef struct JJ_AttrCache:
+        pass
+    ctypedef struct JJ_CallCache:
+        pass
+    object JJ_LoadGlobalCached(JJ_GlobalCache *cache, PyObject *globals, PyObject *builtins,
+                               PyObject *name)
+    object JJ_GetAttrCached(JJ_AttrCache *cache, PyObject *obj, PyObject *name)
+    object JJ_LoadMethod(JJ_AttrCache *cache, PyObject *obj, PyObject *name, int *found)
+    # CALL: `found` and `self` as JJ_LoadMethod made them (0 and NULL for a plain callable).
+    object JJ_Call0(JJ_CallCache *cache, PyObject *func, int found, PyObject *self)
+    object JJ_Call1(JJ_CallCache *cache, PyObject *func, int found, PyObject *self,
+                    PyObject *a0)
+    object JJ_Call2(JJ_CallCache *cache, PyObject *func, int found, PyObject *self,
+                    PyObject *a0, PyObject *a1)
+    object JJ_Call3(JJ_CallCache *cache, PyObject *func, int found, PyObject *self,
+                    PyObject *a0, PyObject *a1, PyObject *a2)
+    object JJ_Call4(JJ_CallCache *cache, PyObject *func, int found, PyObject *self,
+                    PyObject *a0, PyObject *a1, PyObject *a2, PyObject *a3)
+    object JJ_Call5(JJ_CallCache *cache, PyObject *func, int found, PyObject *self,
+                    PyObject *a0, PyObject *a1, PyObject *a2, PyObject *a3, PyObject *a4)
+    object JJ_Call6(JJ_CallCache *cache, PyObject *func, int found, PyObject *self,
+                    PyObject *a0, PyObject *a1, PyObject *a2, PyObject *a3, PyObject *a4,
+                    PyObject *a5)
+    object JJ_CallAny(JJ_CallCache *cache, PyObject *func, int found, PyObject *self,
+                      PyObject *kwnames, Py_ssize_t n, ...)
+    object JJ_Exit(PyObject *res, object tbcode, object state, int *L)
+    PyObject *JJ_ExitRaw "JJ_Exit" (PyObject *res, PyObject *tbcode, PyObject *state, int *L)
+    int JJ_ExportFastEntry(object module_dict, void *entry, Py_ssize_t nargs) except -1
+
     # Generators
     object JJ_NewGenerator(object inner, object code, object tbcode, object state, object name,
                            object qualname)
     object JJ_Received(object value)
+
+
+# Typed code (jj_typed.h): C values in specialized code. The helpers of ops that may deopt
+# return 1, writing nothing, where the generic code must run the operation instead.
+from libc.stdint cimport int64_t, uint32_t
+
+cdef extern from "jj_typed.h":
+    bint JJ_GuardInt(PyObject *o)
+    bint JJ_GuardFloat(PyObject *o)
+    bint JJ_GuardBool(PyObject *o)
+    bint JJ_GuardNone(PyObject *o)
+    bint JJ_GuardStr(PyObject *o)
+    bint JJ_GuardBytes(PyObject *o)
+    bint JJ_GuardList(PyObject *o)
+    bint JJ_GuardTuple(PyObject *o)
+    bint JJ_GuardDict(PyObject *o)
+    bint JJ_GuardSet(PyObject *o)
+    int64_t JJ_UnboxInt(PyObject *o)
+    double JJ_UnboxFloat(PyObject *o)
+    bint JJ_UnboxBool(PyObject *o)
+    object JJ_BoxInt "PyLong_FromLongLong" (int64_t v)
+    object JJ_BoxFloat "PyFloat_FromDouble" (double v)
+    object JJ_BoxRange(int64_t start, int64_t stop, int64_t step)
+    object JJ_BoxRangeIter(int64_t cur, int64_t stop, int64_t step)
+    int64_t JJ_Len_str(PyObject *o)
+    int64_t JJ_Len_bytes(PyObject *o)
+    int64_t JJ_Len_list(PyObject *o)
+    int64_t JJ_Len_tuple(PyObject *o)
+    int64_t JJ_Len_dict(PyObject *o)
+    int64_t JJ_Len_set(PyObject *o)
+    double JJ_DoubleFromBits(uint32_t high, uint32_t low)
+    bint JJ_IntAdd(int64_t a, int64_t b, int64_t *r)
+    bint JJ_IntSub(int64_t a, int64_t b, int64_t *r)
+    bint JJ_IntMul(int64_t a, int64_t b, int64_t *r)
+    bint JJ_IntFloorDiv(int64_t a, int64_t b, int64_t *r)
+    bint JJ_IntMod(int64_t a, int64_t b, int64_t *r)
+    bint JJ_IntLshift(int64_t a, int64_t b, int64_t *r)
+    bint JJ_IntRshift(int64_t a, int64_t b, int64_t *r)
+    bint JJ_IntNeg(int64_t a, int64_t *r)
+    bint JJ_IntAbs(int64_t a, int64_t *r)
+    int64_t JJ_IntMin(int64_t a, int64_t b)
+    int64_t JJ_IntMax(int64_t a, int64_t b)
+    double JJ_FloatMin(double r, double x)
+    double JJ_FloatMax(double r, double x)
+    bint JJ_FloatDiv(double a, double b, double *r)
+    bint JJ_FloatMod(double a, double b, double *r)
+    bint JJ_FloatFloorDiv(double a, double b, double *r)
+    bint JJ_IntToFloatExact(int64_t a, double *r)
+    bint JJ_FloatToInt(double a, int64_t *r)
+    double fabs(double x)
+    bint JJ_Math_sqrt(double x, double *r)
+    bint JJ_Math_exp(double x, double *r)
+    bint JJ_Math_log(double x, double *r)
+    bint JJ_Math_log2(double x, double *r)
+    bint JJ_Math_log10(double x, double *r)
+    bint JJ_Math_sin(double x, double *r)
+    bint JJ_Math_cos(double x, double *r)
+    bint JJ_Math_tan(double x, double *r)
+    bint JJ_Math_asin(double x, double *r)
+    bint JJ_Math_acos(double x, double *r)
+    bint JJ_Math_atan(double x, double *r)
+    bint JJ_Math_sinh(double x, double *r)
+    bint JJ_Math_cosh(double x, double *r)
+    bint JJ_Math_tanh(double x, double *r)
+    bint JJ_Math_asinh(double x, double *r)
+    bint JJ_Math_acosh(double x, double *r)
+    bint JJ_Math_atanh(double x, double *r)
+    bint JJ_Math_fabs(double x, double *r)
+    bint JJ_Math_expm1(double x, double *r)
+    bint JJ_Math_floor(double x, double *r)
+    bint JJ_Math_ceil(double x, double *r)
+    bint JJ_Math_trunc(double x, double *r)
+    bint JJ_RangeNext(int64_t *cur, int64_t stop, int64_t step, int64_t *item)
+    object JJ_CallNext(PyObject *next, int *L, Py_ssize_t n, ...)

@@ -1,0 +1,279 @@
+"""The Cython rendering of typed ops (justjit/ir/ops.py, "Typed code"; see justjit/specialize.py
+for the contract): a mixin of `_Emitter` in emitter.py.
+
+- Unboxed registers are C locals: `cdef int64_t` (i64), `cdef double` (f64), `cdef bint` (b1),
+  named `u<suffix>_<register base>` (`%s.i` -> `ui_s`, `%t1.cur` -> `ucur_t1`), so the .pyx
+  shows which registers were unboxed. They are never refcounted or released.
+- Every int operation and every op that may deopt is a call of a jj_typed.h helper, never a
+  Cython operator (Cython's `//` and `%` would add Python's checks and raise). A helper of an op
+  that may deopt returns 1 when the generic code must run the operation instead, and writes its
+  result into the temporary `__jj_ti` / `__jj_tf`; the ok arm copies it into the destination
+  first, so the deopt arm sees every register as it was:
+
+      if JJ_IntAdd(ui_s, ui_t3, &__jj_ti):   # deopt: int64 overflow
+          ...transfer into the generic code...
+      else:
+          ui_s = __jj_ti
+          ...
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+
+from ..ir import ops as ir
+from ..ir.ops import Reg
+from .names import mangle
+
+UNBOXED_KINDS = {"i64": "int64_t", "f64": "double", "b1": "bint"}
+# The C temporary each kind of typed result goes through (see the module docstring).
+RESULT_TEMP = {"i64": "__jj_ti", "f64": "__jj_tf"}
+
+INT_ARITH_HELPERS = {"+": "JJ_IntAdd", "-": "JJ_IntSub", "*": "JJ_IntMul",
+                     "//": "JJ_IntFloorDiv", "%": "JJ_IntMod", "<<": "JJ_IntLshift",
+                     ">>": "JJ_IntRshift"}
+INT_UNARY_HELPERS = {"neg": "JJ_IntNeg", "abs": "JJ_IntAbs"}
+FLOAT_DIVIDE_HELPERS = {"/": "JJ_FloatDiv", "//": "JJ_FloatFloorDiv", "%": "JJ_FloatMod"}
+GUARD_HELPERS = {name: "JJ_Guard" + name.capitalize() for name in ir.GUARD_TYPES}
+C_COMPARE = {"<": "<", "<=": "<=", "==": "==", "!=": "!=", ">": ">", ">=": ">="}
+INT64_MIN = -2 ** 63
+
+# Why each kind of typed terminator may go to its deopt block (a comment in the .pyx).
+DEOPT_REASONS = {
+    "GuardType": "guard: {type_name}",
+    "GuardIdentity": "guard: identity",
+    "IntArith": "deopt: int64 result or error",
+    "IntUnary": "deopt: int64 result",
+    "FloatDivide": "deopt: zero divisor",
+    "IntToFloatExact": "deopt: inexact conversion",
+    "FloatToInt": "deopt: nan, inf or out of int64",
+    "MathFunc": "deopt: domain or range error",
+}
+
+
+def unboxed_name(r: Reg) -> str:
+    """The C local of an unboxed register (an injective encoding: the suffix is alphanumeric
+    and ends at the first underscore; other names keep mangle's "u_" form)."""
+    base, dot, suffix = r.name.rpartition(".")
+    if dot and suffix.isascii() and suffix.isalnum():
+        return mangle("u" + suffix, base)
+    return mangle("u", r.name)
+
+
+def int_literal(value: int) -> str:
+    if value == INT64_MIN:
+        return "(-9223372036854775807 - 1)"
+    return f"<int64_t>{int(value)}"
+
+
+def float_literal(value: float) -> str:
+    """`value` bit for bit: a decimal that round-trips when finite (C compilers round decimal
+    literals correctly), else its bytes (nan payload and sign, inf, -0.0)."""
+    if math.isfinite(value) and not (value == 0.0 and math.copysign(1.0, value) < 0):
+        return repr(float(value))
+    bits = struct.unpack("<Q", struct.pack("<d", value))[0]
+    return f"JJ_DoubleFromBits({bits >> 32:#x}, {bits & 0xFFFFFFFF:#x})  # {value!r}"
+
+
+class TypedOps:
+    """op_<TypedOp> renderings and the dispatch of typed terminators, for `_Emitter`."""
+
+    TERMINATORS = (ir.GuardType, ir.GuardIdentity, ir.IntArith, ir.IntUnary, ir.FloatDivide,
+                   ir.IntToFloatExact, ir.FloatToInt, ir.MathFunc, ir.TypedCondBranch,
+                   ir.RangeIterNext)
+
+    # ---- ops that cannot fail ----
+
+    def op_ClearLocal(self, op: ir.ClearLocal):
+        self.uses.add("unbound")
+        return f"{self.reg(op.var)} = __jj_UNBOUND"
+
+    def op_ConstInt(self, op: ir.ConstInt):
+        return f"{self.reg(op.dest)} = {int_literal(op.value)}"
+
+    def op_ConstFloat(self, op: ir.ConstFloat):
+        return f"{self.reg(op.dest)} = {float_literal(op.value)}"
+
+    def op_ConstBool(self, op: ir.ConstBool):
+        return f"{self.reg(op.dest)} = {int(bool(op.value))}"
+
+    def op_BoxInt(self, op: ir.BoxInt):
+        return f"{self.reg(op.dest)} = JJ_BoxInt({self.reg(op.src)})"
+
+    def op_BoxFloat(self, op: ir.BoxFloat):
+        return f"{self.reg(op.dest)} = JJ_BoxFloat({self.reg(op.src)})"
+
+    def op_BoxBool(self, op: ir.BoxBool):
+        return f"{self.reg(op.dest)} = True if {self.reg(op.src)} else False"
+
+    def op_BoxRange(self, op: ir.BoxRange):
+        return (f"{self.reg(op.dest)} = JJ_BoxRange({self.reg(op.start)}, "
+                f"{self.reg(op.stop)}, {self.reg(op.step)})")
+
+    def op_BoxRangeIter(self, op: ir.BoxRangeIter):
+        return (f"{self.reg(op.dest)} = JJ_BoxRangeIter({self.reg(op.cur)}, "
+                f"{self.reg(op.stop)}, {self.reg(op.step)})")
+
+    def op_UnboxInt(self, op: ir.UnboxInt):
+        return f"{self.reg(op.dest)} = JJ_UnboxInt(<PyObject *>{self.reg(op.src)})"
+
+    def op_UnboxFloat(self, op: ir.UnboxFloat):
+        return f"{self.reg(op.dest)} = JJ_UnboxFloat(<PyObject *>{self.reg(op.src)})"
+
+    def op_UnboxBool(self, op: ir.UnboxBool):
+        return f"{self.reg(op.dest)} = JJ_UnboxBool(<PyObject *>{self.reg(op.src)})"
+
+    def op_BoolToInt(self, op: ir.BoolToInt):
+        return f"{self.reg(op.dest)} = <int64_t>{self.reg(op.src)}"
+
+    def op_IntToFloat(self, op: ir.IntToFloat):
+        return f"{self.reg(op.dest)} = <double>{self.reg(op.src)}"
+
+    def op_IntBitwise(self, op: ir.IntBitwise):
+        if op.op not in ir.INT_BITWISE_OPS:
+            raise self.error(f"unknown int bitwise operator {op.op!r}")
+        return f"{self.reg(op.dest)} = {self.reg(op.left)} {op.op} {self.reg(op.right)}"
+
+    def op_FloatArith(self, op: ir.FloatArith):
+        if op.op not in ir.FLOAT_ARITH_OPS:
+            raise self.error(f"unknown float operator {op.op!r}")
+        return f"{self.reg(op.dest)} = {self.reg(op.left)} {op.op} {self.reg(op.right)}"
+
+    def op_FloatUnary(self, op: ir.FloatUnary):
+        if op.op == "neg":
+            return f"{self.reg(op.dest)} = -{self.reg(op.operand)}"
+        if op.op == "abs":
+            return f"{self.reg(op.dest)} = fabs({self.reg(op.operand)})"
+        raise self.error(f"unknown float unary operator {op.op!r}")
+
+    def _compare(self, op):
+        symbol = C_COMPARE.get(op.op)
+        if symbol is None:
+            raise self.error(f"unknown comparison {op.op!r}")
+        return f"{self.reg(op.dest)} = {self.reg(op.left)} {symbol} {self.reg(op.right)}"
+
+    op_IntCompare = _compare
+    op_FloatCompare = _compare
+
+    def op_Truth(self, op: ir.Truth):
+        return f"{self.reg(op.dest)} = {self.reg(op.src)} {'==' if op.negate else '!='} 0"
+
+    def _min_max(self, op, helpers: dict):
+        helper = helpers.get(op.op)
+        if helper is None or len(op.args) < 2:
+            raise self.error(f"bad {type(op).__name__} {op.op!r} of {len(op.args)} values")
+        expr = self.reg(op.args[0])
+        for arg in op.args[1:]:
+            expr = f"{helper}({expr}, {self.reg(arg)})"
+        return f"{self.reg(op.dest)} = {expr}"
+
+    def op_IntMinMax(self, op: ir.IntMinMax):
+        return self._min_max(op, {"min": "JJ_IntMin", "max": "JJ_IntMax"})
+
+    def op_FloatMinMax(self, op: ir.FloatMinMax):
+        return self._min_max(op, {"min": "JJ_FloatMin", "max": "JJ_FloatMax"})
+
+    def op_TypedLen(self, op: ir.TypedLen):
+        if op.of not in ir.LEN_TYPES:
+            raise self.error(f"len() of {op.of!r} has no typed form")
+        return f"{self.reg(op.dest)} = JJ_Len_{op.of}(<PyObject *>{self.reg(op.obj)})"
+
+    # ---- terminators ----
+
+    def typed_test(self, term: ir.Op) -> tuple[str, list[str]]:
+        """(C condition that is true on the deopt / exit / false side, statements that open
+        the other side: copying the result temporary into its destination)."""
+        reg = self.reg
+        if isinstance(term, ir.GuardType):
+            helper = GUARD_HELPERS.get(term.type_name)
+            if helper is None:
+                raise self.error(f"no guard for type {term.type_name!r}")
+            return f"not {helper}(<PyObject *>{reg(term.src)})", []
+        if isinstance(term, ir.GuardIdentity):
+            return f"<PyObject *>{reg(term.src)} != {self.p_const(term.expected)}", []
+        if isinstance(term, ir.IntArith):
+            call = self._helper(INT_ARITH_HELPERS, term.op, reg(term.left), reg(term.right))
+        elif isinstance(term, ir.IntUnary):
+            call = self._helper(INT_UNARY_HELPERS, term.op, reg(term.operand))
+        elif isinstance(term, ir.FloatDivide):
+            call = self._helper(FLOAT_DIVIDE_HELPERS, term.op, reg(term.left), reg(term.right))
+        elif isinstance(term, ir.IntToFloatExact):
+            call = f"JJ_IntToFloatExact({reg(term.src)}, "
+        elif isinstance(term, ir.FloatToInt):
+            call = f"JJ_FloatToInt({reg(term.src)}, "
+        elif isinstance(term, ir.MathFunc):
+            if term.name not in ir.MATH_FUNCS:
+                raise self.error(f"no typed math function {term.name!r}")
+            call = f"JJ_Math_{term.name}({reg(term.arg)}, "
+        else:
+            raise self.error(f"unknown typed terminator {type(term).__name__}")
+        temp = RESULT_TEMP[term.dest.kind]
+        self.uses.add(temp)
+        return f"{call}&{temp})", [f"{reg(term.dest)} = {temp}"]
+
+    def _helper(self, helpers: dict, op: str, *operands: str) -> str:
+        helper = helpers.get(op)
+        if helper is None:
+            raise self.error(f"no typed helper for operator {op!r}")
+        return f"{helper}({', '.join(operands)}, "
+
+    def typed_dispatch(self, term: ir.Op, arm, depth: int, out) -> None:
+        """The arms of a typed terminator; `arm(target)` gives a target's statements."""
+        if isinstance(term, ir.TypedCondBranch):
+            self.two_way(f"{self.reg(term.cond)}", [], arm(term.if_true), [],
+                         arm(term.if_false), depth, out)
+            return
+        if isinstance(term, ir.RangeIterNext):
+            self.uses.add("__jj_ti")
+            test = (f"JJ_RangeNext(&{self.reg(term.cur)}, {self.reg(term.stop)}, "
+                    f"{self.reg(term.step)}, &__jj_ti)")
+            self.two_way(test, [f"{self.reg(term.dest)} = __jj_ti"], arm(term.body), [],
+                         arm(term.exit), depth, out)
+            return
+        test, on_ok = self.typed_test(term)
+        reason = DEOPT_REASONS[type(term).__name__].format(
+            type_name=getattr(term, "type_name", ""))
+        deopt_lines = [f"# {reason}"]
+        if self.is_entry_guard(term):
+            deopt_lines += self.offer_to_next()
+        self.two_way(test, deopt_lines, arm(term.deopt), on_ok, arm(term.ok), depth, out)
+
+    def is_entry_guard(self, term: ir.Op) -> bool:
+        spec = getattr(self.fn, "specialization", None)
+        return (isinstance(term, ir.GuardType) and spec is not None and spec.typed
+                and self.cur_block in spec.fast_blocks
+                and spec.fast_blocks[self.cur_block] is None)
+
+    def offer_to_next(self) -> list[str]:
+        """Arguments that fail the entry guards go to the next specialization in the
+        dispatcher's chain (`__jj_chain`), if any; it answers, or returns `__jj_continue` to
+        let this module's generic code run them. Nothing has happened yet at that point."""
+        self.uses.add("m")
+        self.chained = True
+        args = [self.reg(a) for a in self.fn.args]
+        values = "".join(f", <PyObject *>{a}" for a in ["__jj_state"] + args)
+        return ["if __jj_next is not None:",
+                f"    __jj_m = JJ_CallNext(<PyObject *>__jj_next, __jj_L, {len(args) + 1}{values})",
+                "    if __jj_m is not __jj_continue:",
+                "        return __jj_m",
+                "    __jj_m = None"]
+
+    def two_way(self, test: str, first_lines: list, first: list, second_lines: list,
+                second: list, depth: int, out) -> None:
+        """if test: first_lines; first  else: second_lines; second."""
+        out.add(depth, f"if {test}:")
+        for text in first_lines:
+            out.add(depth + 1, text)
+        self.suite(first, depth + 1, out)
+        out.add(depth, "else:")
+        for text in second_lines:
+            out.add(depth + 1, text)
+        self.suite(second, depth + 1, out)
+
+    def unboxed_declarations(self, out, depth: int) -> None:
+        for name, ctype in sorted(self.unboxed.items()):
+            out.add(depth, f"cdef {ctype} {name} = 0")
+        for kind, temp in RESULT_TEMP.items():
+            if temp in self.uses:
+                out.add(depth, f"cdef {UNBOXED_KINDS[kind]} {temp} = 0")

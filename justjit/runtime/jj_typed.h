@@ -1,0 +1,288 @@
+/* jj_typed.h - C semantics of the typed IR ops (justjit/ir/ops.py, "Typed code").
+ *
+ * Specialized code keeps ints in int64_t, floats in double and bools in int. Every op here
+ * either computes exactly what CPython would, or *declines*: the helpers of ops that may deopt
+ * return 1 without writing their result, and the generated code then jumps to the op's deopt
+ * block, which boxes the live values and lets the generic code run the operation (so CPython
+ * itself raises its exception or produces its big int). Nothing here may wrap or trap: int
+ * arithmetic goes through the __builtin_*_overflow checks, and no C division is evaluated where
+ * C would be undefined (x / 0, INT64_MIN / -1).
+ *
+ * Pure C except the guards and boxes at the top, which read and make objects.
+ */
+#ifndef JJ_TYPED_H
+#define JJ_TYPED_H
+
+#include <Python.h>
+#include <stdint.h>
+#include <math.h>
+#include <errno.h>
+#include <string.h>
+#include <stdarg.h>
+
+#if defined(__GNUC__)
+#define JJ_LIKELY(x) __builtin_expect(!!(x), 1)
+#define JJ_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define JJ_LIKELY(x) (x)
+#define JJ_UNLIKELY(x) (x)
+#endif
+
+/* ---- guards, unboxing, boxing ---------------------------------------------------------- */
+
+/* GuardType "int": an exact int that fits int64 (then JJ_UnboxInt cannot fail). */
+static inline int JJ_GuardInt(PyObject *o) {
+    int overflow;
+    if (!PyLong_CheckExact(o))
+        return 0;
+    (void)PyLong_AsLongLongAndOverflow(o, &overflow);
+    return overflow == 0;
+}
+#define JJ_GuardFloat(o) PyFloat_CheckExact(o)
+#define JJ_GuardBool(o) PyBool_Check(o) /* bool cannot be subclassed */
+#define JJ_GuardNone(o) ((o) == Py_None)
+#define JJ_GuardStr(o) PyUnicode_CheckExact(o)
+#define JJ_GuardBytes(o) PyBytes_CheckExact(o)
+#define JJ_GuardList(o) PyList_CheckExact(o)
+#define JJ_GuardTuple(o) PyTuple_CheckExact(o)
+#define JJ_GuardDict(o) PyDict_CheckExact(o)
+#define JJ_GuardSet(o) PySet_CheckExact(o)
+
+static inline int64_t JJ_UnboxInt(PyObject *o) { return (int64_t)PyLong_AsLongLong(o); }
+#define JJ_UnboxFloat(o) PyFloat_AS_DOUBLE(o)
+#define JJ_UnboxBool(o) ((o) == Py_True)
+
+/* BoxRange / BoxRangeIter: range(start, stop, step) and an iterator over it. */
+static inline PyObject *JJ_BoxRange(int64_t start, int64_t stop, int64_t step) {
+    return PyObject_CallFunction((PyObject *)&PyRange_Type, "LLL", (long long)start,
+                                 (long long)stop, (long long)step);
+}
+static inline PyObject *JJ_BoxRangeIter(int64_t cur, int64_t stop, int64_t step) {
+    PyObject *range = JJ_BoxRange(cur, stop, step), *it;
+    if (range == NULL)
+        return NULL;
+    it = PyObject_GetIter(range);
+    Py_DECREF(range);
+    return it;
+}
+
+/* TypedLen: len() of an object of exact type (no call, as the type's sq_length does). */
+#define JJ_Len_str(o) ((int64_t)PyUnicode_GET_LENGTH(o))
+#define JJ_Len_bytes(o) ((int64_t)Py_SIZE(o))
+#define JJ_Len_list(o) ((int64_t)Py_SIZE(o))
+#define JJ_Len_tuple(o) ((int64_t)Py_SIZE(o))
+#define JJ_Len_dict(o) ((int64_t)PyDict_GET_SIZE(o))
+#define JJ_Len_set(o) ((int64_t)PySet_GET_SIZE(o))
+
+/* ConstFloat values that have no exact decimal spelling a C compiler keeps (nan payloads,
+ * -0.0): the 8 bytes, as two 32-bit halves. */
+static inline double JJ_DoubleFromBits(uint32_t high, uint32_t low) {
+    uint64_t bits = ((uint64_t)high << 32) | low;
+    double d;
+    memcpy(&d, &bits, sizeof d);
+    return d;
+}
+
+/* ---- int64 arithmetic (IntArith, IntUnary): return 1 to decline ---------------------------- */
+
+static inline int JJ_IntAdd(int64_t a, int64_t b, int64_t *r) { return __builtin_add_overflow(a, b, r); }
+static inline int JJ_IntSub(int64_t a, int64_t b, int64_t *r) { return __builtin_sub_overflow(a, b, r); }
+static inline int JJ_IntMul(int64_t a, int64_t b, int64_t *r) { return __builtin_mul_overflow(a, b, r); }
+
+/* Floor division, rounding toward minus infinity as Python does. */
+static inline int JJ_IntFloorDiv(int64_t a, int64_t b, int64_t *r) {
+    int64_t q;
+    if (JJ_UNLIKELY(b == 0 || (a == INT64_MIN && b == -1)))
+        return 1;
+    q = a / b;
+    if (a % b != 0 && (a ^ b) < 0)
+        q -= 1;
+    *r = q;
+    return 0;
+}
+
+/* Modulo with the sign of the divisor, as Python does. */
+static inline int JJ_IntMod(int64_t a, int64_t b, int64_t *r) {
+    int64_t m;
+    if (JJ_UNLIKELY(b == 0))
+        return 1;
+    if (b == -1) { /* also avoids INT64_MIN % -1, undefined in C */
+        *r = 0;
+        return 0;
+    }
+    m = a % b;
+    if (m != 0 && (m ^ b) < 0)
+        m += b;
+    *r = m;
+    return 0;
+}
+
+static inline int JJ_IntLshift(int64_t a, int64_t b, int64_t *r) {
+    int64_t shifted;
+    if (b < 0)
+        return 1; /* ValueError: negative shift count */
+    if (a == 0) {
+        *r = 0;
+        return 0;
+    }
+    if (b >= 64)
+        return 1;
+    shifted = (int64_t)((uint64_t)a << b);
+    if ((shifted >> b) != a)
+        return 1; /* bits (or the sign) shifted out: the result needs a big int */
+    *r = shifted;
+    return 0;
+}
+
+static inline int JJ_IntRshift(int64_t a, int64_t b, int64_t *r) {
+    if (b < 0)
+        return 1;
+    *r = b >= 64 ? (a < 0 ? -1 : 0) : (a >> b); /* gcc: >> of a negative is arithmetic */
+    return 0;
+}
+
+static inline int JJ_IntNeg(int64_t a, int64_t *r) {
+    if (JJ_UNLIKELY(a == INT64_MIN))
+        return 1;
+    *r = -a;
+    return 0;
+}
+
+static inline int JJ_IntAbs(int64_t a, int64_t *r) {
+    if (JJ_UNLIKELY(a == INT64_MIN))
+        return 1;
+    *r = a < 0 ? -a : a;
+    return 0;
+}
+
+static inline int64_t JJ_IntMin(int64_t a, int64_t b) { return b < a ? b : a; }
+static inline int64_t JJ_IntMax(int64_t a, int64_t b) { return b > a ? b : a; }
+
+/* ---- doubles (FloatDivide, FloatMinMax, conversions, math) ---------------------------------- */
+
+/* Python's min()/max() keep the first of equal items and replace only on a strict compare, so
+ * a leading nan wins and a later one never does. */
+static inline double JJ_FloatMin(double r, double x) { return x < r ? x : r; }
+static inline double JJ_FloatMax(double r, double x) { return x > r ? x : r; }
+
+static inline int JJ_FloatDiv(double a, double b, double *r) {
+    if (JJ_UNLIKELY(b == 0.0))
+        return 1;
+    *r = a / b;
+    return 0;
+}
+
+/* float_rem of Objects/floatobject.c. */
+static inline int JJ_FloatMod(double a, double b, double *r) {
+    double m;
+    if (JJ_UNLIKELY(b == 0.0))
+        return 1;
+    m = fmod(a, b);
+    if (m != 0.0) {
+        if ((b < 0) != (m < 0))
+            m += b;
+    } else {
+        m = copysign(0.0, b);
+    }
+    *r = m;
+    return 0;
+}
+
+/* The floor quotient of _float_div_mod in Objects/floatobject.c. */
+static inline int JJ_FloatFloorDiv(double a, double b, double *r) {
+    double m, d, q;
+    if (JJ_UNLIKELY(b == 0.0))
+        return 1;
+    m = fmod(a, b);
+    d = (a - m) / b;
+    if (m != 0.0 && (b < 0) != (m < 0))
+        d -= 1.0;
+    if (d != 0.0) {
+        q = floor(d);
+        if (d - q > 0.5)
+            q += 1.0;
+    } else {
+        q = copysign(0.0, a / b);
+    }
+    *r = q;
+    return 0;
+}
+
+#define JJ_EXACT_DOUBLE_INT ((int64_t)1 << 53)
+
+/* IntToFloatExact: only where the conversion loses nothing. */
+static inline int JJ_IntToFloatExact(int64_t a, double *r) {
+    if (a < -JJ_EXACT_DOUBLE_INT || a > JJ_EXACT_DOUBLE_INT)
+        return 1;
+    *r = (double)a;
+    return 0;
+}
+
+/* FloatToInt: truncation toward zero, when finite and inside int64. */
+static inline int JJ_FloatToInt(double a, int64_t *r) {
+    double t;
+    if (!isfinite(a))
+        return 1;
+    t = trunc(a);
+    if (t < -9223372036854775808.0 || t >= 9223372036854775808.0)
+        return 1;
+    *r = (int64_t)t;
+    return 0;
+}
+
+/* MathFunc: the libm function CPython's math module calls; decline on any sign of a domain
+ * or range error (the generic call then raises CPython's ValueError / OverflowError). */
+#define JJ_DEFINE_MATH(name)                                                    \
+    static inline int JJ_Math_##name(double x, double *r) {                     \
+        double v;                                                               \
+        errno = 0;                                                              \
+        v = name(x);                                                            \
+        if ((isnan(v) && !isnan(x)) || (isinf(v) && isfinite(x)) || errno != 0) \
+            return 1;                                                           \
+        *r = v;                                                                 \
+        return 0;                                                               \
+    }
+JJ_DEFINE_MATH(sqrt) JJ_DEFINE_MATH(exp) JJ_DEFINE_MATH(log) JJ_DEFINE_MATH(log2)
+JJ_DEFINE_MATH(log10) JJ_DEFINE_MATH(sin) JJ_DEFINE_MATH(cos) JJ_DEFINE_MATH(tan)
+JJ_DEFINE_MATH(asin) JJ_DEFINE_MATH(acos) JJ_DEFINE_MATH(atan) JJ_DEFINE_MATH(sinh)
+JJ_DEFINE_MATH(cosh) JJ_DEFINE_MATH(tanh) JJ_DEFINE_MATH(asinh) JJ_DEFINE_MATH(acosh)
+JJ_DEFINE_MATH(atanh) JJ_DEFINE_MATH(fabs) JJ_DEFINE_MATH(expm1) JJ_DEFINE_MATH(floor)
+JJ_DEFINE_MATH(ceil) JJ_DEFINE_MATH(trunc)
+#undef JJ_DEFINE_MATH
+
+/* ---- range loops (RangeIterNext) ------------------------------------------------------------ */
+
+/* 1 and the next item in *item (advancing *cur) while the range has items, else 0. An
+ * advance past int64 means the range is over: cur becomes stop. */
+static inline int JJ_RangeNext(int64_t *cur, int64_t stop, int64_t step, int64_t *item) {
+    int64_t c = *cur;
+    if (step > 0 ? c < stop : c > stop) {
+        *item = c;
+        if (__builtin_add_overflow(c, step, cur))
+            *cur = stop;
+        return 1;
+    }
+    return 0;
+}
+
+/* ---- the dispatcher's chain of specializations --------------------------------------------- */
+
+/* Arguments that fail the entry guards of one specialization are offered to the next one
+ * (`next`, the entry of another module, or the dispatcher's miss handler at the end):
+ * next(state, *args), n values in all. An exception from it already has its traceback entries,
+ * so L[1] says "re-raised": this module's exit adds none. */
+static PyObject *JJ_CallNext(PyObject *next, int *L, Py_ssize_t n, ...) {
+    PyObject *args[n > 0 ? n : 1], *res;
+    va_list ap;
+    Py_ssize_t i;
+    va_start(ap, n);
+    for (i = 0; i < n; i++)
+        args[i] = va_arg(ap, PyObject *);
+    va_end(ap);
+    res = PyObject_Vectorcall(next, args, (size_t)n, NULL);
+    if (res == NULL)
+        L[1] = 1;
+    return res;
+}
+
+#endif /* JJ_TYPED_H */

@@ -1,0 +1,325 @@
+"""Differential tests of type-specialized code: typed loops and arithmetic, their deopts into
+the generic code (int64 overflow, zero divisors, domain errors, guards failing), and the
+dispatcher's specializations per argument-type signature.
+
+Each function is compiled with fallback=False and compared with CPython on every input; the
+tests also assert that a typed specialization was really made and which, so generic code
+passing for typed code shows up as a failure.
+
+PYTEST_DONT_REWRITE: pytest must not rewrite this module, so the functions keep their bytecode.
+"""
+import importlib
+import math
+
+import pytest
+
+from difftest import Call, check, compare_calls
+from justjit import jit
+from justjit.pipeline import BACKEND_MODULES
+
+NAN = float("nan")
+INF = float("inf")
+I64_MAX = 2**63 - 1
+I64_MIN = -2**63
+
+
+def emits_typed_code(backend) -> bool:
+    return getattr(importlib.import_module(BACKEND_MODULES[backend]), "TYPED", False)
+
+
+def typed_check(fn, *calls, backend, signature=None, **options):
+    """check() and, where the backend emits typed code, that the first signature got it."""
+    jitted = check(fn, *calls, backend=backend, **options)
+    if emits_typed_code(backend):
+        assert jitted.dispatcher.compiled is not None
+        first = jitted.signatures[0]
+        assert not first.startswith("generic"), f"{fn.__qualname__}: not specialized: {first}"
+        if signature is not None:
+            assert first == signature
+    return jitted
+
+
+# --- range loops and int64 overflow in the middle of a loop ----------------------------------
+
+def sum_range(n):
+    s = 0
+    for i in range(n):
+        s += i
+    return s
+
+
+def scaled_sum(n, k):
+    s = 0
+    for i in range(n):
+        s += k * i          # passes 2**63 after a few iterations when k is large
+    return s
+
+
+def range_steps(a, b, c):
+    s = 0
+    for i in range(a, b, c):
+        s = s * 3 + i
+    return s
+
+
+def test_sum_over_range(backend):
+    typed_check(sum_range, (0,), (1,), (10,), (-5,), (100_000,), backend=backend,
+                signature="(n: int)")
+
+
+def test_overflow_in_the_middle_of_a_loop_continues_exactly(backend):
+    typed_check(scaled_sum, (100, 2**58), (100, -2**58), (50, I64_MAX), (3, 7), (64, 2**62),
+                backend=backend)
+
+
+def test_range_with_steps_and_overflowing_accumulator(backend):
+    typed_check(range_steps, (0, 100, 7), (100, 0, -3), (5, 5, 1), (I64_MAX - 5, I64_MAX, 2),
+                (I64_MIN, I64_MIN + 10, 3), (0, 10, 0), backend=backend)
+
+
+def nested_overflow(n, m, k):
+    total = 0
+    for i in range(n):
+        row = 1
+        for j in range(m):
+            row = row * k + j   # overflows in the inner loop
+        total += row
+    return total
+
+
+def test_overflow_inside_nested_loops(backend):
+    typed_check(nested_overflow, (3, 4, 10), (4, 30, 7), (2, 100, -3), backend=backend)
+
+
+def overflow_in_try(n, k):
+    log = []
+    s = 1
+    try:
+        for i in range(n):
+            s = s * k
+            log.append(i)
+        1 // (s - s)
+    except ZeroDivisionError as e:
+        log.append(str(e))
+        log.append(s)
+    return log
+
+
+def test_overflow_inside_a_try_block_then_handler(backend):
+    typed_check(overflow_in_try, (5, 3), (30, 1000), (70, -2), backend=backend)
+
+
+# --- int and float operations: every error and edge value -----------------------------------
+
+def int_ops(a, b):
+    out = [a + b, a - b, a * b, a & b, a | b, a ^ b, -a, abs(a), a < b, a == b]
+    for op in (lambda: a // b, lambda: a % b, lambda: a << b, lambda: a >> b):
+        try:
+            out.append(op())
+        except (ZeroDivisionError, ValueError, OverflowError) as e:
+            out.append((type(e).__name__, str(e)))
+    return out
+
+
+def int_div(a, b):
+    return a // b, a % b
+
+
+def int_shift(a, b):
+    return a << b, a >> b
+
+
+def test_int_arithmetic_edges(backend):
+    cases = [(7, 2), (-7, 2), (7, -2), (-7, -2), (0, 5), (I64_MAX, 1), (I64_MIN, -1),
+             (I64_MIN, 1), (I64_MAX, I64_MAX), (1, 63), (1, 64), (-1, 70), (3, 0), (-3, 0)]
+    typed_check(int_div, *[c for c in cases if c[1] != 0], (5, 0), (-5, 0), (0, 0),
+                backend=backend, signature="(a: int, b: int)")
+    typed_check(int_shift, (1, 62), (1, 63), (-1, 63), (3, 100), (0, 1000), (5, -1),
+                (I64_MIN, 1), (-5, 70), (5, 70), (12345, 3), backend=backend)
+
+
+def float_div(a, b):
+    return a / b, a // b, a % b
+
+
+def float_ops(a, b):
+    return a + b, a - b, a * b, -a, abs(a), a < b, a >= b, a == b, a != b
+
+
+def test_float_arithmetic_edges(backend):
+    typed_check(float_ops, (1.5, 2.25), (-0.0, 0.0), (NAN, 1.0), (INF, -INF), (1e308, 1e308),
+                (-0.0, -0.0), (5e-324, -5e-324), backend=backend,
+                signature="(a: float, b: float)")
+    typed_check(float_div, (7.5, 2.0), (-7.5, 2.0), (7.5, -2.0), (-0.0, 3.0), (0.0, -3.0),
+                (1.0, 0.0), (1.0, -0.0), (NAN, 2.0), (INF, 3.0), (3.0, INF), (-3.0, INF),
+                (1e300, 1e-300), backend=backend)
+
+
+def mixed(a, b):
+    return a + b, a * b, a / b, a < b, b - a, a == b
+
+
+def test_mixed_int_float(backend):
+    typed_check(mixed, (1, 2.5), (2**53 + 1, 1.0), (-(2**60), 0.5), (3, NAN), (I64_MAX, INF),
+                (0, -0.0), backend=backend)
+
+
+def int_true_division(a, b):
+    return a / b
+
+
+def test_int_true_division_and_its_errors(backend):
+    typed_check(int_true_division, (7, 2), (-7, 2), (1, 3), (2**60 + 1, 3), (5, 0),
+                (I64_MAX, I64_MIN), backend=backend)
+
+
+def builtins_on_values(a, b, x):
+    return (min(a, b), max(a, b), abs(a), min(x, 1.5), max(x, -2.5), int(x), float(a),
+            abs(x), min(a, b, 0), max(0.5, x, 0.25))
+
+
+def test_min_max_abs_int_float(backend):
+    typed_check(builtins_on_values, (3, -4, 2.5), (I64_MIN, 0, -0.0), (0, 0, NAN),
+                (5, 5, -7.9), (1, 2, 1e30), (1, 2, INF), backend=backend)
+
+
+def float_min_nan_order(a, b):
+    return min(a, b), max(a, b), min(b, a), max(b, a)
+
+
+def test_min_max_keep_python_nan_order(backend):
+    typed_check(float_min_nan_order, (NAN, 1.0), (1.0, NAN), (0.0, -0.0), (-0.0, 0.0),
+                backend=backend)
+
+
+def lengths(s, xs, t, d):
+    n = 0
+    for i in range(len(xs)):
+        n += len(s) + len(t) + len(d) + i
+    return n
+
+
+def test_len_of_exact_containers(backend):
+    typed_check(lengths, ("abc", [1, 2, 3], (1,), {1: 2}), ("", [], (), {}),
+                ("\U0001F600x", [0] * 100, (1, 2), dict.fromkeys(range(5))), backend=backend)
+
+
+def roots(n, x):
+    s = 0.0
+    for i in range(n):
+        s += math.sqrt(x - i) + math.sin(i) * math.exp(-x)
+    return s
+
+
+def test_math_functions_and_domain_errors(backend):
+    typed_check(roots, (5, 10.0), (3, 1.0), (2, 0.0), (4, 2.5), (1, INF), (2, NAN), (1, 800.0),
+                backend=backend)
+
+
+def float_to_int(x):
+    return int(x), int(-x)
+
+
+def test_int_of_float(backend):
+    typed_check(float_to_int, (2.7,), (-2.7,), (0.0,), (-0.0,), (9.3e18,), (1e19,), (NAN,),
+                (INF,), (2.0**63,), (-(2.0**63),), backend=backend)
+
+
+# --- guards -----------------------------------------------------------------------------------
+
+def mandel(c_re, c_im, limit):
+    z_re = 0.0
+    z_im = 0.0
+    for i in range(limit):
+        if z_re * z_re + z_im * z_im > 4.0:
+            return i
+        z_re, z_im = z_re * z_re - z_im * z_im + c_re, 2.0 * z_re * z_im + c_im
+    return limit
+
+
+def test_float_loop_and_arguments_of_other_types(backend):
+    jitted = typed_check(mandel, (0.0, 0.0, 50), (-0.75, 0.1, 100), (1.0, 1.0, 20),
+                         (0.25, 0.0, 30), backend=backend)
+    # Other argument types: ints where floats were specialized, a complex, a big limit.
+    compare_calls(mandel, jitted, (0, 0, 10), (1, 0.5, 10), (1.0, 1.0, 2**64), (1j, 0.0, 5),
+                  (0.1, 0.1, True))
+
+
+def calls_range(n):
+    s = 0
+    for i in range(n):
+        s += i
+    return s
+
+
+def rebinding_range():
+    return list(range(3))
+
+
+def test_rebound_global_fails_the_identity_guard(backend):
+    jitted = typed_check(calls_range, (10,), backend=backend)
+    g = calls_range.__globals__
+    g["range"] = lambda n: [100, 200]
+    try:
+        compare_calls(calls_range, jitted, (10,))
+    finally:
+        del g["range"]
+    compare_calls(calls_range, jitted, (10,))
+
+
+def summed(xs):
+    s = 0
+    for x in xs:
+        s += x
+    return s
+
+
+def test_untyped_elements_mixed_inside_loops(backend):
+    typed_check(summed, ([1, 2, 3],), ([1, 2.5, 3],), ([1, 2**70, -2**70],), (["a"],),
+                ([True, 2],), backend=backend)
+
+
+# --- the dispatcher: one specialization per signature, capped ---------------------------------
+
+def poly(x, y):
+    return x * y + x
+
+
+def test_each_signature_gets_its_specialization(backend):
+    jitted = jit(poly, backend=backend, fallback=False, cache=True)
+    compare_calls(poly, jitted, (3, 4), (1.5, 2.0), (True, False), (3, 4), (2**70, 3), ("a", 2))
+    if emits_typed_code(backend):
+        # (a big int, int) and (str, int) would type nothing: the generic code serves them.
+        assert jitted.signatures == ["(x: int, y: int)", "(x: float, y: float)",
+                                     "(x: bool, y: bool)"], jitted.signatures
+
+
+def test_signatures_beyond_the_cap_run_generic_code(backend):
+    jitted = jit(poly, backend=backend, fallback=False, cache=True, max_signatures=2)
+    compare_calls(poly, jitted, (3, 4), (1.5, 2.0), (True, False), (2**70, 3), (3, 4.5),
+                  (1.5, 2.0), (3, 4))
+    if emits_typed_code(backend):
+        assert jitted.signatures == ["(x: int, y: int)", "(x: float, y: float)"]
+
+
+def test_hot_counts_each_new_signature(backend):
+    jitted = jit(poly, backend=backend, fallback=False, cache=True, hot=2)
+    compare_calls(poly, jitted, *[(3, 4)] * 3, *[(1.5, 2.0)] * 2)
+    if emits_typed_code(backend):
+        assert jitted.signatures == ["(x: int, y: int)"]
+    compare_calls(poly, jitted, (1.5, 2.0))
+    if emits_typed_code(backend):
+        assert jitted.signatures == ["(x: int, y: int)", "(x: float, y: float)"]
+
+
+def fib(n):
+    return n if n < 2 else fib(n - 1) + fib(n - 2)
+
+
+def test_recursion_through_the_specialization(backend):
+    g = fib.__globals__
+    try:
+        typed_check(fib, (0,), (1,), (2,), (10,), (20,), (15.0,), (True,), (-3,),
+                    backend=backend, setup=lambda side: g.__setitem__("fib", side))
+    finally:
+        g["fib"] = fib
