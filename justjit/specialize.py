@@ -81,7 +81,8 @@ from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
 from .analyses import types as T
-from .analyses.dataflow import block_points, edge_defs, may_raise, reverse_postorder
+from .analyses.dataflow import (block_points, edge_defs, loop_heads, may_raise,
+                                reverse_postorder)
 from .analyses.liveness import liveness
 from .analyses.types import (BOOL, FLOAT, INT, NONE, OBJECT, RANGE, GUARD_NAMES, PyType,
                              TypeFacts, infer_types, known_label)
@@ -225,6 +226,7 @@ class _Specializer:
         self.fn = fn
         self.facts = facts
         self.live = liveness(fn)
+        self.loop_heads = loop_heads(fn)
         self.blocks: dict[int, Block] = {}
         self.next_id = max(fn.blocks) + 1
         self.fresh_count = 0
@@ -650,6 +652,11 @@ class _Specializer:
         self.B = b
         block = self.fn.blocks[b]
         self.start_piece(self.fast_id[b])
+        if emit and b in self.loop_heads:
+            # The backends check the eval breaker at a loop's head, which may raise (a signal
+            # handler's exception): the block needs its handler's exception transfer.
+            self.i, self.line = 0, block.ops[0].line if block.ops else block.terminator.line
+            self.note_raise()
         for i, op in enumerate(block.ops):
             self.i, self.line = i, op.line
             self.lower_op(op)

@@ -446,3 +446,15 @@ class DefinedRegisters(RegSetProblem):
 
 def defined_registers(fn: IRFunction) -> DataflowResult[frozenset]:
     return solve(fn, DefinedRegisters(fn))
+
+
+def loop_heads(fn: IRFunction) -> set[int]:
+    """Targets of retreating edges (in reverse postorder): where ceval's backward jump would
+    check its eval breaker, so compiled code checks it there too (and may raise there)."""
+    order = {b: i for i, b in enumerate(reverse_postorder(fn))}
+    heads = set()
+    for block in fn.blocks.values():
+        for succ in block.all_successors():
+            if succ in order and block.id in order and order[succ] <= order[block.id]:
+                heads.add(succ)
+    return heads

@@ -70,6 +70,7 @@ import types
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
+from ..analyses.dataflow import loop_heads
 from ..ir import ops as ir
 from ..ir.ops import IRFunction, Reg
 from ..relooper import structured as st
@@ -242,6 +243,7 @@ class _Emitter(TypedOps):
         self.fast_entry_args: Optional[int] = None
         self.method_depths = 0
         self._plan_fusions()
+        self.loop_heads = loop_heads(fn)
         for reg in fn.args:
             self.reg(reg)
 
@@ -541,7 +543,10 @@ class _Emitter(TypedOps):
         handler = block.handler
         self.known_line = None
         fallible = self.term_fallible(term)
+        tick = b in self.loop_heads
         raising = [i for i, op in enumerate(block.ops) if op.CAN_RAISE]
+        if tick:
+            raising.insert(0, 0)
         protected = handler is not None and (bool(fallible) or bool(raising))
         # Ops before the first one that may raise run outside the try (they cannot reach the
         # handler), so that changes they make to the handled exception are not undone when
@@ -549,6 +554,12 @@ class _Emitter(TypedOps):
         first = (raising[0] if raising else len(block.ops)) if protected else len(block.ops)
         prefix, body = _Lines(), _Lines()
         mutated = False
+        if tick:
+            line = next((op.line for op in block.ops + [term] if op.line is not None), None)
+            if line is not None:
+                self.known_line = line
+                body.add(0, f"__jj_L[0] = {int(line)}", line)
+            body.add(0, "JJ_Tick()  # loop head: signal handlers, other threads", line)
         for i, op in enumerate(block.ops):
             target = prefix if i < first else body
             self.comment(target, 0, op.line)

@@ -3855,4 +3855,29 @@ JJ_FUNC int JJ_CythonTracebackHere(PyFrameObject *frame)
 #define PyTraceBack_Here(frame) JJ_CythonTracebackHere(frame)
 #endif
 
+/* ------------------------------------------------------------------------------------------ */
+/* Loops: the eval breaker                                                                    */
+/*
+ * The interpreter checks its eval breaker at every backward jump: pending signal handlers
+ * run there (a KeyboardInterrupt is raised inside the loop) and another thread may take the
+ * GIL. Compiled code calls JJ_Tick at the head of every loop: every JJ_TICKS passes it does
+ * the same. -1 with an exception set if a signal handler raised. (Asynchronous exceptions,
+ * PyThreadState_SetAsyncExc, are not delivered.)
+ */
+#define JJ_TICKS 4096
+static int jj_ticks = JJ_TICKS;
+
+JJ_FUNC int JJ_EvalBreaker(void)
+{
+    jj_ticks = JJ_TICKS;
+    if (Py_MakePendingCalls() < 0) {
+        return -1;
+    }
+    PyThreadState *tstate = PyEval_SaveThread();
+    PyEval_RestoreThread(tstate);
+    return 0;
+}
+
+#define JJ_Tick() (--jj_ticks > 0 ? 0 : JJ_EvalBreaker())
+
 #endif /* JJ_RUNTIME_H */

@@ -66,6 +66,7 @@ cdef extern from "Python.h":
 
 cdef extern from "jj_runtime.h":
     int JJ_InitRuntime() except -1
+    int JJ_Tick() except -1  # at every loop head: signals and the GIL, as ceval's eval breaker
     int JJ_CheckConstants(object constants, Py_ssize_t expected) except -1
 
     # Handled-exception state and tracebacks
