@@ -266,11 +266,20 @@ class _Emitter(TypedOps):
         - a `ForIter` whose body block (reached from it only) starts by moving the item into a
           local (FOR_ITER + STORE_FAST): the item goes straight into the local.
         """
-        uses: dict[Reg, int] = {}
+        # A fusion needs the value to have exactly one use: counted in the block that reads
+        # it, and dead after that block (specialized code has two copies of every register,
+        # so a count over the whole function would never be 1 there).
+        block_uses: dict[int, dict[Reg, int]] = {}
         for block in self.fn.blocks.values():
+            counts = block_uses[block.id] = {}
             for op in list(block.ops) + ([block.terminator] if block.terminator else []):
                 for r in op.uses():
-                    uses[r] = uses.get(r, 0) + 1
+                    counts[r] = counts.get(r, 0) + 1
+        live = self.alloc.liveness
+
+        def sole_use(r: Reg, b: int) -> bool:
+            return (block_uses.get(b, {}).get(r) == 1 and r not in live.live_out.get(b, ())
+                    and r not in live.exc_live.get(b, ()))
         self.method_lookup: dict[int, int] = {}   # id(GetAttr) -> method variable index k
         self.method_call: dict[int, int] = {}     # id(Call) -> method variable index k
         self.method_self: dict[int, str] = {}     # id(GetAttr or Call) -> self as a local
@@ -291,7 +300,7 @@ class _Emitter(TypedOps):
             pairs: dict[int, int] = {}  # op index of the GetAttr -> op index of its Call
             for i, op in enumerate(ops):
                 if not (isinstance(op, ir.GetAttr) and op.dest.kind == "tmp"
-                        and uses.get(op.dest) == 1):
+                        and sole_use(op.dest, block.id)):
                     continue
                 for j in range(i + 1, len(ops)):
                     later = ops[j]
@@ -322,7 +331,7 @@ class _Emitter(TypedOps):
                     self.method_depths = max(self.method_depths, index + 1)
             for i, op in enumerate(ops):
                 if not (isinstance(op, ir.LoadConst) and op.dest.kind == "tmp"
-                        and uses.get(op.dest) == 1 and op.dest in self.alloc.slot):
+                        and sole_use(op.dest, block.id) and op.dest in self.alloc.slot):
                     continue
                 for j in range(i + 1, len(ops)):
                     later = ops[j]
@@ -342,7 +351,7 @@ class _Emitter(TypedOps):
                 body = self.fn.blocks.get(term.body)
                 first = body.ops[0] if body is not None and body.ops else None
                 if (isinstance(first, ir.Move) and first.src == term.dest
-                        and first.dest.kind == "var" and uses.get(term.dest) == 1
+                        and first.dest.kind == "var" and sole_use(term.dest, term.body)
                         and preds.get(term.body) == {block.id} and term.dest in self.alloc.slot
                         and not self.alloc.release_on_entry.get(term.body)):
                     self.foriter_target[id(term)] = first.dest
@@ -351,7 +360,7 @@ class _Emitter(TypedOps):
                         self.alloc.slot[term.dest])
             if (ops and isinstance(ops[-1], ir.Compare) and isinstance(term, ir.CondBranch)
                     and term.test == "truth" and term.cond == ops[-1].dest
-                    and ops[-1].dest.kind == "tmp" and uses.get(ops[-1].dest) == 1
+                    and ops[-1].dest.kind == "tmp" and sole_use(ops[-1].dest, block.id)
                     and ops[-1].op in COMPARE_CONSTS):
                 self.fused_compare.add(id(ops[-1]))
 
@@ -557,6 +566,7 @@ class _Emitter(TypedOps):
         if tick:
             line = next((op.line for op in block.ops + [term] if op.line is not None), None)
             if line is not None:
+                self.comment(body, 0, line)
                 self.known_line = line
                 body.add(0, f"__jj_L[0] = {int(line)}", line)
             body.add(0, "JJ_Tick()  # loop head: signal handlers, other threads", line)
