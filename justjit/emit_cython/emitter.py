@@ -565,11 +565,10 @@ class _Emitter(TypedOps):
         mutated = False
         if tick:
             line = next((op.line for op in block.ops + [term] if op.line is not None), None)
-            if line is not None:
-                self.comment(body, 0, line)
-                self.known_line = line
-                body.add(0, f"__jj_L[0] = {int(line)}", line)
-            body.add(0, "JJ_Tick()  # loop head: signal handlers, other threads", line)
+            self.comment(body, 0, line)
+            self.uses.add("tick")
+            body.add(0, f"JJ_Tick(__jj_tick, __jj_L, {int(line or 0)})  "
+                        "# loop head: signal handlers, other threads", line)
         for i, op in enumerate(block.ops):
             target = prefix if i < first else body
             self.comment(target, 0, op.line)
@@ -1179,6 +1178,8 @@ class _Emitter(TypedOps):
             out.add(depth, "cdef object __jj_xs = None")
         if "m" in self.uses:
             out.add(depth, "cdef object __jj_m = None")
+        if "tick" in self.uses:
+            out.add(depth, "cdef int __jj_tick = JJ_TICKS")
         if "ys" in self.uses:
             out.add(depth, "cdef object __jj_ys = None")
         if "yp" in self.uses:

@@ -225,11 +225,11 @@ class TypedOps:
                          arm(term.if_false), depth, out)
             return
         if isinstance(term, ir.RangeIterNext):
-            self.uses.add("__jj_ti")
-            test = (f"JJ_RangeNext(&{self.reg(term.cur)}, {self.reg(term.stop)}, "
-                    f"{self.reg(term.step)}, &__jj_ti)")
-            self.two_way(test, [f"{self.reg(term.dest)} = __jj_ti"], arm(term.body), [],
-                         arm(term.exit), depth, out)
+            cur, stop, step = self.reg(term.cur), self.reg(term.stop), self.reg(term.step)
+            self.two_way(f"JJ_RangeHas({cur}, {stop}, {step})",
+                         [f"{self.reg(term.dest)} = {cur}",
+                          f"{cur} = JJ_RangeAdvance({cur}, {stop}, {step})"],
+                         arm(term.body), [], arm(term.exit), depth, out)
             return
         test, on_ok = self.typed_test(term)
         reason = DEOPT_REASONS[type(term).__name__].format(

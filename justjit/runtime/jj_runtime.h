@@ -3860,16 +3860,15 @@ JJ_FUNC int JJ_CythonTracebackHere(PyFrameObject *frame)
 /*
  * The interpreter checks its eval breaker at every backward jump: pending signal handlers
  * run there (a KeyboardInterrupt is raised inside the loop) and another thread may take the
- * GIL. Compiled code calls JJ_Tick at the head of every loop: every JJ_TICKS passes it does
- * the same. -1 with an exception set if a signal handler raised. (Asynchronous exceptions,
+ * GIL. Compiled code calls JJ_Tick at the head of every loop: every JJ_TICKS passes of the
+ * function's loops it does the same. -1 with an exception set if a signal handler raised. (Asynchronous exceptions,
  * PyThreadState_SetAsyncExc, are not delivered.)
  */
 #define JJ_TICKS 4096
-static int jj_ticks = JJ_TICKS;
 
-JJ_FUNC int JJ_EvalBreaker(void)
+JJ_FUNC int JJ_EvalBreaker(int *L, int line)
 {
-    jj_ticks = JJ_TICKS;
+    L[0] = line;  /* a signal handler's exception is raised on the loop's line */
     if (Py_MakePendingCalls() < 0) {
         return -1;
     }
@@ -3878,6 +3877,9 @@ JJ_FUNC int JJ_EvalBreaker(void)
     return 0;
 }
 
-#define JJ_Tick() (--jj_ticks > 0 ? 0 : JJ_EvalBreaker())
+/* `countdown` is a local C int of the compiled function (a register in its loops, unlike a
+   global): the generated code passes the variable itself. */
+#define JJ_Tick(countdown, L, line) \
+    (--(countdown) > 0 ? 0 : ((countdown) = JJ_TICKS, JJ_EvalBreaker((L), (line))))
 
 #endif /* JJ_RUNTIME_H */

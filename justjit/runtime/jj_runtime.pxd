@@ -66,7 +66,10 @@ cdef extern from "Python.h":
 
 cdef extern from "jj_runtime.h":
     int JJ_InitRuntime() except -1
-    int JJ_Tick() except -1  # at every loop head: signals and the GIL, as ceval's eval breaker
+    # At every loop head, with the function's own countdown and the line to report: signal
+    # handlers and the GIL, as ceval's eval breaker.
+    int JJ_Tick(int countdown, int *L, int line) except -1
+    int JJ_TICKS
     int JJ_CheckConstants(object constants, Py_ssize_t expected) except -1
 
     # Handled-exception state and tracebacks
@@ -281,5 +284,6 @@ cdef extern from "jj_typed.h":
     bint JJ_Math_floor(double x, double *r)
     bint JJ_Math_ceil(double x, double *r)
     bint JJ_Math_trunc(double x, double *r)
-    bint JJ_RangeNext(int64_t *cur, int64_t stop, int64_t step, int64_t *item)
+    bint JJ_RangeHas(int64_t cur, int64_t stop, int64_t step)
+    int64_t JJ_RangeAdvance(int64_t cur, int64_t stop, int64_t step)
     object JJ_CallNext(PyObject *next, int *L, Py_ssize_t n, ...)

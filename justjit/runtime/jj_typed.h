@@ -252,17 +252,13 @@ JJ_DEFINE_MATH(ceil) JJ_DEFINE_MATH(trunc)
 
 /* ---- range loops (RangeIterNext) ------------------------------------------------------------ */
 
-/* 1 and the next item in *item (advancing *cur) while the range has items, else 0. An
- * advance past int64 means the range is over: cur becomes stop. */
-static inline int JJ_RangeNext(int64_t *cur, int64_t stop, int64_t step, int64_t *item) {
-    int64_t c = *cur;
-    if (step > 0 ? c < stop : c > stop) {
-        *item = c;
-        if (__builtin_add_overflow(c, step, cur))
-            *cur = stop;
-        return 1;
-    }
-    return 0;
+/* The range iterator (cur, stop, step) has an item (cur) while this holds; the next cur is
+ * JJ_RangeAdvance's, where an advance past int64 means the range is over (cur = stop). Both
+ * take values, not pointers, so the C compiler keeps the loop's registers in registers. */
+#define JJ_RangeHas(cur, stop, step) ((step) > 0 ? (cur) < (stop) : (cur) > (stop))
+static inline int64_t JJ_RangeAdvance(int64_t cur, int64_t stop, int64_t step) {
+    int64_t next;
+    return __builtin_add_overflow(cur, step, &next) ? stop : next;
 }
 
 /* ---- the dispatcher's chain of specializations --------------------------------------------- */
