@@ -400,18 +400,18 @@ class JITStats:
 _CONTINUE = object()
 
 
-def _guard_key(values) -> tuple:
-    """The lattice type names the entry guards would see for these argument values (as
-    Compiled.arg_types spells them): "object" for what no guard checks."""
-    from justjit.analyses.types import GUARD_NAMES, INT, OBJECT, type_of_class
+def _profile(values) -> tuple:
+    """The lattice types to specialize for, from the argument values (see
+    analyses.types.profile_type: an int past int64 is an object, a list of floats a
+    list[float])."""
+    from justjit.analyses.types import profile_type
 
-    key = []
-    for value in values:
-        t = type_of_class(type(value))
-        if t not in GUARD_NAMES or (t is INT and not -2 ** 63 <= value < 2 ** 63):
-            t = OBJECT
-        key.append(str(t))
-    return tuple(key)
+    return tuple([profile_type(value) for value in values])
+
+
+def _guard_key(values) -> tuple:
+    """The specialization key of these argument values, as Compiled.arg_types spells it."""
+    return tuple([str(t) for t in _profile(values)])
 
 
 class _Outcome:
@@ -496,6 +496,8 @@ class Dispatcher:
         self._specs_closed = False
         self._generic_keys: set = set()
         self._compiling_spec = False
+        self._spec_thread: threading.Thread | None = None  # a later signature's build
+        self._spec_outcome = None  # (key, _Outcome) of a finished one, not installed yet
         _LIVE.add(self)
 
         code = py_func.__code__
@@ -544,9 +546,9 @@ class Dispatcher:
 
     def _pending_call(self, *state_and_args):
         types = tuple([type(value) for value in state_and_args[1:]])
-        return self._route(types)(*state_and_args)
+        return self._route(types, state_and_args[1:])(*state_and_args)
 
-    def _route(self, types: tuple):
+    def _route(self, types: tuple, args: tuple = ()):
         """Count one call of signature ``types``; return what should run it."""
         with self._lock:
             if self._outcome is not None:
@@ -556,9 +558,9 @@ class Dispatcher:
             if self.status == PENDING and record.calls > self.config.hot:
                 logger.debug("%s%s is hot after %d calls", self.name, record.text, record.calls - 1)
                 if self.config.background:
-                    self._start_background(types)
+                    self._start_background(types, _profile(args))
                 else:
-                    self._compile_now(types)  # raises the CompileError if fallback=False
+                    self._compile_now(types, _profile(args))  # raises the CompileError if fallback=False
             status = self.status
             if status == COMPILED:
                 record.compiled = True
@@ -569,10 +571,10 @@ class Dispatcher:
             record.interpreted += 1
             return self._interpret
 
-    def _compile_now(self, types: tuple | None) -> None:
+    def _compile_now(self, types: tuple | None, arg_types: tuple | None = None) -> None:
         self.status = COMPILING
         try:
-            outcome = self._run_compiler(types)
+            outcome = self._run_compiler(types, arg_types)
         except BaseException:
             self.status = PENDING  # e.g. KeyboardInterrupt: try again next call
             raise
@@ -580,10 +582,10 @@ class Dispatcher:
         if outcome.error is not None and not self.config.fallback:
             raise outcome.error
 
-    def _start_background(self, types: tuple) -> None:
+    def _start_background(self, types: tuple, arg_types: tuple | None = None) -> None:
         self.status = COMPILING
         thread = threading.Thread(
-            target=self._background, args=(types,), name=f"justjit compile {self.name}", daemon=True
+            target=self._background, args=(types, arg_types), name=f"justjit compile {self.name}", daemon=True
         )
         self._thread = thread
         with _ALL_LOCK:
@@ -596,9 +598,9 @@ class Dispatcher:
             with _ALL_LOCK:
                 _ALL_DISPATCHERS.discard(self)
 
-    def _background(self, types: tuple) -> None:
+    def _background(self, types: tuple, arg_types: tuple | None = None) -> None:
         try:
-            outcome = self._run_compiler(types)
+            outcome = self._run_compiler(types, arg_types)
         except BaseException as exc:  # noqa: BLE001 - reported to the thread that installs it
             outcome = _Outcome(interrupted=exc, types=types)
         self._outcome = outcome  # the next call (or wait()) installs it
@@ -730,33 +732,59 @@ class Dispatcher:
             record.compiled = True
             if self._outcome is not None:
                 self._install(self._outcome)
+            self._install_specialization()
             key = _guard_key(args)
             if (self._specs_closed or key in self._generic_keys or key in self._spec_keys
                     or self._compiling_spec or record.calls <= self.config.hot):
                 return _CONTINUE
-            # Specialize for what the guards can check: an int past int64 is an object.
-            arg_types = tuple(object if k == "object" else type(v) for k, v in zip(key, args))
             self._compiling_spec = True
-            try:
-                outcome = self._run_compiler(types, arg_types)
-            finally:
-                self._compiling_spec = False
-            if outcome.error is not None or not outcome.compiled.typed:
-                self._generic_keys.add(key)
-                if outcome.error is not None:
-                    logger.info("no specialization of %s%s: %s", self.name,
-                                signature_text(types), outcome.error)
+            if self.config.background:
+                # As for the first signature: this call and the next ones run the generic
+                # code until the build is ready (installed by the next miss, poll or wait).
+                thread = threading.Thread(target=self._build_specialization,
+                                          args=(key, types, _profile(args)), daemon=True,
+                                          name=f"justjit compile {self.name}")
+                self._spec_thread = thread
+                thread.start()
                 return _CONTINUE
-            self._install(outcome)
-            entry = outcome.compiled.entry
-        return entry(state, *args)
+            self._build_specialization(key, types, _profile(args))
+            entry = self._install_specialization()
+        return _CONTINUE if entry is None else entry(state, *args)
+
+    def _build_specialization(self, key: tuple, types: tuple, arg_types: tuple) -> None:
+        try:
+            outcome = self._run_compiler(types, arg_types)
+        except BaseException as exc:  # noqa: BLE001 - e.g. KeyboardInterrupt in the thread
+            outcome = _Outcome(interrupted=exc, types=types)
+        self._spec_outcome = (key, outcome)
+
+    def _install_specialization(self):
+        """Install a finished specialization build (under the lock); its entry, or None when
+        there is none or it gave no typed code (then that signature stays generic)."""
+        finished, self._spec_outcome = self._spec_outcome, None
+        if finished is None:
+            return None
+        self._compiling_spec = False
+        self._spec_thread = None
+        key, outcome = finished
+        if outcome.interrupted is not None:
+            return None  # retried at the next miss of that signature
+        if outcome.error is not None or not outcome.compiled.typed:
+            self._generic_keys.add(key)
+            if outcome.error is not None:
+                logger.info("no specialization of %s%s: %s", self.name,
+                            signature_text(outcome.types), outcome.error)
+            return None
+        self._install(outcome)
+        return outcome.compiled.entry
 
     def poll(self) -> None:
         """Install a finished background build, if there is one."""
-        if self._outcome is not None:
+        if self._outcome is not None or self._spec_outcome is not None:
             with self._lock:
                 if self._outcome is not None:
                     self._install(self._outcome)
+                self._install_specialization()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until a pending background compilation has finished, and install it.
@@ -764,11 +792,11 @@ class Dispatcher:
         Returns False if ``timeout`` (seconds) ran out first, else True. Does not
         raise the CompileError of a refused function (calls do, with fallback=False).
         """
-        thread = self._thread
-        if thread is not None:
-            thread.join(timeout)
-            if thread.is_alive():
-                return False
+        for thread in (self._thread, self._spec_thread):
+            if thread is not None:
+                thread.join(timeout)
+                if thread.is_alive():
+                    return False
         self.poll()
         return True
 

@@ -323,3 +323,64 @@ def test_recursion_through_the_specialization(backend):
                     backend=backend, setup=lambda side: g.__setitem__("fib", side))
     finally:
         g["fib"] = fib
+
+
+# --- list elements: speculated from the arguments, guarded at every read ----------------------
+
+def dot(xs, ys):
+    s = 0.0
+    for i in range(len(xs)):
+        s += xs[i] * ys[i]
+    return s
+
+
+def scale_rows(rows, k):
+    out = 0
+    for r in range(len(rows)):
+        row = rows[r]
+        for i in range(len(row)):
+            try:
+                out += row[i] * k
+            except TypeError as e:
+                out = str(e)
+    return out
+
+
+def int_elements(xs):
+    s = 0
+    for i in range(-len(xs), len(xs)):
+        s = s * 2 + xs[i]
+    return s
+
+
+def test_list_of_floats_element_guards(backend):
+    jitted = typed_check(dot, ([1.5, 2.0, -0.0], [2.0, 0.5, 3.0]), backend=backend,
+                         signature="(xs: list[float], ys: list[float])")
+    # An element of another type anywhere (after the sampled ends too) goes to the generic code.
+    longer = [float(i) for i in range(40)]
+    odd = list(longer)
+    odd[20] = 3
+    compare_calls(dot, jitted, (longer, longer), (odd, longer), (longer, odd),
+                  ([1.0, "x"], [2.0, 2.0]), ([1.0, 2.0], [1.0]), ([NAN, 1.0], [1.0, INF]),
+                  ([1.0, 2**70], [3.0, 1.0]))
+
+
+def test_list_element_guard_fails_inside_nested_loops_and_try(backend):
+    typed_check(scale_rows, ([[1, 2], [3, 4]], 3), ([[1, 2], [3, "a"], [5]], 2),
+                ([[1, 2**62], [2**62, 3]], 4), ([[1.5, 2]], 2), backend=backend)
+
+
+def test_list_of_ints_negative_indices_and_overflow(backend):
+    typed_check(int_elements, ([1, 2, 3],), ([I64_MAX, I64_MAX],), ([1, True, 3],),
+                ([1, 2**64],), ([],), backend=backend, signature="(xs: list[int])")
+
+
+def test_background_builds_a_new_signature_while_generic_code_serves(backend):
+    jitted = jit(poly, backend=backend, fallback=False, cache=True, background=True)
+    compare_calls(poly, jitted, (3, 4))
+    assert jitted.wait(timeout=120)
+    compare_calls(poly, jitted, (3, 4), (1.5, 2.0), (2.5, 2.0))  # the float build starts
+    assert jitted.wait(timeout=120)
+    compare_calls(poly, jitted, (1.5, 2.0))
+    if emits_typed_code(backend):
+        assert jitted.signatures == ["(x: int, y: int)", "(x: float, y: float)"]

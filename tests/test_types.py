@@ -303,3 +303,16 @@ def test_golden_types(path):
     for case in cases:
         expected = "\n".join(case["expected"]).strip("\n") + "\n"
         assert case["actual"] == expected, f"case {case['name']} differs"
+
+
+def test_profile_type_of_argument_values():
+    from justjit.analyses.types import (INT, LIST, LIST_OF_FLOAT, LIST_OF_INT, OBJECT,
+                                        profile_type)
+    assert profile_type([1.0] * 20) is LIST_OF_FLOAT
+    assert profile_type([1, 2, -3]) is LIST_OF_INT
+    assert profile_type([1, 2.0]) is LIST
+    assert profile_type([True, 1]) is LIST  # bools are not ints of the element profile
+    assert profile_type([1, 2**64]) is LIST
+    assert profile_type([]) is LIST
+    assert profile_type(2**63) is OBJECT and profile_type(2**63 - 1) is INT
+    assert profile_type(object()) is OBJECT

@@ -93,6 +93,14 @@ DICT = PyType("dict", dict)
 SET = PyType("set", set)
 RANGE = PyType("range", range, "range")
 RANGE_ITER_NAME = "range_iterator"
+# Lists whose elements were all of one type when the specialization was made (a value profile
+# of the arguments, see profile_type): reading an element by index speculates that type, and
+# a guard on each read sends any other element to the generic code. The entry guard checks
+# only that the argument is a list.
+LIST_OF_INT = PyType("list[int]", list)
+LIST_OF_FLOAT = PyType("list[float]", list)
+ELEMENT_TYPES = {LIST_OF_INT: INT, LIST_OF_FLOAT: FLOAT}
+PROFILE_SAMPLE = 8  # elements looked at, from each end of a list
 
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 
@@ -100,7 +108,8 @@ _BY_CLASS = {int: INT, float: FLOAT, bool: BOOL, type(None): NONE, str: STR, byt
              list: LIST, tuple: TUPLE, dict: DICT, set: SET}
 # The lattice types a GuardType can check (ir.ops.GUARD_TYPES names).
 GUARD_NAMES = {INT: "int", FLOAT: "float", BOOL: "bool", NONE: "none", STR: "str",
-               BYTES: "bytes", LIST: "list", TUPLE: "tuple", DICT: "dict", SET: "set"}
+               BYTES: "bytes", LIST: "list", TUPLE: "tuple", DICT: "dict", SET: "set",
+               LIST_OF_INT: "list", LIST_OF_FLOAT: "list"}
 # Types whose values have no observable lifetime (no __del__, no weakrefs, no contents):
 # specialized code may keep a stale reference to one a little longer.
 LIFETIME_INVISIBLE = ("None", "bool", "int", "float", "str", "bytes", "range",
@@ -122,6 +131,22 @@ def type_of_class(cls) -> PyType:
     if cls is None:
         return OBJECT
     return _BY_CLASS.get(cls, OBJECT)
+
+
+def profile_type(value) -> PyType:
+    """The lattice type a specialization for an argument like `value` assumes: its class's,
+    an int outside int64 is OBJECT (no guard accepts it), and a list whose first and last
+    PROFILE_SAMPLE elements are all floats (or all int64 ints) is LIST_OF_FLOAT (LIST_OF_INT)."""
+    t = _BY_CLASS.get(type(value), OBJECT)
+    if t is INT and not INT64_MIN <= value <= INT64_MAX:
+        return OBJECT
+    if t is LIST and value:
+        sample = value[:PROFILE_SAMPLE] + value[-PROFILE_SAMPLE:]
+        if all(type(x) is float for x in sample):
+            return LIST_OF_FLOAT
+        if all(type(x) is int and INT64_MIN <= x <= INT64_MAX for x in sample):
+            return LIST_OF_INT
+    return t
 
 
 def type_of_constant(value) -> PyType:
@@ -519,6 +544,9 @@ class _Typer:
 
     def t_GetItem(self, op, env, where):
         obj, key = env.get(op.obj), env.get(op.key)
+        element = ELEMENT_TYPES.get(obj)
+        if element is not None and _int_like(key):
+            return Typing({op.dest: element}, "guarded", f"{op.dest} is a {element}")
         if obj == STR and _int_like(key):
             return Typing({op.dest: STR})
         if obj == BYTES and _int_like(key):
