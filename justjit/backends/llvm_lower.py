@@ -50,6 +50,15 @@ How the IR becomes LLVM IR:
   exception thrown in) arrives. YieldFrom is SEND's loop around PyIter_Send, suspending with
   the delegate in gi_yieldfrom. The protocol itself (states, send/throw/close checks,
   finalization) is jj_runtime.h's generator object, shared with the Cython path.
+- Specialized code (justjit.specialize; its docstring is the contract). Unboxed registers
+  (i64 / f64 / b1) are not in the frame: each is an alloca of an LLVM i64 / double / i1 in
+  the entry block, which SROA makes an SSA value (the backend's tier for specialized code
+  runs it). Typed ops are inline instructions: overflow through llvm.s*.with.overflow.i64,
+  division and shifts with their deopt conditions tested first (nothing wraps, traps or is
+  poison), floats as IEEE operations with CPython's own formulas for // and %. A typed
+  terminator that may deopt branches before writing its dest, so the deopt side sees the
+  old values. Only boxing (PyLong_FromLongLong, PyFloat_FromDouble, range()), a big int's
+  value, libm (fmod, floor, the math functions, errno) are calls.
 - Constants (objects from co_consts, interned names, kwnames tuples, code objects, the
   traceback code object) are items of the constants tuple, read with invariant loads. Only
   None, True and False are referred to by symbol. Nothing from the user's program is spliced
@@ -58,8 +67,11 @@ How the IR becomes LLVM IR:
 
 from __future__ import annotations
 
-import sys
+import ctypes
 import dataclasses
+import re
+import struct
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -103,6 +115,31 @@ CONVERSIONS = {None: 0, "s": 1, "r": 2, "a": 3}
 
 _SINGLETONS = {id(None): "@_Py_NoneStruct", id(True): "@_Py_TrueStruct",
                id(False): "@_Py_FalseStruct"}
+
+# Specialized code (see justjit.specialize's contract for the backends).
+LL_TYPES = {"i64": "i64", "f64": "double", "b1": "i1"}   # unboxed register kind -> LLVM type
+ZERO = {"i64": "0", "double": "0.0", "i1": "false"}
+INT64_MIN = -(1 << 63)
+# GuardType: the exact type each lattice name means ("none" is `is None` instead).
+GUARD_TYPE_SYMBOLS = {"int": "PyLong_Type", "float": "PyFloat_Type", "bool": "PyBool_Type",
+                      "str": "PyUnicode_Type", "bytes": "PyBytes_Type", "list": "PyList_Type",
+                      "tuple": "PyTuple_Type", "dict": "PyDict_Type", "set": "PySet_Type"}
+# TypedLen: the Py_ssize_t field holding the length (ob_size; PyASCIIObject.length;
+# PyDictObject.ma_used; PySetObject.used). Checked by `_check_typed_layout`.
+LEN_OFFSETS = {"list": 16, "tuple": 16, "bytes": 16, "str": 16, "dict": 16, "set": 24}
+FLOAT_VALUE = 16  # PyFloatObject.ob_fval
+# 3.11's PyLongObject: ob_size is the signed digit count, the digits follow at LONG_DIGITS.
+# With it, GuardType "int" and UnboxInt read small ints inline; elsewhere they call the C API.
+LONG_INLINE = capi.VERSION == (3, 11)
+LONG_DIGITS = 24
+LONG_FAST_DIGITS = 63 // sys.int_info.bits_per_digit  # this many digits always fit int64
+INT_OVERFLOW_OPS = {"+": "sadd", "-": "ssub", "*": "smul"}  # llvm.<op>.with.overflow.i64
+INT_BITWISE = {"&": "and", "|": "or", "^": "xor"}
+FLOAT_ARITH = {"+": "fadd", "-": "fsub", "*": "fmul"}
+ICMP = {"<": "slt", "<=": "sle", "==": "eq", "!=": "ne", ">": "sgt", ">=": "sge"}
+# C's comparisons of doubles: false with a nan, except !=.
+FCMP = {"<": "olt", "<=": "ole", "==": "oeq", "!=": "une", ">": "ogt", ">=": "oge"}
+ERRNO_LOCATION = "__error" if sys.platform == "darwin" else "__errno_location"
 
 CO_COROUTINE = 0x0080
 CO_ITERABLE_COROUTINE = 0x0100
@@ -189,6 +226,32 @@ def with_eval_breaker_checks(fn: IRFunction) -> IRFunction:
     return dataclasses.replace(fn, blocks=blocks)
 
 
+def _double(value: float) -> str:
+    """An LLVM double constant with exactly the bits of `value` (-0.0, inf, nan included)."""
+    return "0x%016X" % struct.unpack("<Q", struct.pack("<d", value))[0]
+
+
+def _check_typed_layout() -> None:
+    """The object layouts typed code reads inline, checked against this CPython."""
+    def word(obj, offset: int, fmt: str = "q"):
+        return struct.unpack(fmt, ctypes.string_at(id(obj) + offset, struct.calcsize(fmt)))[0]
+
+    samples = {"list": [1, 2], "tuple": (1, 2, 3), "bytes": b"abcd", "str": "\u20ac" * 5,
+               "dict": {1: 2, 3: 4, 5: 6}, "set": {1, 2, 3, 4, 5, 6, 7}}
+    for name, obj in samples.items():
+        if word(obj, LEN_OFFSETS[name]) != len(obj):
+            raise ImportError(f"justjit: unexpected layout of {name} objects")
+    if word(-2.5, FLOAT_VALUE, "d") != -2.5:
+        raise ImportError("justjit: unexpected layout of float objects")
+    big = 12345 << sys.int_info.bits_per_digit
+    if LONG_INLINE and (word(-7, capi.OB_SIZE) != -1 or word(-7, LONG_DIGITS, "I") != 7
+                        or word(big, capi.OB_SIZE) != 2):
+        raise ImportError("justjit: unexpected layout of int objects")
+
+
+_check_typed_layout()
+
+
 def _unordered(value) -> bool:
     if isinstance(value, (frozenset, set)):
         return True
@@ -268,7 +331,6 @@ def _reg_key(r: Reg):
 
 def _natural(name: str):
     """`t10` after `t9`."""
-    import re
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 
@@ -309,11 +371,20 @@ class _Lowering:
         self.tbframe = Reg("jj.tbframe", "tmp")
         self.frame.append(self.tbframe)
         self.slot_index = {reg: k for k, reg in enumerate(self.frame)}
+        # Unboxed registers (specialized code) hold C values, outside the frame: one alloca
+        # each, which SROA / mem2reg turn into SSA values. Never released.
+        unboxed = sorted((r for r in all_registers(fn) if r.kind in ir.UNBOXED_KINDS),
+                         key=lambda r: _natural(r.name))
+        self.unboxed = {reg: f"%un.{k}" for k, reg in enumerate(unboxed)}
+        if self.unboxed and self.gen:
+            raise LowerError("unboxed registers in a generator (specialize never makes them)")
         self.nlocals = sum(1 for r in self.frame if r.kind in ("var", "cell"))
         self.uses_state: set[str] = set()
         self.uses_L = False
         self.uses_meth = False
         self.uses_gres = False
+        self.uses_ovf = False  # %jj.ovf: PyLong_AsLongLongAndOverflow's flag
+        self.range_format = False
         self.ticks = False
         self.resumes: list[str] = []  # generators: the resume points' labels, 1-based
         self.argv_size = 0
@@ -353,12 +424,9 @@ class _Lowering:
         for name in tuple(getattr(code, "co_cellvars", ())) + tuple(getattr(code, "co_freevars",
                                                                               ())):
             order.setdefault(("cell", name), len(order))
-        regs = all_registers(self.fn) | set(self.fn.args)
+        regs = {r for r in all_registers(self.fn) | set(self.fn.args)
+                if r.kind not in ir.UNBOXED_KINDS}
         kind_rank = {"var": 0, "cell": 1, "stack": 2, "tmp": 2}
-        unboxed = sorted({r.kind for r in regs if r.kind not in kind_rank})
-        if unboxed:
-            raise LowerError(f"registers of kind {', '.join(unboxed)} (specialized code) are "
-                             f"not supported by the llvm backend yet")
 
         def key(r: Reg):
             return (kind_rank[r.kind], order.get((r.kind, r.name), 1 << 30), r.kind,
@@ -623,6 +691,8 @@ class _Lowering:
             # which is part of the cache key, must not.
             op = dataclasses.replace(op, value=_Opaque(op.value))
         text = format_op(op).split("  ; line")[0].rstrip()
+        # Not the address of a GuardIdentity's object: the text is part of the cache key.
+        text = re.sub(r" at 0x[0-9a-fA-F]+", "", text)
         self.body.append(f"  ; {_comment(text)}")
 
     def landing(self, block: ir.Block) -> None:
@@ -741,6 +811,8 @@ class _Lowering:
             self.emit("%jj.meth = alloca ptr, align 8")
         if self.uses_gres:
             self.emit("%jj.gres = alloca ptr, align 8")
+        if self.uses_ovf:
+            self.emit("%jj.ovf = alloca i32, align 4")
         if self.argv_size:
             self.emit(f"%jj.argv = alloca [{self.argv_size} x ptr], align 8")
         self.emit(f"store i32 {int(self.fn.firstlineno or 0)}, ptr %jj.line, align 4")
@@ -765,6 +837,13 @@ class _Lowering:
             for k, reg in enumerate(self.frame):
                 self.body.append(f"  ; slot {k}: {_comment(str(reg))} ({reg.kind})")
             self.locals_allocas()
+            for reg, p in self.unboxed.items():
+                ty = LL_TYPES[reg.kind]
+                self.body.append(f"  ; {p}: {_comment(str(reg))} ({reg.kind})")
+                self.emit(f"{p} = alloca {ty}")
+                # Defined on every path: a value is never read before it is written, but
+                # a zero keeps LLVM from reasoning about undefined ones.
+                self.emit(f"store {ty} {ZERO[ty]}, ptr {p}")
             self.emit(f"call void @llvm.memset.p0.i64(ptr align 8 %jj.frame, i8 0, "
                       f"i64 {8 * nslots}, i1 false)")
             self.decls["llvm.memset.p0.i64"] = ("declare void @llvm.memset.p0.i64(ptr, i8, i64, "
@@ -854,6 +933,9 @@ class _Lowering:
 
     def op_Move(self, op: ir.Move, released):
         if op.dest == op.src:
+            return None
+        if op.dest.kind in ir.UNBOXED_KINDS:
+            self.ustore(op.dest, self.uload(op.src))
             return None
         v = self.load(op.src)
         if op.src in released and op.src.kind in RELEASED_KINDS:
@@ -1363,6 +1445,195 @@ class _Lowering:
         self.emit(f"{value} = phi ptr [ %sent, %{done} ], [ {r}, %{ret} ]")
         self.store(op.dest, value)
 
+    # ---- typed code (justjit.specialize) ------------------------------------------------------
+    # Unboxed registers are allocas of C values (LL_TYPES); typed ops compute inline, without
+    # wrapping or trapping: what CPython would not compute the same way deopts instead.
+
+    def inst(self, text: str, hint: str = "t") -> str:
+        """`%tN = text`: one instruction's value."""
+        v = self.tmp(hint)
+        self.emit(f"{v} = {text}")
+        return v
+
+    def uslot(self, reg: Reg) -> str:
+        p = self.unboxed.get(reg)
+        if p is None:
+            raise LowerError(f"{reg} is not an unboxed register of {self.fn.qualname}")
+        return p
+
+    def uload(self, reg: Reg) -> str:
+        # (Hint "v": a value named like a block label, %b9, would not parse.)
+        return self.inst(f"load {LL_TYPES[reg.kind]}, ptr {self.uslot(reg)}", "v")
+
+    def ustore(self, reg: Reg, v: str) -> None:
+        self.emit(f"store {LL_TYPES[reg.kind]} {v}, ptr {self.uslot(reg)}")
+
+    def field(self, obj: str, offset: int, ty: str = "i64") -> str:
+        return self.inst(f"load {ty}, ptr {self.item_ptr(obj, offset)}, align 8", "fld")
+
+    def type_is(self, obj: str, type_symbol: str) -> str:
+        """i1: type(obj) is exactly the type object `type_symbol` (a C-API data symbol)."""
+        self.data.add(type_symbol)
+        tp = self.field(obj, capi.OB_TYPE, "ptr")
+        return self.inst(f"icmp eq ptr {tp}, @{type_symbol}", "c")
+
+    def any_of(self, *conds: str) -> str:
+        v = conds[0]
+        for c in conds[1:]:
+            v = self.inst(f"or i1 {v}, {c}", "c")
+        return v
+
+    def all_of(self, *conds: str) -> str:
+        v = conds[0]
+        for c in conds[1:]:
+            v = self.inst(f"and i1 {v}, {c}", "c")
+        return v
+
+    def op_ConstInt(self, op: ir.ConstInt, released):
+        if not INT64_MIN <= op.value < -INT64_MIN:
+            raise LowerError(f"ConstInt {op.value} does not fit int64")
+        self.ustore(op.dest, str(int(op.value)))
+
+    def op_ConstFloat(self, op: ir.ConstFloat, released):
+        self.ustore(op.dest, _double(op.value))
+
+    def op_ConstBool(self, op: ir.ConstBool, released):
+        self.ustore(op.dest, "true" if op.value else "false")
+
+    def box(self, op: ir.Op, func: str, dest: Reg, src: Reg) -> None:
+        """dest = func(src) for a C-API constructor. Its failure (a MemoryError) leaves the
+        function without running a handler, as the contract allows."""
+        v = self.call("ptr", func, [(LL_TYPES[src.kind], self.uload(src))])
+        self.store(dest, self.check_null(v, op))
+
+    def op_BoxInt(self, op: ir.BoxInt, released):
+        self.box(op, "PyLong_FromLongLong", op.dest, op.src)
+
+    def op_BoxFloat(self, op: ir.BoxFloat, released):
+        self.box(op, "PyFloat_FromDouble", op.dest, op.src)
+
+    def op_BoxBool(self, op: ir.BoxBool, released):
+        self.store(op.dest, self.bool_object(self.uload(op.src)))
+
+    def new_range(self, op: ir.Op, start: Reg, stop: Reg, step: Reg) -> str:
+        """A new reference to range(start, stop, step) (PyRange_Type called with 3 ints)."""
+        if not self.range_format:
+            self.globals_.append('@jj.fmt.range = private unnamed_addr constant [4 x i8] '
+                                 'c"LLL\\00"')
+            self.range_format = True
+        self.data.add("PyRange_Type")
+        args = [("ptr", "@PyRange_Type"), ("ptr", "@jj.fmt.range")]
+        args += [("i64", self.uload(r)) for r in (start, stop, step)]
+        return self.check_null(self.call("ptr", "PyObject_CallFunction", args, nfixed=2), op)
+
+    def op_BoxRange(self, op: ir.BoxRange, released):
+        self.store(op.dest, self.new_range(op, op.start, op.stop, op.step))
+
+    def op_BoxRangeIter(self, op: ir.BoxRangeIter, released):
+        r = self.new_range(op, op.cur, op.stop, op.step)
+        it = self.call("ptr", "PyObject_GetIter", [("ptr", r)])
+        self.decref(r)
+        self.store(op.dest, self.check_null(it, op))
+
+    def long_value(self, x: str) -> str:
+        """The value of the exact int `x`, known to fit int64."""
+        if not LONG_INLINE:
+            return self.call("i64", "PyLong_AsLongLong", [("ptr", x)])
+        size = self.field(x, capi.OB_SIZE)
+        biased = self.inst(f"add i64 {size}, 1")
+        one_digit = self.inst(f"icmp ult i64 {biased}, 3", "c")  # -1, 0 or 1 digit
+        fast, slow, done = (self.new_label(h) for h in ("long.fast", "long.slow", "long"))
+        self.emit(f"br i1 {one_digit}, label %{fast}, label %{slow}")
+        self.label(fast)
+        digit = self.inst(f"zext i32 {self.field(x, LONG_DIGITS, 'i32')} to i64")
+        small = self.inst(f"mul i64 {size}, {digit}")
+        self.emit(f"br label %{done}")
+        self.label(slow)
+        big = self.call("i64", "PyLong_AsLongLong", [("ptr", x)])
+        self.emit(f"br label %{done}")
+        self.label(done)
+        return self.inst(f"phi i64 [ {small}, %{fast} ], [ {big}, %{slow} ]", "long")
+
+    def op_UnboxInt(self, op: ir.UnboxInt, released):
+        self.ustore(op.dest, self.long_value(self.load(op.src)))
+
+    def op_UnboxFloat(self, op: ir.UnboxFloat, released):
+        self.ustore(op.dest, self.field(self.load(op.src), FLOAT_VALUE, "double"))
+
+    def op_UnboxBool(self, op: ir.UnboxBool, released):
+        x = self.load(op.src)
+        self.ustore(op.dest, self.inst(f"icmp eq ptr {x}, {self.const(True)}", "c"))
+
+    def op_BoolToInt(self, op: ir.BoolToInt, released):
+        self.ustore(op.dest, self.inst(f"zext i1 {self.uload(op.src)} to i64"))
+
+    def op_IntToFloat(self, op: ir.IntToFloat, released):
+        # Round to nearest, ties to even (the default rounding mode), as PyLong_AsDouble.
+        self.ustore(op.dest, self.inst(f"sitofp i64 {self.uload(op.src)} to double"))
+
+    def binary(self, op: ir.Op, instr: str) -> None:
+        """dest = left <instr> right, one instruction on values of the operands' type."""
+        a, b = self.uload(op.left), self.uload(op.right)
+        self.ustore(op.dest, self.inst(f"{instr} {LL_TYPES[op.left.kind]} {a}, {b}"))
+
+    def op_IntBitwise(self, op: ir.IntBitwise, released):
+        self.binary(op, INT_BITWISE[op.op])
+
+    def op_FloatArith(self, op: ir.FloatArith, released):
+        self.binary(op, FLOAT_ARITH[op.op])  # no fast-math flags: IEEE results, nan and inf
+
+    def op_IntCompare(self, op: ir.IntCompare, released):
+        self.binary(op, "icmp " + ICMP[op.op])
+
+    def op_FloatCompare(self, op: ir.FloatCompare, released):
+        self.binary(op, "fcmp " + FCMP[op.op])
+
+    def fabs(self, v: str) -> str:
+        return self.call("double", "llvm.fabs.f64", [("double", v)])
+
+    def op_FloatUnary(self, op: ir.FloatUnary, released):
+        v = self.uload(op.operand)
+        if op.op == "neg":
+            self.ustore(op.dest, self.inst(f"fneg double {v}"))
+        elif op.op == "abs":
+            self.ustore(op.dest, self.fabs(v))
+        else:
+            raise LowerError(f"unknown FloatUnary {op.op!r}")
+
+    def op_Truth(self, op: ir.Truth, released):
+        v = self.uload(op.src)
+        kind = op.src.kind
+        if kind == "b1":
+            t = self.inst(f"xor i1 {v}, true", "c") if op.negate else v
+        elif kind == "i64":
+            t = self.inst(f"icmp {'eq' if op.negate else 'ne'} i64 {v}, 0", "c")
+        else:  # a nan is true, -0.0 false
+            t = self.inst(f"fcmp {'oeq' if op.negate else 'une'} double {v}, 0.0", "c")
+        self.ustore(op.dest, t)
+
+    def min_max(self, op, less: str, greater: str) -> None:
+        """Python's min()/max(): r = args[0]; r = x wherever x < r (min) / x > r (max)."""
+        ty = LL_TYPES[op.dest.kind]
+        cmp = {"min": less, "max": greater}[op.op]
+        r = self.uload(op.args[0])
+        for arg in op.args[1:]:
+            x = self.uload(arg)
+            c = self.inst(f"{cmp} {ty} {x}, {r}", "c")
+            r = self.inst(f"select i1 {c}, {ty} {x}, {ty} {r}")
+        self.ustore(op.dest, r)
+
+    def op_IntMinMax(self, op: ir.IntMinMax, released):
+        self.min_max(op, "icmp slt", "icmp sgt")
+
+    def op_FloatMinMax(self, op: ir.FloatMinMax, released):
+        self.min_max(op, "fcmp olt", "fcmp ogt")
+
+    def op_TypedLen(self, op: ir.TypedLen, released):
+        offset = LEN_OFFSETS.get(op.of)
+        if offset is None:
+            raise LowerError(f"TypedLen of {op.of!r}")
+        self.ustore(op.dest, self.field(self.load(op.obj), offset))
+
     # ---- terminators --------------------------------------------------------------------------
 
     def term_Jump(self, term: ir.Jump) -> None:
@@ -1475,3 +1746,202 @@ class _Lowering:
         self.call("i32", "*JJ_Reraise", [("ptr", exc), ("ptr", "%jj.L")])
         self.raise_flag_from_L()
         self.emit(f"br label %{self.fail_target(term)}")
+
+    # ---- typed terminators ------------------------------------------------------------------
+    # One that may deopt branches to `deopt` before writing anything; its defs are written on
+    # the ok side only (a dest may also be an operand: the deopt side sees the old value).
+
+    def deopt_if(self, term: ir.Op, bad: str) -> None:
+        """Go to term.deopt when `bad`; go on in a new block (the ok side) otherwise."""
+        ok = self.new_label("typed.ok")
+        self.emit(f"br i1 {bad}, label %b{term.deopt}, label %{ok}")
+        self.label(ok)
+
+    def ok_with(self, term: ir.Op, value: str) -> None:
+        self.ustore(term.dest, value)
+        self.emit(f"br label %b{term.ok}")
+
+    def term_TypedCondBranch(self, term: ir.TypedCondBranch) -> None:
+        self.emit(f"br i1 {self.uload(term.cond)}, label %b{term.if_true}, "
+                  f"label %b{term.if_false}")
+
+    def term_GuardIdentity(self, term: ir.GuardIdentity) -> None:
+        same = self.inst(f"icmp eq ptr {self.load(term.src)}, {self.const(term.expected)}", "c")
+        self.emit(f"br i1 {same}, label %b{term.ok}, label %b{term.deopt}")
+
+    def term_GuardType(self, term: ir.GuardType) -> None:
+        x = self.load(term.src)
+        if term.type_name == "none":
+            c = self.inst(f"icmp eq ptr {x}, {self.none()}", "c")
+        elif term.type_name in GUARD_TYPE_SYMBOLS:
+            c = self.type_is(x, GUARD_TYPE_SYMBOLS[term.type_name])
+        else:
+            raise LowerError(f"GuardType {term.type_name!r}")
+        if term.type_name != "int":
+            self.emit(f"br i1 {c}, label %b{term.ok}, label %b{term.deopt}")
+            return
+        # An exact int: does it fit int64? Surely with few digits; else ask CPython.
+        self.deopt_if(term, self.inst(f"xor i1 {c}, true", "c"))
+        if LONG_INLINE:
+            size = self.field(x, capi.OB_SIZE)
+            biased = self.inst(f"add i64 {size}, {LONG_FAST_DIGITS}")
+            few = self.inst(f"icmp ule i64 {biased}, {2 * LONG_FAST_DIGITS}", "c")
+            slow = self.new_label("long.fits")
+            self.emit(f"br i1 {few}, label %b{term.ok}, label %{slow}")
+            self.label(slow)
+        self.uses_ovf = True
+        self.call("i64", "PyLong_AsLongLongAndOverflow", [("ptr", x), ("ptr", "%jj.ovf")])
+        overflow = self.inst("load i32, ptr %jj.ovf, align 4")
+        fits = self.inst(f"icmp eq i32 {overflow}, 0", "c")
+        self.emit(f"br i1 {fits}, label %b{term.ok}, label %b{term.deopt}")
+
+    def rounded_toward_zero(self, rem: str, x: str, y: str) -> str:
+        """i1: rem != 0 and x, y of unlike signs: where C's division, which truncates,
+        differs from Python's, which floors."""
+        inexact = self.inst(f"icmp ne i64 {rem}, 0", "c")
+        unlike = self.inst(f"icmp slt i64 {self.inst(f'xor i64 {x}, {y}')}, 0", "c")
+        return self.all_of(inexact, unlike)
+
+    def term_IntArith(self, term: ir.IntArith) -> None:
+        a, b = self.uload(term.left), self.uload(term.right)
+        op = term.op
+        if op in INT_OVERFLOW_OPS:
+            r = self.call("{i64, i1}", f"llvm.{INT_OVERFLOW_OPS[op]}.with.overflow.i64",
+                          [("i64", a), ("i64", b)])
+            self.deopt_if(term, self.inst(f"extractvalue {{i64, i1}} {r}, 1", "c"))
+            self.ok_with(term, self.inst(f"extractvalue {{i64, i1}} {r}, 0"))
+        elif op == "//":
+            # Python floors; C truncates: one less when inexact with operands of unlike signs.
+            zero = self.inst(f"icmp eq i64 {b}, 0", "c")
+            min_left = self.inst(f"icmp eq i64 {a}, {INT64_MIN}", "c")
+            minus_one = self.inst(f"icmp eq i64 {b}, -1", "c")
+            self.deopt_if(term, self.any_of(zero, self.all_of(min_left, minus_one)))
+            q = self.inst(f"sdiv i64 {a}, {b}")
+            r = self.inst(f"srem i64 {a}, {b}")
+            down = self.inst(f"zext i1 {self.rounded_toward_zero(r, a, b)} to i64")
+            self.ok_with(term, self.inst(f"sub i64 {q}, {down}"))
+        elif op == "%":
+            # The result takes the divisor's sign. x % -1 is 0 (and INT64_MIN srem -1 is UB).
+            self.deopt_if(term, self.inst(f"icmp eq i64 {b}, 0", "c"))
+            minus_one = self.inst(f"icmp eq i64 {b}, -1", "c")
+            divisor = self.inst(f"select i1 {minus_one}, i64 1, i64 {b}")
+            r = self.inst(f"srem i64 {a}, {divisor}")
+            fix = self.inst(f"select i1 {self.rounded_toward_zero(r, r, b)}, i64 {b}, i64 0")
+            self.ok_with(term, self.inst(f"add i64 {r}, {fix}"))
+        elif op == "<<":
+            # Deopt on a negative count, or when bits (of a nonzero left) would be lost.
+            in_range = self.inst(f"icmp ult i64 {b}, 64", "c")
+            count = self.inst(f"select i1 {in_range}, i64 {b}, i64 0")
+            v = self.inst(f"shl i64 {a}, {count}")
+            lost = self.inst(f"icmp ne i64 {self.inst(f'ashr i64 {v}, {count}')}, {a}", "c")
+            too_far = self.inst(f"xor i1 {in_range}, true", "c")
+            nonzero = self.inst(f"icmp ne i64 {a}, 0", "c")
+            negative = self.inst(f"icmp slt i64 {b}, 0", "c")
+            self.deopt_if(term, self.any_of(negative,
+                                            self.all_of(nonzero, self.any_of(too_far, lost))))
+            self.ok_with(term, v)
+        elif op == ">>":
+            # A count of 63 or more leaves the sign: 0 or -1.
+            self.deopt_if(term, self.inst(f"icmp slt i64 {b}, 0", "c"))
+            count = self.call("i64", "llvm.umin.i64", [("i64", b), ("i64", "63")])
+            self.ok_with(term, self.inst(f"ashr i64 {a}, {count}"))
+        else:
+            raise LowerError(f"unknown IntArith {op!r}")
+
+    def term_IntUnary(self, term: ir.IntUnary) -> None:
+        a = self.uload(term.operand)
+        if term.op not in ir.INT_UNARY_OPS:
+            raise LowerError(f"unknown IntUnary {term.op!r}")
+        self.deopt_if(term, self.inst(f"icmp eq i64 {a}, {INT64_MIN}", "c"))
+        neg = self.inst(f"sub i64 0, {a}")
+        if term.op == "abs":
+            negative = self.inst(f"icmp slt i64 {a}, 0", "c")
+            neg = self.inst(f"select i1 {negative}, i64 {neg}, i64 {a}")
+        self.ok_with(term, neg)
+
+    def libm(self, name: str, *args: str) -> str:
+        """A call to the C library's double function `name` (by symbol, so that the loader
+        resolves it like the C API)."""
+        return self.call("double", name, [("double", a) for a in args])
+
+    def copysign(self, magnitude: str, sign: str) -> str:
+        return self.call("double", "llvm.copysign.f64", [("double", magnitude), ("double", sign)])
+
+    def term_FloatDivide(self, term: ir.FloatDivide) -> None:
+        """float_div, float_rem and _float_div_mod of Objects/floatobject.c."""
+        a, b = self.uload(term.left), self.uload(term.right)
+        self.deopt_if(term, self.inst(f"fcmp oeq double {b}, 0.0", "c"))  # 0.0 and -0.0
+        if term.op == "/":
+            self.ok_with(term, self.inst(f"fdiv double {a}, {b}"))
+            return
+        if term.op not in ("%", "//"):
+            raise LowerError(f"unknown FloatDivide {term.op!r}")
+        mod = self.libm("fmod", a, b)
+        # C's `if (mod)` and `(wx < 0) != (mod < 0)`: a nan is true, and never < 0.
+        nonzero = self.inst(f"fcmp une double {mod}, 0.0", "c")
+        b_neg = self.inst(f"fcmp olt double {b}, 0.0", "c")
+        mod_neg = self.inst(f"fcmp olt double {mod}, 0.0", "c")
+        fix = self.all_of(nonzero, self.inst(f"xor i1 {b_neg}, {mod_neg}", "c"))
+        if term.op == "%":
+            fixed = self.inst(f"select i1 {fix}, double {self.inst(f'fadd double {mod}, {b}')}, "
+                              f"double {mod}")
+            self.ok_with(term, self.inst(f"select i1 {nonzero}, double {fixed}, "
+                                         f"double {self.copysign('0.0', b)}"))
+            return
+        div = self.inst(f"fdiv double {self.inst(f'fsub double {a}, {mod}')}, {b}")
+        div = self.inst(f"select i1 {fix}, double {self.inst(f'fsub double {div}, 1.0')}, "
+                        f"double {div}")
+        floor = self.libm("floor", div)
+        up = self.inst(f"fcmp ogt double {self.inst(f'fsub double {div}, {floor}')}, 0.5", "c")
+        floor = self.inst(f"select i1 {up}, double {self.inst(f'fadd double {floor}, 1.0')}, "
+                          f"double {floor}")
+        zero = self.copysign("0.0", self.inst(f"fdiv double {a}, {b}"))
+        div_nonzero = self.inst(f"fcmp une double {div}, 0.0", "c")
+        self.ok_with(term, self.inst(f"select i1 {div_nonzero}, double {floor}, double {zero}"))
+
+    def term_IntToFloatExact(self, term: ir.IntToFloatExact) -> None:
+        v = self.uload(term.src)
+        self.deopt_if(term, self.any_of(self.inst(f"icmp slt i64 {v}, {-(1 << 53)}", "c"),
+                                        self.inst(f"icmp sgt i64 {v}, {1 << 53}", "c")))
+        self.ok_with(term, self.inst(f"sitofp i64 {v} to double"))
+
+    def term_FloatToInt(self, term: ir.FloatToInt) -> None:
+        v = self.uload(term.src)
+        # Ordered comparisons: a nan fails both, an infinity one.
+        low = self.inst(f"fcmp oge double {v}, {_double(-2.0 ** 63)}", "c")
+        high = self.inst(f"fcmp olt double {v}, {_double(2.0 ** 63)}", "c")
+        self.deopt_if(term, self.inst(f"xor i1 {self.all_of(low, high)}, true", "c"))
+        self.ok_with(term, self.inst(f"fptosi double {v} to i64"))
+
+    def term_MathFunc(self, term: ir.MathFunc) -> None:
+        if term.name not in ir.MATH_FUNCS:
+            raise LowerError(f"unknown MathFunc {term.name!r}")
+        x = self.uload(term.arg)
+        errno = self.call("ptr", ERRNO_LOCATION, [], hint="errno")
+        self.emit(f"store i32 0, ptr {errno}, align 4")
+        r = self.libm(term.name, x)
+        err = self.inst(f"load i32, ptr {errno}, align 4")
+        inf = _double(float("inf"))
+        new_nan = self.all_of(self.inst(f"fcmp uno double {r}, {r}", "c"),
+                              self.inst(f"fcmp ord double {x}, {x}", "c"))
+        new_inf = self.all_of(self.inst(f"fcmp oeq double {self.fabs(r)}, {inf}", "c"),
+                              self.inst(f"fcmp olt double {self.fabs(x)}, {inf}", "c"))
+        self.deopt_if(term, self.any_of(new_nan, new_inf,
+                                        self.inst(f"icmp ne i32 {err}, 0", "c")))
+        self.ok_with(term, r)
+
+    def term_RangeIterNext(self, term: ir.RangeIterNext) -> None:
+        cur, stop, step = (self.uload(r) for r in (term.cur, term.stop, term.step))
+        up = self.inst(f"icmp sgt i64 {step}, 0", "c")
+        below = self.inst(f"icmp slt i64 {cur}, {stop}", "c")
+        above = self.inst(f"icmp sgt i64 {cur}, {stop}", "c")
+        more = self.inst(f"select i1 {up}, i1 {below}, i1 {above}", "c")
+        body = self.new_label("range.next")
+        self.emit(f"br i1 {more}, label %{body}, label %b{term.exit}")
+        self.label(body)
+        r = self.call("{i64, i1}", "llvm.sadd.with.overflow.i64", [("i64", cur), ("i64", step)])
+        past = self.inst(f"extractvalue {{i64, i1}} {r}, 0")
+        overflow = self.inst(f"extractvalue {{i64, i1}} {r}, 1", "c")
+        self.ustore(term.dest, cur)
+        self.ustore(term.cur, self.inst(f"select i1 {overflow}, i64 {stop}, i64 {past}"))
+        self.emit(f"br label %b{term.body}")
