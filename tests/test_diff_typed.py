@@ -27,6 +27,18 @@ def emits_typed_code(backend) -> bool:
     return getattr(importlib.import_module(BACKEND_MODULES[backend]), "TYPED", False)
 
 
+def chains_specializations(backend) -> bool:
+    """Whether the backend's modules take a next specialization (__jj_chain); without it
+    only the first signature is specialized and the generic code serves the others."""
+    return getattr(importlib.import_module(BACKEND_MODULES[backend]), "CHAINS", False)
+
+
+def expected_signatures(backend, signatures):
+    if not emits_typed_code(backend):
+        return None
+    return signatures if chains_specializations(backend) else signatures[:1]
+
+
 def typed_check(fn, *calls, backend, signature=None, **options):
     """check() and, where the backend emits typed code, that the first signature got it."""
     jitted = check(fn, *calls, backend=backend, **options)
@@ -288,18 +300,18 @@ def poly(x, y):
 def test_each_signature_gets_its_specialization(backend):
     jitted = jit(poly, backend=backend, fallback=False, cache=True)
     compare_calls(poly, jitted, (3, 4), (1.5, 2.0), (True, False), (3, 4), (2**70, 3), ("a", 2))
-    if emits_typed_code(backend):
-        # (a big int, int) and (str, int) would type nothing: the generic code serves them.
-        assert jitted.signatures == ["(x: int, y: int)", "(x: float, y: float)",
-                                     "(x: bool, y: bool)"], jitted.signatures
+    # (a big int, int) and (str, int) would type nothing: the generic code serves them.
+    expected = expected_signatures(backend, ["(x: int, y: int)", "(x: float, y: float)",
+                                             "(x: bool, y: bool)"])
+    assert expected is None or jitted.signatures == expected, jitted.signatures
 
 
 def test_signatures_beyond_the_cap_run_generic_code(backend):
     jitted = jit(poly, backend=backend, fallback=False, cache=True, max_signatures=2)
     compare_calls(poly, jitted, (3, 4), (1.5, 2.0), (True, False), (2**70, 3), (3, 4.5),
                   (1.5, 2.0), (3, 4))
-    if emits_typed_code(backend):
-        assert jitted.signatures == ["(x: int, y: int)", "(x: float, y: float)"]
+    expected = expected_signatures(backend, ["(x: int, y: int)", "(x: float, y: float)"])
+    assert expected is None or jitted.signatures == expected, jitted.signatures
 
 
 def test_hot_counts_each_new_signature(backend):
@@ -308,8 +320,8 @@ def test_hot_counts_each_new_signature(backend):
     if emits_typed_code(backend):
         assert jitted.signatures == ["(x: int, y: int)"]
     compare_calls(poly, jitted, (1.5, 2.0))
-    if emits_typed_code(backend):
-        assert jitted.signatures == ["(x: int, y: int)", "(x: float, y: float)"]
+    expected = expected_signatures(backend, ["(x: int, y: int)", "(x: float, y: float)"])
+    assert expected is None or jitted.signatures == expected, jitted.signatures
 
 
 def fib(n):
@@ -382,5 +394,5 @@ def test_background_builds_a_new_signature_while_generic_code_serves(backend):
     compare_calls(poly, jitted, (3, 4), (1.5, 2.0), (2.5, 2.0))  # the float build starts
     assert jitted.wait(timeout=120)
     compare_calls(poly, jitted, (1.5, 2.0))
-    if emits_typed_code(backend):
-        assert jitted.signatures == ["(x: int, y: int)", "(x: float, y: float)"]
+    expected = expected_signatures(backend, ["(x: int, y: int)", "(x: float, y: float)"])
+    assert expected is None or jitted.signatures == expected, jitted.signatures

@@ -10,6 +10,7 @@ from typing import Any
 
 STAGES = ("shapes", "alloc", "pyx")
 TYPED = True  # emits the typed ops of justjit.specialize
+CHAINS = True  # modules take the next specialization of the dispatcher's chain (__jj_chain)
 
 
 @dataclass

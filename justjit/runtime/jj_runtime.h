@@ -3866,7 +3866,15 @@ JJ_FUNC int JJ_CythonTracebackHere(PyFrameObject *frame)
  */
 #define JJ_TICKS 4096
 
-JJ_FUNC int JJ_EvalBreaker(int *L, int line)
+#if defined(__GNUC__)
+#define JJ_COLD __attribute__((cold, noinline))
+#else
+#define JJ_COLD
+#endif
+
+/* Cold: the compiler keeps the loop's values in registers and moves the spills around this
+   call out of the loop (with a plain call, gcc keeps doubles of a hot loop in memory). */
+JJ_FUNC JJ_COLD int JJ_EvalBreaker(int *L, int line)
 {
     L[0] = line;  /* a signal handler's exception is raised on the loop's line */
     if (Py_MakePendingCalls() < 0) {
@@ -3880,6 +3888,6 @@ JJ_FUNC int JJ_EvalBreaker(int *L, int line)
 /* `countdown` is a local C int of the compiled function (a register in its loops, unlike a
    global): the generated code passes the variable itself. */
 #define JJ_Tick(countdown, L, line) \
-    (--(countdown) > 0 ? 0 : ((countdown) = JJ_TICKS, JJ_EvalBreaker((L), (line))))
+    (__builtin_expect(--(countdown) > 0, 1) ? 0 : ((countdown) = JJ_TICKS, JJ_EvalBreaker((L), (line))))
 
 #endif /* JJ_RUNTIME_H */
