@@ -440,29 +440,32 @@ class _Lowering:
         Call, and not needed by an exception handler. These are lowered like LOAD_METHOD +
         CALL (`_PyObject_GetMethod`, then the call with `self` prepended), which skips making
         a bound-method object."""
-        uses: dict[Reg, int] = {}
-        for block in self.fn.blocks.values():
-            for op in block_points(block):
-                for r in op.uses():
-                    uses[r] = uses.get(r, 0) + 1
-        found = []
+        # Every GetAttr defining the register must qualify: specialized code has a typed and
+        # a generic copy of each register, and the lowering is chosen per register.
+        verdict: dict[Reg, bool] = {}
         for b in self.order:
             block = self.fn.blocks[b]
             exc_live = self.live.exc_live.get(b, frozenset())
+            uses: dict[Reg, int] = {}
+            for op in block_points(block):
+                for r in op.uses():
+                    uses[r] = uses.get(r, 0) + 1
             for i, op in enumerate(block.ops):
-                if not (isinstance(op, ir.GetAttr) and op.dest.kind == "tmp"
-                        and uses.get(op.dest) == 1 and op.dest not in exc_live):
+                if not (isinstance(op, ir.GetAttr) and op.dest.kind == "tmp"):
                     continue
-                for j in range(i + 1, len(block.ops)):
-                    later = block.ops[j]
-                    if op.dest in later.defs():
-                        break
-                    if op.dest in later.uses():
-                        if (isinstance(later, ir.Call) and later.func == op.dest
-                                and op.dest not in later.args
-                                and op.dest in self.release_after.get((b, j), ())):
-                            found.append(op.dest)
-                        break
+                ok = False
+                if uses.get(op.dest) == 1 and op.dest not in exc_live:
+                    for j in range(i + 1, len(block.ops)):
+                        later = block.ops[j]
+                        if op.dest in later.defs():
+                            break
+                        if op.dest in later.uses():
+                            ok = (isinstance(later, ir.Call) and later.func == op.dest
+                                  and op.dest not in later.args
+                                  and op.dest in self.release_after.get((b, j), ()))
+                            break
+                verdict[op.dest] = verdict.get(op.dest, True) and ok
+        found = [r for r, ok in verdict.items() if ok]
         return found
 
     def slot(self, reg: Reg) -> str:
