@@ -50,14 +50,17 @@ def main() -> int:
     print(f"kernel({n}) = {expected}  (same answer from CPython and from compiled code)")
     print(f"first call (compile or cache load + run): {first_call * 1000:.0f} ms")
     print(f"CPython:  {t_py * 1000:8.2f} ms")
-    print(f"justjit:  {t_jit * 1000:8.2f} ms   speed-up {t_py / t_jit:.2f}x  "
-          f"(generic object code; typed specialization is a later stage)")
+    compiled = jitted.dispatcher.compiled
+    kind = ("typed code for these argument types, generic code behind its guards"
+            if getattr(compiled, "typed", False) else "generic object code")
+    print(f"justjit:  {t_jit * 1000:8.2f} ms   speed-up {t_py / t_jit:.2f}x  ({kind})")
     print(f"signatures: {jitted.signatures}")
     print(f"generated .pyx files are in: {dump_dir}")
     print("the source is also available as jitted.inspect_pyx(); the start of the body:")
     lines = jitted.inspect_pyx().splitlines()
-    start = next((i for i, line in enumerate(lines) if "# -- b0" in line), 0)
-    for line in lines[start:start + 16]:
+    body = next((i for i, line in enumerate(lines) if "__jj_body(" in line), 0)
+    start = next((i for i, line in enumerate(lines) if i > body and "# -- b" in line), body)
+    for line in lines[start:start + 30]:
         print("    " + line)
     return 0
 
