@@ -747,11 +747,16 @@ class Dispatcher:
                 self._spec_thread = thread
                 thread.start()
                 return _CONTINUE
-            self._build_specialization(key, types, _profile(args))
+            try:  # (here a KeyboardInterrupt in the compiler reaches the caller)
+                outcome = self._run_compiler(types, _profile(args))
+            finally:
+                self._compiling_spec = False
+            self._spec_outcome = (key, outcome)
             entry = self._install_specialization()
         return _CONTINUE if entry is None else entry(state, *args)
 
     def _build_specialization(self, key: tuple, types: tuple, arg_types: tuple) -> None:
+        """The background build of a later signature's specialization."""
         try:
             outcome = self._run_compiler(types, arg_types)
         except BaseException as exc:  # noqa: BLE001 - e.g. KeyboardInterrupt in the thread
