@@ -89,6 +89,16 @@ def block_points(block: Block) -> list[Op]:
     return list(block.ops) + [block.terminator]
 
 
+def use_counts(block: Block) -> dict:
+    """How many times each register is read by the block's ops and terminator. (Fusions ask
+    this per block: specialized code has two copies of every register.)"""
+    counts: dict = {}
+    for op in block_points(block):
+        for r in op.uses():
+            counts[r] = counts.get(r, 0) + 1
+    return counts
+
+
 def normal_successors(block: Block) -> list[int]:
     """Distinct normal successors, in the terminator's order."""
     out: list[int] = []
@@ -449,12 +459,15 @@ def defined_registers(fn: IRFunction) -> DataflowResult[frozenset]:
 
 
 def loop_heads(fn: IRFunction) -> set[int]:
-    """Targets of retreating edges (in reverse postorder): where ceval's backward jump would
-    check its eval breaker, so compiled code checks it there too (and may raise there)."""
+    """Targets of retreating normal edges (in reverse postorder): where ceval's backward jump
+    would check its eval breaker, so compiled code checks it there too (and may raise there).
+    Both backends and specialize use this one definition."""
     order = {b: i for i, b in enumerate(reverse_postorder(fn))}
     heads = set()
     for block in fn.blocks.values():
-        for succ in block.all_successors():
-            if succ in order and block.id in order and order[succ] <= order[block.id]:
+        if block.id not in order:
+            continue
+        for succ in normal_successors(block):
+            if succ in order and order[succ] <= order[block.id]:
                 heads.add(succ)
     return heads

@@ -182,21 +182,6 @@ static void JJL_BadState(void)
                     "justjit: compiled entry expects a (globals, builtins, closure) tuple first");
 }
 
-/* What ceval does when its eval breaker is set, for compiled loops (called every few
-   thousand loop iterations, see the lowering's EvalBreakerCheck): run pending signal
-   handlers and pending calls (a KeyboardInterrupt is raised here, inside the loop, as in
-   CPython), and let other threads take the GIL. -1 with an exception set if a handler
-   raised. (Asynchronous exceptions, PyThreadState_SetAsyncExc, are not delivered.) */
-static int JJL_EvalBreaker(void)
-{
-    if (Py_MakePendingCalls() < 0) {
-        return -1;
-    }
-    PyThreadState *tstate = PyEval_SaveThread();
-    PyEval_RestoreThread(tstate);
-    return 0;
-}
-
 /* ------------------------------------------------------------------------------------------ */
 /* Fast paths                                                                                 */
 /*
@@ -850,7 +835,7 @@ static const jjl_symbol jjl_symbols[] = {
     JJL_SYM(JJL_LoadGlobalCached),
     JJL_SYM(JJL_NewGenerator),
     JJL_SYM(JJL_GetMethodCached),
-    JJL_SYM(JJL_EvalBreaker),
+    JJL_SYM(JJ_HandlePending),
     {NULL, NULL},
 };
 

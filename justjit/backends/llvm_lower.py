@@ -76,7 +76,8 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from ..analyses.dataflow import (all_registers, block_points, edge_may_defs, exc_edge_defs,
-                                 may_raise, normal_successors, reachable, straight_defs)
+                                 may_raise, normal_successors, reachable, straight_defs,
+                                 use_counts)
 from ..analyses.liveness import Liveness, liveness
 from ..ir import ops as ir
 from ..ir.ops import IRFunction, Reg
@@ -188,8 +189,9 @@ def _comment(text: str) -> str:
 @dataclass(eq=False)
 class EvalBreakerCheck(ir.Op):
     """Inserted by this lowering at every loop header (the target of a retreating edge): every
-    TICKS passes, do what ceval does when its eval breaker is set (JJL_EvalBreaker: signal
-    handlers, pending calls, a chance for other threads to take the GIL). It may raise (a
+    TICKS passes, do what ceval does when its eval breaker is set (jj_runtime.h's
+    JJ_HandlePending: signal handlers, pending calls, a chance for other threads to take the
+    GIL). It may raise (a
     KeyboardInterrupt), so the analyses keep what an exception handler needs alive up to it."""
     line: Optional[int] = None
 
@@ -204,16 +206,9 @@ TICKS = 4096
 
 def with_eval_breaker_checks(fn: IRFunction) -> IRFunction:
     """A copy of `fn` with an EvalBreakerCheck first in every loop header (`fn` is unchanged)."""
-    from ..analyses.dataflow import reverse_postorder
+    from ..analyses.dataflow import loop_heads
 
-    order = {b: i for i, b in enumerate(reverse_postorder(fn))}
-    headers = set()
-    for block in fn.blocks.values():
-        if block.id not in order:
-            continue
-        for s in normal_successors(block):
-            if s in order and order[s] <= order[block.id]:
-                headers.add(s)
+    headers = loop_heads(fn)
     if not headers:
         return fn
     blocks = {}
@@ -446,10 +441,7 @@ class _Lowering:
         for b in self.order:
             block = self.fn.blocks[b]
             exc_live = self.live.exc_live.get(b, frozenset())
-            uses: dict[Reg, int] = {}
-            for op in block_points(block):
-                for r in op.uses():
-                    uses[r] = uses.get(r, 0) + 1
+            uses = use_counts(block)
             for i, op in enumerate(block.ops):
                 if not (isinstance(op, ir.GetAttr) and op.dest.kind == "tmp"):
                     continue
@@ -966,7 +958,7 @@ class _Lowering:
         self.emit(f"br i1 {due}, label %{tick}, label %{cont}")
         self.label(tick)
         self.emit(f"store i32 {TICKS}, ptr @jj.ticks, align 4")
-        r = self.call("i32", "*JJL_EvalBreaker", [])
+        r = self.call("i32", "*JJ_HandlePending", [])
         self.check_neg(r, op)
         self.emit(f"br label %{cont}")
         self.label(cont)

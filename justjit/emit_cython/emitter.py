@@ -70,7 +70,7 @@ import types
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-from ..analyses.dataflow import loop_heads
+from ..analyses.dataflow import loop_heads, use_counts
 from ..ir import ops as ir
 from ..ir.ops import IRFunction, Reg
 from ..relooper import structured as st
@@ -269,12 +269,7 @@ class _Emitter(TypedOps):
         # A fusion needs the value to have exactly one use: counted in the block that reads
         # it, and dead after that block (specialized code has two copies of every register,
         # so a count over the whole function would never be 1 there).
-        block_uses: dict[int, dict[Reg, int]] = {}
-        for block in self.fn.blocks.values():
-            counts = block_uses[block.id] = {}
-            for op in list(block.ops) + ([block.terminator] if block.terminator else []):
-                for r in op.uses():
-                    counts[r] = counts.get(r, 0) + 1
+        block_uses = {block.id: use_counts(block) for block in self.fn.blocks.values()}
         live = self.alloc.liveness
 
         def sole_use(r: Reg, b: int) -> bool:

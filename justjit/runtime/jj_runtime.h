@@ -3872,17 +3872,25 @@ JJ_FUNC int JJ_CythonTracebackHere(PyFrameObject *frame)
 #define JJ_COLD
 #endif
 
-/* Cold: the compiler keeps the loop's values in registers and moves the spills around this
-   call out of the loop (with a plain call, gcc keeps doubles of a hot loop in memory). */
-JJ_FUNC JJ_COLD int JJ_EvalBreaker(int *L, int line)
+/* What ceval does when its eval breaker is set: run pending signal handlers and pending calls
+   (a KeyboardInterrupt is raised here, inside the loop), and let other threads take the GIL.
+   -1 with an exception set if a handler raised. Both backends call it (llvm through
+   _jj_rt.c's symbol table). Cold: it runs once per JJ_TICKS passes, so its call is kept off
+   the loop's fast path. */
+JJ_FUNC JJ_COLD int JJ_HandlePending(void)
 {
-    L[0] = line;  /* a signal handler's exception is raised on the loop's line */
     if (Py_MakePendingCalls() < 0) {
         return -1;
     }
     PyThreadState *tstate = PyEval_SaveThread();
     PyEval_RestoreThread(tstate);
     return 0;
+}
+
+JJ_FUNC JJ_COLD int JJ_EvalBreaker(int *L, int line)
+{
+    L[0] = line;  /* a signal handler's exception is raised on the loop's line */
+    return JJ_HandlePending();
 }
 
 /* `countdown` is a local C int of the compiled function (a register in its loops, unlike a
