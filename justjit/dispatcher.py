@@ -403,15 +403,10 @@ _CONTINUE = object()
 def _profile(values) -> tuple:
     """The lattice types to specialize for, from the argument values (see
     analyses.types.profile_type: an int past int64 is an object, a list of floats a
-    list[float])."""
+    list[float]); their names are the specialization's key (Compiled.arg_types)."""
     from justjit.analyses.types import profile_type
 
     return tuple([profile_type(value) for value in values])
-
-
-def _guard_key(values) -> tuple:
-    """The specialization key of these argument values, as Compiled.arg_types spells it."""
-    return tuple([str(t) for t in _profile(values)])
 
 
 class _Outcome:
@@ -733,7 +728,8 @@ class Dispatcher:
             if self._outcome is not None:
                 self._install(self._outcome)
             self._install_specialization()
-            key = _guard_key(args)
+            profile = _profile(args)
+            key = tuple([str(t) for t in profile])
             if (self._specs_closed or key in self._generic_keys or key in self._spec_keys
                     or self._compiling_spec or record.calls <= self.config.hot):
                 return _CONTINUE
@@ -742,13 +738,13 @@ class Dispatcher:
                 # As for the first signature: this call and the next ones run the generic
                 # code until the build is ready (installed by the next miss, poll or wait).
                 thread = threading.Thread(target=self._build_specialization,
-                                          args=(key, types, _profile(args)), daemon=True,
+                                          args=(key, types, profile), daemon=True,
                                           name=f"justjit compile {self.name}")
                 self._spec_thread = thread
                 thread.start()
                 return _CONTINUE
             try:  # (here a KeyboardInterrupt in the compiler reaches the caller)
-                outcome = self._run_compiler(types, _profile(args))
+                outcome = self._run_compiler(types, profile)
             finally:
                 self._compiling_spec = False
             self._spec_outcome = (key, outcome)
