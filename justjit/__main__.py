@@ -115,19 +115,20 @@ def cmd_explain(args, parser) -> int:
     return 0
 
 
-_TYPE_NAMES = {"int": int, "float": float, "bool": bool, "str": str, "bytes": bytes,
-               "list": list, "tuple": tuple, "dict": dict, "set": set,
-               "none": type(None), "None": type(None), "object": object}
-
-
 def _parse_types(text: str, parser) -> tuple:
-    """`--types int,float,list` -> the argument classes, in co_varnames order."""
+    """`--types int,float,list[float]` -> the lattice types of the arguments, in co_varnames
+    order: any type a specialization can be made for (analyses.types.GUARD_NAMES), "none" for
+    None, "object" for an argument left unspecialized."""
+    from justjit.analyses.types import GUARD_NAMES, NONE, OBJECT
+
+    known = {str(t): t for t in GUARD_NAMES}
+    known.update(none=NONE, object=OBJECT)
     out = []
     for name in filter(None, (part.strip() for part in text.split(","))):
-        cls = _TYPE_NAMES.get(name)
-        if cls is None:
-            parser.error(f"unknown type {name!r} in --types; use {', '.join(_TYPE_NAMES)}")
-        out.append(cls)
+        t = known.get(name)
+        if t is None:
+            parser.error(f"unknown type {name!r} in --types; use {', '.join(known)}")
+        out.append(t)
     return tuple(out)
 
 
@@ -290,7 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--types",
         default=None,
         metavar="T1,T2,...",
-        help="specialize for these argument types (int, float, bool, str, list, ...; "
+        help="specialize for these argument types (int, float, bool, str, list, list[float], ...; "
         "default for --stage types: the annotations); later stages then show typed code",
     )
     explain.set_defaults(handler=cmd_explain, subparser=explain)
