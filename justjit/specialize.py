@@ -315,9 +315,13 @@ class _Specializer:
     # ---- anticipation: which unboxed registers every path will need as objects ----
 
     def obj_uses(self, b: int, i: int, op: ir.Op) -> set:
-        if self.facts.typing[(b, i)].how == "typed":
-            return set()
         env = self.facts.before[b][i]
+        if self.facts.typing[(b, i)].how == "typed":
+            # A typed list store keeps CPython's object when there is one (identity), so
+            # it counts as reading the value as an object (typed_SetItem).
+            if isinstance(op, ir.SetItem) and env.get(op.value) in (INT, FLOAT):
+                return {op.value}
+            return set()
         return {r for r in op.uses() if env.get(r).is_unboxed}
 
     def needed(self, live, env) -> set:
@@ -886,6 +890,40 @@ class _Specializer:
             self.set_raw(d, env)
             return
         raise SpecializeError(f"no typed lowering for a call of {label}")
+
+    def typed_GetItem(self, op, env, after):
+        of = "tuple" if env.get(op.obj) == T.TUPLE else "list"
+        index = self.as_int(op.key, env.get(op.key))
+        d, t, line = op.dest, after.get(op.dest), self.line
+        if t.is_unboxed and d not in self.may_after[(self.B, self.i)]:
+            # Only the element's value is used: read it straight into the shadow.
+            dst = shadow(d, t)
+            self.check(lambda ok, dp: ir.SeqLoad(dst, op.obj, index, of, ok, dp, line=line))
+            self.set_raw(d, env)
+            return
+        self.check(lambda ok, dp: ir.SeqLoad(d, op.obj, index, of, ok, dp, line=line))
+        self.both.discard(d)
+        self.wrote_object(d, t)
+        if t.is_unboxed:
+            # Read as an object later too: keep the element itself (its identity), guarded.
+            self.check(lambda ok, dp: ir.GuardType(d, GUARD_NAMES[t], ok, dp, line=line),
+                       resume=(self.B, self.i + 1), env=after.with_types({d: OBJECT}))
+            self.emit(unbox_op(d, t, line))
+            self.both.add(d)
+
+    def typed_SetItem(self, op, env, after):
+        index = self.as_int(op.key, env.get(op.key))
+        v, vt, line = op.value, env.get(op.value), self.line
+        if vt == BOOL:
+            value = shadow(v, BOOL)  # True or False itself
+        elif vt == FLOAT and v not in self.both and v not in self.may_after[(self.B, self.i)]:
+            # No object holds this float, and none will: CPython would store a new one.
+            value = shadow(v, FLOAT)
+        else:
+            if vt.is_unboxed:
+                self.need_obj(v, vt)
+            value = v
+        self.check(lambda ok, dp: ir.ListStore(op.obj, index, value, ok, dp, line=line))
 
     def typed_GetIter(self, op, env, after):
         t = after.get(op.dest)

@@ -396,3 +396,117 @@ def test_background_builds_a_new_signature_while_generic_code_serves(backend):
     compare_calls(poly, jitted, (1.5, 2.0))
     expected = expected_signatures(backend, ["(x: int, y: int)", "(x: float, y: float)"])
     assert expected is None or jitted.signatures == expected, jitted.signatures
+
+
+# --- list and tuple indexing by an int64: reads and stores without a call ---------------------
+
+def axpy(xs, ys, a):
+    for i in range(len(xs)):
+        ys[i] += a * xs[i]
+    return ys
+
+
+def shifted_stores(xs, k):
+    n = len(xs)
+    for i in range(-n, k):
+        xs[i] -= 0.5 * xs[i - 1]
+    return xs
+
+
+def keeps_old_element(xs):
+    old = xs[0]
+    xs[0] = old * 2.0         # the old float is still referenced: it must not change
+    kept = xs[1]
+    xs[1] += 1.0
+    return old, kept, xs
+
+
+def stored_identity(xs):
+    xs[1] = xs[0]             # the same object in both slots, as in CPython
+    y = xs[2] * 3.0
+    xs[2] = y
+    xs[3] = y
+    return xs[1] is xs[0], xs[2] is xs[3], xs
+
+
+def flags(n):
+    is_set = [True] * (n + 1)
+    is_set[0] = False
+    for j in range(2, n + 1, 2):
+        is_set[j] = False
+    count = 0
+    for i in range(n + 1):
+        if is_set[i]:
+            count += 1
+    return count, is_set[-1], is_set[True]
+
+
+def tuple_reads(t, i):
+    s = 0
+    for k in range(i):
+        s += t[k] + t[-1 - k]
+    return s, t[i]
+
+
+def store_log(xs, log):
+    for i in range(len(xs)):
+        xs[i] = i     # releases the old element: a finalizer runs at the same point
+        log.append(i)
+    return len(log)
+
+
+class Noisy:
+    def __init__(self, log, name):
+        self.log, self.name = log, name
+
+    def __del__(self):
+        self.log.append(self.name)
+
+
+def store_while_list_changes(xs):
+    s = 0.0
+    i = 0
+    while i < len(xs):
+        s += xs[i]
+        if s > 4.0:
+            xs.pop()
+        xs[i] = s
+        i += 1
+    return s, xs
+
+
+def test_list_reads_and_stores_by_index(backend):
+    typed_check(axpy, ([1.0, 2.0, 3.0], [0.5, -0.0, NAN], 2.0), ([], [], 1.0),
+                ([1.0, 2.0], [1.0], 3.0), ([1.0, 2.0], [1.0, "a"], 2.0),
+                ([1.0, 2**70], [1.0, 2.0], 1.0), ([1.0, 2.0], [3, 4], 0.5),
+                backend=backend, signature="(xs: list[float], ys: list[float], a: float)")
+    typed_check(shifted_stores, ([1.0, 2.0, 3.0, 4.0], 2), ([1.0, 2.0], 3), ([1.0, 2.0], 0),
+                ([1.0], 5), ([1.0, "b"], 1), backend=backend)
+
+
+def test_list_stores_keep_identity_and_old_elements(backend):
+    typed_check(keeps_old_element, ([1.5, 2.5],), ([1.5],), ([1.5, 7],), backend=backend)
+    typed_check(stored_identity, ([1.0, 2.0, 3.0, 4.0],), ([1.0, 2.0, 3.0],),
+                ([1.0, 2, 3.0, 4.0],), backend=backend)
+
+
+def test_list_of_bools_made_in_the_function(backend):
+    typed_check(flags, (10,), (1,), (0,), (101,), backend=backend, signature="(n: int)")
+
+
+def test_tuple_reads_by_index(backend):
+    typed_check(tuple_reads, ((1, 2, 3), 2), ((1, 2, 3), 3), ((1, 2.5, 3), 1), ((), 0),
+                ((2**70, 1), 1), backend=backend, signature="(t: tuple, i: int)")
+
+
+def test_list_store_releases_the_old_element_in_order(backend):
+    def noisy_list():
+        log = []
+        return [Noisy(log, "a"), Noisy(log, "b")], log
+    check_order = Call(*noisy_list())
+    typed_check(store_log, check_order, ([1.0, 2.0], []), backend=backend)
+
+
+def test_list_changing_length_inside_the_loop(backend):
+    typed_check(store_while_list_changes, ([1.0, 2.0, 3.0, 4.0],), ([5.0],), ([],),
+                backend=backend)

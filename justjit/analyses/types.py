@@ -100,6 +100,9 @@ RANGE_ITER_NAME = "range_iterator"
 LIST_OF_INT = PyType("list[int]", list)
 LIST_OF_FLOAT = PyType("list[float]", list)
 ELEMENT_TYPES = {LIST_OF_INT: INT, LIST_OF_FLOAT: FLOAT}
+LISTS = (LIST, LIST_OF_INT, LIST_OF_FLOAT)
+# Sequences indexed by an int without a call (ir.ops.SeqLoad; lists also ListStore).
+SEQ_LOADS = LISTS + (TUPLE,)
 PROFILE_SAMPLE = 8  # elements looked at, from each end of a list
 
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
@@ -544,13 +547,21 @@ class _Typer:
 
     def t_GetItem(self, op, env, where):
         obj, key = env.get(op.obj), env.get(op.key)
-        element = ELEMENT_TYPES.get(obj)
-        if element is not None and _int_like(key):
-            return Typing({op.dest: element}, "guarded", f"{op.dest} is a {element}")
+        if obj in SEQ_LOADS and _int_like(key):
+            element = ELEMENT_TYPES.get(obj)
+            if element is None:
+                return Typing({op.dest: OBJECT}, "typed", "index out of range -> deopt")
+            return Typing({op.dest: element}, "typed",
+                          f"index out of range or {op.dest} not a {element} -> deopt")
         if obj == STR and _int_like(key):
             return Typing({op.dest: STR})
         if obj == BYTES and _int_like(key):
             return Typing({op.dest: INT}, "proven")
+        return None
+
+    def t_SetItem(self, op, env, where):
+        if env.get(op.obj) in LISTS and _int_like(env.get(op.key)):
+            return Typing({}, "typed", "index out of range -> deopt")
         return None
 
     def t_GetIter(self, op, env, where):

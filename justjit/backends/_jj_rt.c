@@ -395,6 +395,17 @@ static PyObject *JJL_LoadGlobalCached(PyObject *globals, PyObject *builtins, PyO
     return v;
 }
 
+/* LOAD_ATTR with a per-site cache: jj_runtime.h's JJ_GetAttrCached (a module's attribute is
+   the one found in its dict while the dict's version tag stays), shared with the Cython path.
+   The LLVM code reserves JJL_ATTR_CACHE_WORDS zeroed words per site. */
+#define JJL_ATTR_CACHE_WORDS 5
+_Static_assert(sizeof(JJ_AttrCache) == JJL_ATTR_CACHE_WORDS * 8, "JJ_AttrCache layout");
+
+static PyObject *JJL_GetAttrCached(PyObject *obj, PyObject *name, JJ_AttrCache *cache)
+{
+    return JJ_GetAttrCached(cache, obj, name);
+}
+
 /* LOAD_METHOD with a per-site cache (LOAD_METHOD_NO_DICT): for an object whose type has no
    instance dict and the generic attribute lookup, the method found depends on the type
    alone, so while the type's version tag is unchanged (it changes whenever the type or a
@@ -835,6 +846,7 @@ static const jjl_symbol jjl_symbols[] = {
     JJL_SYM(JJL_LoadGlobalCached),
     JJL_SYM(JJL_NewGenerator),
     JJL_SYM(JJL_GetMethodCached),
+    JJL_SYM(JJL_GetAttrCached),
     JJL_SYM(JJ_HandlePending),
     {NULL, NULL},
 };

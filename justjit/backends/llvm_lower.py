@@ -129,6 +129,7 @@ GUARD_TYPE_SYMBOLS = {"int": "PyLong_Type", "float": "PyFloat_Type", "bool": "Py
 # PyDictObject.ma_used; PySetObject.used). Checked by `_check_typed_layout`.
 LEN_OFFSETS = {"list": 16, "tuple": 16, "bytes": 16, "str": 16, "dict": 16, "set": 24}
 FLOAT_VALUE = 16  # PyFloatObject.ob_fval
+ATTR_CACHE_WORDS = 5  # JJL_GetAttrCached's cache (JJL_ATTR_CACHE_WORDS in _jj_rt.c)
 # 3.11's PyLongObject: ob_size is the signed digit count, the digits follow at LONG_DIGITS.
 # With it, GuardType "int" and UnboxInt read small ints inline; elsewhere they call the C API.
 LONG_INLINE = capi.VERSION == (3, 11)
@@ -1073,7 +1074,12 @@ class _Lowering:
         companion = self.companion.get(op.dest)
         obj = self.load(op.obj)
         if companion is None:
-            self.store(op.dest, self.obj_call(op, "PyObject_GetAttr", [obj, self.name(op.name)]))
+            # With a cache per site (JJL_GetAttrCached: a module's attribute by dict version).
+            cache = f"@jj.acache.{len(self.globals_)}"
+            self.globals_.append(f"{cache} = internal global [{ATTR_CACHE_WORDS} x i64] "
+                                 "zeroinitializer")
+            self.store(op.dest, self.obj_call(op, "*JJL_GetAttrCached",
+                                              [obj, self.name(op.name), cache]))
             return
         # LOAD_METHOD: dest = the method, companion = self when it is an unbound method.
         self.uses_meth = True
@@ -1924,6 +1930,78 @@ class _Lowering:
         self.deopt_if(term, self.any_of(new_nan, new_inf,
                                         self.inst(f"icmp ne i32 {err}, 0", "c")))
         self.ok_with(term, r)
+
+    def seq_slot(self, term: ir.Op) -> str:
+        """The address of seq[index] in an exact list or tuple (an index from the end counts
+        back from len); deopt when it is out of range."""
+        seq, i = self.load(term.seq), self.uload(term.index)
+        n = self.field(seq, capi.OB_SIZE)
+        back = self.inst(f"icmp slt i64 {i}, 0", "c")
+        index = self.inst(f"select i1 {back}, i64 {self.inst(f'add i64 {i}, {n}')}, i64 {i}")
+        self.deopt_if(term, self.inst(f"icmp uge i64 {index}, {n}", "c"))
+        if getattr(term, "of", "list") == "list":
+            items = self.field(seq, capi.LIST_ITEMS, "ptr")
+        else:
+            items = self.item_ptr(seq, capi.TUPLE_ITEMS)
+        return self.inst(f"getelementptr ptr, ptr {items}, i64 {index}", "p")
+
+    def term_SeqLoad(self, term: ir.SeqLoad) -> None:
+        if term.of not in ir.SEQ_TYPES:
+            raise LowerError(f"SeqLoad of {term.of!r}")
+        x = self.inst(f"load ptr, ptr {self.seq_slot(term)}, align 8", "item")
+        kind = term.dest.kind
+        if kind == "f64":
+            self.deopt_if(term, self.inst(f"xor i1 {self.type_is(x, 'PyFloat_Type')}, true", "c"))
+            self.ok_with(term, self.field(x, FLOAT_VALUE, "double"))
+        elif kind == "i64":
+            self.deopt_if(term, self.inst(f"xor i1 {self.type_is(x, 'PyLong_Type')}, true", "c"))
+            self.uses_ovf = True
+            v = self.call("i64", "PyLong_AsLongLongAndOverflow", [("ptr", x), ("ptr", "%jj.ovf")])
+            overflow = self.inst("load i32, ptr %jj.ovf, align 4")
+            self.deopt_if(term, self.inst(f"icmp ne i32 {overflow}, 0", "c"))
+            self.ok_with(term, v)
+        else:
+            self.incref(x)
+            self.store(term.dest, x)
+            self.emit(f"br label %b{term.ok}")
+
+    def term_ListStore(self, term: ir.ListStore) -> None:
+        slot = self.seq_slot(term)
+        old = self.inst(f"load ptr, ptr {slot}, align 8", "old")
+        if term.value.kind == "f64":
+            # An exact float only the list holds takes the value in place (see ListStore).
+            v = self.uload(term.value)
+            alone = self.inst(f"icmp eq i64 {self.field(old, capi.OB_REFCNT)}, 1", "c")
+            reuse = self.all_of(self.type_is(old, "PyFloat_Type"), alone)
+            in_place, fresh = self.new_label("store.inplace"), self.new_label("store.new")
+            self.emit(f"br i1 {reuse}, label %{in_place}, label %{fresh}")
+            self.label(in_place)
+            self.emit(f"store double {v}, ptr {self.item_ptr(old, FLOAT_VALUE)}, align 8")
+            self.emit(f"br label %b{term.ok}")
+            self.label(fresh)
+            new = self.call("ptr", "PyFloat_FromDouble", [("double", v)])
+            failed = self.inst(f"icmp eq ptr {new}, null", "c")
+            made, lost = self.new_label("store.made"), self.new_label("store.nomem")
+            self.emit(f"br i1 {failed}, label %{lost}, label %{made}")
+            self.label(lost)
+            self.call("void", "PyErr_Clear", [])  # the generic SetItem raises it again
+            self.emit(f"br label %b{term.deopt}")
+            self.label(made)
+        else:
+            if term.value.kind == "b1":
+                new = self.inst(f"select i1 {self.uload(term.value)}, ptr {self.const(True)}, "
+                                f"ptr {self.const(False)}", "bool")
+            else:
+                new = self.load(term.value)
+            # The object the slot holds already: nothing changes, not even a count.
+            differs = self.new_label("store.other")
+            self.emit(f"br i1 {self.inst(f'icmp eq ptr {new}, {old}', 'c')}, "
+                      f"label %b{term.ok}, label %{differs}")
+            self.label(differs)
+            self.incref(new)
+        self.emit(f"store ptr {new}, ptr {slot}, align 8")
+        self.decref(old)
+        self.emit(f"br label %b{term.ok}")
 
     def term_RangeIterNext(self, term: ir.RangeIterNext) -> None:
         cur, stop, step = (self.uload(r) for r in (term.cur, term.stop, term.step))

@@ -29,6 +29,9 @@ from .names import mangle
 UNBOXED_KINDS = {"i64": "int64_t", "f64": "double", "b1": "bint"}
 # The C temporary each kind of typed result goes through (see the module docstring).
 RESULT_TEMP = {"i64": "__jj_ti", "f64": "__jj_tf"}
+# SeqLoad's element object goes through a borrowed pointer (the ok arm's assignment to the
+# object register takes the reference).
+OBJECT_TEMP = "__jj_to"
 
 INT_ARITH_HELPERS = {"+": "JJ_IntAdd", "-": "JJ_IntSub", "*": "JJ_IntMul",
                      "//": "JJ_IntFloorDiv", "%": "JJ_IntMod", "<<": "JJ_IntLshift",
@@ -49,6 +52,8 @@ DEOPT_REASONS = {
     "IntToFloatExact": "deopt: inexact conversion",
     "FloatToInt": "deopt: nan, inf or out of int64",
     "MathFunc": "deopt: domain or range error",
+    "SeqLoad": "deopt: index out of range or another element type",
+    "ListStore": "deopt: index out of range",
 }
 
 
@@ -80,8 +85,8 @@ class TypedOps:
     """op_<TypedOp> renderings and the dispatch of typed terminators, for `_Emitter`."""
 
     TERMINATORS = (ir.GuardType, ir.GuardIdentity, ir.IntArith, ir.IntUnary, ir.FloatDivide,
-                   ir.IntToFloatExact, ir.FloatToInt, ir.MathFunc, ir.TypedCondBranch,
-                   ir.RangeIterNext)
+                   ir.IntToFloatExact, ir.FloatToInt, ir.MathFunc, ir.SeqLoad, ir.ListStore,
+                   ir.TypedCondBranch, ir.RangeIterNext)
 
     # ---- ops that cannot fail ----
 
@@ -202,6 +207,20 @@ class TypedOps:
             call = f"JJ_IntToFloatExact({reg(term.src)}, "
         elif isinstance(term, ir.FloatToInt):
             call = f"JJ_FloatToInt({reg(term.src)}, "
+        elif isinstance(term, ir.SeqLoad):
+            if term.of not in ir.SEQ_TYPES:
+                raise self.error(f"no typed element read of {term.of!r}")
+            kind = term.dest.kind if term.dest.kind in RESULT_TEMP else "obj"
+            call = f"JJ_SeqLoad_{term.of}_{kind}(<PyObject *>{reg(term.seq)}, {reg(term.index)}, "
+            if kind == "obj":
+                self.uses.add(OBJECT_TEMP)
+                return f"{call}&{OBJECT_TEMP})", [f"{reg(term.dest)} = <object>{OBJECT_TEMP}"]
+        elif isinstance(term, ir.ListStore):
+            seq, index = f"<PyObject *>{reg(term.seq)}", reg(term.index)
+            helper = {"f64": "JJ_ListStoreFloat", "b1": "JJ_ListStoreBool"}.get(term.value.kind)
+            if helper is not None:
+                return f"{helper}({seq}, {index}, {reg(term.value)})", []
+            return f"JJ_ListStore({seq}, {index}, <PyObject *>{reg(term.value)})", []
         elif isinstance(term, ir.MathFunc):
             if term.name not in ir.MATH_FUNCS:
                 raise self.error(f"no typed math function {term.name!r}")
@@ -277,3 +296,5 @@ class TypedOps:
         for kind, temp in RESULT_TEMP.items():
             if temp in self.uses:
                 out.add(depth, f"cdef {UNBOXED_KINDS[kind]} {temp} = 0")
+        if OBJECT_TEMP in self.uses:
+            out.add(depth, f"cdef PyObject *{OBJECT_TEMP} = NULL")

@@ -658,6 +658,31 @@ class IRInterpreter:
         self.put(regs, op.dest, result)
         return op.ok
 
+    def op_SeqLoad(self, op, regs, st):
+        seq, index = self.get(regs, op.seq), self.get(regs, op.index)
+        assert type(seq).__name__ == op.of, (type(seq), op.of)
+        if not -len(seq) <= index < len(seq):
+            return op.deopt
+        item = seq[index]
+        kind = op.dest.kind
+        if kind == "f64" and type(item) is not float:
+            return op.deopt
+        if kind == "i64" and not (type(item) is int and _I64_MIN <= item <= _I64_MAX):
+            return op.deopt
+        if kind in ("i64", "f64"):
+            self.put(regs, op.dest, item)
+        else:
+            regs[op.dest] = item
+        return op.ok
+
+    def op_ListStore(self, op, regs, st):
+        seq, index = self.get(regs, op.seq), self.get(regs, op.index)
+        assert type(seq) is list, type(seq)
+        if not -len(seq) <= index < len(seq):
+            return op.deopt
+        seq[index] = self.get(regs, op.value)  # f64: a new float; b1: True or False
+        return op.ok
+
     def op_TypedCondBranch(self, op, regs, st):
         return op.if_true if self.get(regs, op.cond) else op.if_false
 

@@ -774,6 +774,8 @@ FLOAT_UNARY_OPS = ("neg", "abs")                           # FloatUnary
 #   "int": type(src) is int and -2**63 <= src < 2**63;  "float", "bool", "str", "bytes",
 #   "list", "tuple", "dict", "set": type(src) is exactly that class;  "none": src is None.
 GUARD_TYPES = ("int", "float", "bool", "none", "str", "bytes", "list", "tuple", "dict", "set")
+# Sequences whose elements SeqLoad reads without a call.
+SEQ_TYPES = ("list", "tuple")
 # Sequences and collections whose length TypedLen reads without a call.
 LEN_TYPES = ("str", "bytes", "list", "tuple", "dict", "set")
 # 1-argument math functions MathFunc computes with the C library function CPython calls.
@@ -1126,6 +1128,45 @@ class MathFunc(Op):
     line: Optional[int] = None
 
 
+@_op(uses=("seq", "index"), defs=("dest",), raises=False, terminator=True,
+     targets=("ok", "deopt"), defs_edge="ok",
+     kinds={"dest": ("obj", "i64", "f64"), "seq": "obj", "index": "i64"})
+class SeqLoad(Op):
+    """dest = seq[index] for a seq of exact type `of` (one of SEQ_TYPES), read without a call;
+    a negative index counts from the end (index + len(seq)). dest's kind says what the
+    element must be: obj takes any element (a new reference), i64 an exact int in int64,
+    f64 an exact float (their values). Deopt, having read nothing, when the index is out of
+    range or the element is not of that kind: reading an element of an exact list or tuple
+    has no effect, so the generic GetItem does it again (and raises CPython's IndexError)."""
+    dest: Reg
+    seq: Reg
+    index: Reg
+    of: str
+    ok: int
+    deopt: int
+    line: Optional[int] = None
+
+
+@_op(uses=("seq", "index", "value"), raises=False, terminator=True, targets=("ok", "deopt"),
+     kinds={"seq": "obj", "index": "i64", "value": ("obj", "f64", "b1")})
+class ListStore(Op):
+    """seq[index] = value for an exact list seq, without a call (list_ass_item): a negative
+    index counts from the end; the new element is put in place, then the old one released.
+    An f64 value is a float that CPython would have just made (the result of arithmetic):
+    when the old element is an exact float that nothing but the list references, its value
+    is overwritten in place (no reference to the old float can tell; floats have no
+    weakrefs or finalizers), else a new float is stored. A b1 value stores True or False.
+    Storing the object the slot already holds changes nothing (not even reference counts).
+    Deopt, having stored nothing, when the index is out of range (the generic SetItem
+    raises) or a new float cannot be made."""
+    seq: Reg
+    index: Reg
+    value: Reg
+    ok: int
+    deopt: int
+    line: Optional[int] = None
+
+
 # ---- typed terminators ----
 
 
@@ -1160,7 +1201,8 @@ TYPED_OPS = (ClearLocal, ConstInt, ConstFloat, ConstBool, BoxInt, BoxFloat, BoxB
              BoxRangeIter, UnboxInt, UnboxFloat, UnboxBool, BoolToInt, IntToFloat, IntBitwise,
              FloatArith, FloatUnary, IntCompare, FloatCompare, Truth, IntMinMax, FloatMinMax,
              TypedLen, GuardType, GuardIdentity, IntArith, IntUnary, FloatDivide,
-             IntToFloatExact, FloatToInt, MathFunc, TypedCondBranch, RangeIterNext)
+             IntToFloatExact, FloatToInt, MathFunc, SeqLoad, ListStore, TypedCondBranch,
+             RangeIterNext)
 
 
 # --------------------------------------------------------------------------------------------

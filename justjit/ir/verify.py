@@ -34,7 +34,8 @@ def _check_kinds(bid: int, op: Op, errors: list[str]) -> None:
         value = getattr(op, field)
         regs = [] if value is None else [value] if isinstance(value, Reg) else list(value)
         want = op.KINDS.get(field, "obj")
-        allowed = OBJECT_KINDS if want == "obj" else (want,) if isinstance(want, str) else want
+        wants = (want,) if isinstance(want, str) else want
+        allowed = [k for w in wants for k in (OBJECT_KINDS if w == "obj" else (w,))]
         for reg in regs:
             if reg.kind not in allowed:
                 errors.append(f"b{bid}: {name}.{field} is {reg} of kind {reg.kind}, "
