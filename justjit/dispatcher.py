@@ -213,12 +213,15 @@ def _mark_coroutine_function(trampoline) -> None:
         trampoline._is_coroutine = marker
 
 
-def _make_interpreter_path(func: FunctionType, layout: _ArgLayout):
+def _make_interpreter_path(func: FunctionType, layout: _ArgLayout, state_per_call: bool = False):
     """A function ``(state, *arg_values) -> func(<the equivalent call>)``.
 
     Positional parameters go positionally (so positional-only ones are fine),
     then ``*args``, keyword-only ones as keywords, then ``**kwargs``. Placeholders
     ``_0, _1, ...`` name the values, so no user name can collide with ours.
+    With ``state_per_call`` (``justjit.autojit``'s closures, whose calls each bring
+    their own closure) the callee is a function of ``func``'s code made for the call
+    from ``state``: its globals and its closure.
     """
     index = {name: f"_{i}" for i, name in enumerate(layout.names)}
     call = [index[name] for name in layout.positional]
@@ -228,10 +231,14 @@ def _make_interpreter_path(func: FunctionType, layout: _ArgLayout):
     if layout.varkw is not None:
         call.append("**" + index[layout.varkw])
     params = ", ".join(["_state"] + [index[name] for name in layout.names])
-    source = f"def _interpret({params}):\n    return _func({', '.join(call)})\n"
+    callee, namespace = "_func", {"_func": func}
+    if state_per_call:
+        callee = "_function(_code, _state[0], _name, None, _state[2])"
+        namespace = {"_function": FunctionType, "_code": func.__code__, "_name": func.__name__}
+    source = f"def _interpret({params}):\n    return {callee}({', '.join(call)})\n"
     code = _code_of(source, f"<justjit interpreter path for {func.__qualname__}>")
     code = code.replace(co_name="_interpret", co_qualname=f"{func.__qualname__}.<interpreter path>")
-    return FunctionType(code, {"_func": func}, "_interpret")
+    return FunctionType(code, namespace, "_interpret")
 
 
 # ---------------------------------------------------------------------------- stats
@@ -465,11 +472,13 @@ class Dispatcher:
 
     ``warn`` (default True) issues the fallback ``JITWarning``; ``listener``, if
     given, is called as ``listener(dispatcher)`` (under the dispatcher's lock) each
-    time a compilation's outcome is installed.
+    time a compilation's outcome is installed. ``state_per_call``: each call's state
+    carries its own globals and closure, which the interpreter path then uses
+    (``justjit.autojit``'s closures: one dispatcher serves every closure of a code).
     """
 
     def __init__(self, py_func: FunctionType, cfg: _config.JITConfig, *, holder=None,
-                 warn: bool = True, listener=None) -> None:
+                 warn: bool = True, listener=None, state_per_call: bool = False) -> None:
         self.py_func = py_func
         self.config = cfg
         self.backend = cfg.backend
@@ -498,7 +507,7 @@ class Dispatcher:
         code = py_func.__code__
         self._layout = _ArgLayout(code)
         self._state = (py_func.__globals__, py_func.__builtins__, py_func.__closure__)
-        self._interpret = _make_interpreter_path(py_func, self._layout)
+        self._interpret = _make_interpreter_path(py_func, self._layout, state_per_call)
         self.status = DISABLED if cfg.disable else PENDING
         initial = self._interpret if cfg.disable else self._pending_call
         if holder is not None:

@@ -28,7 +28,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 class FakePipeline:
     """``compile_function`` stand-in: refuses functions named in ``refuse``; the entry
-    runs the original code (so results stay right) and counts its calls."""
+    runs the original code with the globals and closure of the state it is called with
+    (as compiled code does, so results stay right) and counts its calls."""
 
     def __init__(self):
         self.compiled = []
@@ -55,7 +56,8 @@ class FakePipeline:
             star = rest.pop(0) if has_varargs else ()
             starstar = rest.pop(0) if has_varkw else {}
             kwargs = dict(zip(kwnames, args[npos : npos + nkw]), **starstar)
-            return py_func(*args[:npos], *star, **kwargs)
+            func = types.FunctionType(code, state[0], py_func.__name__, None, state[2])
+            return func(*args[:npos], *star, **kwargs)
 
         compiled = types.SimpleNamespace(entry=entry, signature="generic", pyx_source="# fake\n")
         return compiled
@@ -139,7 +141,7 @@ SCRIPT = """
             total += Shape().area(i) + sum(gen(3)) + int(colorsys.rgb_to_hsv(0.1, 0.2, 0.3)[2] * 10)
         justjit.autojit.wait()
         for i in range(5):
-            total += hot(i) + helper.twice(i) + Shape().area(i)
+            total += hot(i) + helper.twice(i) + Shape().area(i) + add(i) + square.area(i) + sum(gen(2))
         print("total", total, "argv", sys.argv[1:], "name", __name__, "doc", hot.__doc__)
 
     main()
@@ -156,7 +158,7 @@ def expected_total():
     for i in range(10):
         total += (i * 2 + 1) + (i * 3) + 2 * i + (i + 5) + i * i + i * i + 3 + int(0.3 * 10)
     for i in range(5):
-        total += (i * 2 + 1) + 2 * i + i * i
+        total += (i * 2 + 1) + 2 * i + i * i + (i + 5) + i * i + 1
     return total
 
 
@@ -167,14 +169,17 @@ def test_run_compiles_hot_user_functions_and_reports(isolated, fake, capsys):
     assert main(["run", "--threshold", "3", "--report", str(script), "a", "-b"]) == 0
     out, err = capsys.readouterr()
     assert f"total {expected_total()} argv ['a', '-b'] name __main__ doc Doc of hot." in out
-    # Hot user functions were compiled; generators, closures, super() users, lambdas,
-    # the standard library and functions called fewer than threshold+1 times were not.
-    assert sorted(fake.compiled) == ["Shape.area", "hot", "twice"]
-    assert fake.entry_calls["hot"] >= 5 and fake.entry_calls["twice"] >= 5
+    # Hot user functions were compiled, generators, closures and super() users included; the
+    # standard library and functions called fewer than threshold+1 times were not.
+    assert sorted(fake.compiled) == ["Shape.area", "Square.area", "gen", "hot", "make_adder.<locals>.add",
+                                     "twice"]
+    for name in ("hot", "twice", "Square.area", "make_adder.<locals>.add", "gen"):
+        assert fake.entry_calls[name] >= 5, name
     assert "Shape.area" not in fake.entry_calls
     assert "justjit report:" in err
     rows = {line.split()[0]: line for line in err.splitlines()[2:] if line.startswith("  ") and line.split()}
     assert "compiled" in rows["hot"] and "compiled" in rows["twice"]
+    assert "compiled" in rows["gen"] and "compiled" in rows["make_adder.<locals>.add"]
     assert "refused" in rows["Shape.area"]
     assert "reason: Shape.area uses something unsupported" in err
     assert "main" in rows and "pending" in rows["main"]
@@ -234,7 +239,7 @@ def test_instrumented_functions_keep_identity_signature_and_source(isolated, fak
     autojit.wait()
     assert lib.f(1, k=2) == (1, [], 3, (), 2, None, {})
     assert lib.f is original and "f" in fake.compiled and fake.entry_calls["f"] >= 1
-    assert not is_trampoline(lib.closure())  # closures are left alone
+    assert is_trampoline(lib.closure()) and lib.closure()() == 1
     assert not is_trampoline(sys.modules["functools"].wraps)  # the standard library too
 
 
@@ -441,3 +446,146 @@ def test_jit_decorated_functions_are_left_to_jit(isolated, fake):
     assert [withjit.g(i) for i in range(4)] == [0, 10, 20, 30]
     auto.wait()
     assert fake.compiled == ["g"]
+
+
+CLOSURES = """
+    import inspect
+
+    def make_counter():
+        count = 0
+        def incr(k=1):
+            nonlocal count
+            count += k
+            return count
+        def get():
+            return count
+        return incr, get
+
+    def make_adder(k):
+        def add(x):
+            return x + k
+        return add
+
+    def make_fact():
+        def fact(n):
+            return 1 if n <= 1 else n * fact(n - 1)
+        return fact
+
+    def squares(n):
+        "Doc of squares."
+        for i in range(n):
+            yield i * i
+        return "done"
+
+    def make_scaled(m):
+        def scaled(n):
+            total = yield "ready"
+            for i in range(n):
+                total = (yield i * m) or total
+            return total
+        return scaled
+
+    class Base:
+        def area(self, w):
+            return w * w
+
+    class Derived(Base):
+        def area(self, w):
+            return (super().area(w), __class__.__name__)
+
+    cube = lambda x: x ** 3
+
+    def drive(gen):
+        out = [next(gen)]
+        try:
+            while True:
+                out.append(gen.send(len(out)))
+        except StopIteration as stop:
+            out.append(("returned", stop.value))
+        return out
+
+    def run(rounds, settle=lambda: None):
+        out = []
+        incr, get = make_counter()
+        one, hundred = make_adder(1), make_adder(100)
+        fact, scaled, shape = make_fact(), make_scaled(3), Derived()
+        for phase in range(2):
+            for i in range(rounds):
+                adder = (one, hundred)[i % 2]  # two closures of one def, called alternately
+                out.append((incr(i), get(), adder(i), fact(i % 7), cube(i), sum(squares(i % 4)),
+                            drive(scaled(i % 3)), shape.area(i)))
+            settle()
+        gen = squares(3)
+        out.append((next(gen), list(gen), inspect.isgeneratorfunction(squares), inspect.isgenerator(gen),
+                    inspect.isgeneratorfunction(scaled), squares.__doc__, cube.__name__))
+        return out
+"""
+
+CLOSURE_NAMES = ["Derived.area", "<lambda>", "make_adder.<locals>.add", "make_counter.<locals>.get",
+                 "make_counter.<locals>.incr", "make_fact.<locals>.fact", "make_scaled.<locals>.scaled",
+                 "squares"]
+
+
+def test_closures_lambdas_and_generators_are_compiled_and_behave_the_same(isolated, fake):
+    write(isolated, "clos.py", CLOSURES)
+    import clos
+
+    plain = clos.run(8)
+    del sys.modules["clos"]
+    auto = autojit.enable(3, watch_caller=False)
+    import clos as instrumented
+
+    assert is_trampoline(instrumented.make_fact()) and is_trampoline(instrumented.cube)
+    assert is_trampoline(instrumented.Derived.area) and is_trampoline(instrumented.squares)
+    assert instrumented.run(8, settle=auto.wait) == plain
+    assert sorted(set(fake.compiled)) == sorted(CLOSURE_NAMES + ["Base.area", "drive"])
+    for name in CLOSURE_NAMES:
+        assert fake.entry_calls[name] >= 8, name  # the second phase ran compiled code
+    rows = {row["function"]: row for row in auto.rows()}
+    assert all(rows[name]["status"] == "compiled" for name in CLOSURE_NAMES)
+    # The two adders (and every counter made by the def) share one row.
+    assert rows["make_adder.<locals>.add"]["calls"] >= 4
+    assert "every closure its def made" in auto.report()
+
+
+def test_refused_closure_runs_on_its_own_cells(isolated, fake):
+    write(isolated, "refclos.py", """
+        def make_counter():
+            count = 0
+            def incr():
+                nonlocal count
+                count += 1
+                return count
+            return incr
+    """)
+    fake.refuse["make_counter.<locals>.incr"] = "unsupported"
+    autojit.enable(2, watch_caller=False)
+    import refclos
+
+    first, second = refclos.make_counter(), refclos.make_counter()
+    assert [first(), first(), second(), first(), second()] == [1, 2, 1, 3, 2]
+    autojit.wait()
+    assert [first(), second()] == [4, 3]
+    assert not is_trampoline(first) and not is_trampoline(second)  # original code back
+    third = refclos.make_counter()  # made from the enclosing code's trampoline: interpreter path
+    assert is_trampoline(third) and [third(), third(), first()] == [1, 2, 5]
+    assert fake.compiled.count("make_counter.<locals>.incr") == 1
+
+
+def test_cli_run_compiles_closures_lambdas_and_generators_for_real(isolated, backend):
+    """The real compiler: the script prints the same under ``run`` as without it, and the
+    closures, the lambda and the generators were compiled (the second phase ran them)."""
+    write(isolated, "closprog.py", CLOSURES + """
+    from justjit import autojit
+    print(repr(run(8, settle=autojit.wait)))
+    """)
+    plain = subprocess.run([sys.executable, "closprog.py"], cwd=isolated, capture_output=True, text=True,
+                           env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60)
+    assert plain.returncode == 0, plain.stderr
+    proc = run_cli(["run", "--report", "--threshold", "3", "closprog.py"], isolated,
+                   JUSTJIT_CACHE_DIR=str(isolated / "cache"), JUSTJIT_BACKEND=backend)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == plain.stdout
+    rows = {line.split()[0]: line for line in proc.stderr.splitlines() if line.startswith("  ") and line.split()}
+    for name in CLOSURE_NAMES:
+        assert " compiled " in rows[name], proc.stderr
