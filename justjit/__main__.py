@@ -233,6 +233,8 @@ def cmd_cache(args, parser) -> int:
             count = len(os.listdir(sub)) if sub.is_dir() else 0
             print(f"{label}: {count} ({sub})")
         print(f"functions remembered as not compilable (enable/run): {len(store.refused_keys())}")
+        print(f"warm-path records (function fingerprint -> entry): {store.record_count()} "
+              f"({store.index})")
         return 0
     # list
     if not infos:

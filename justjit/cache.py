@@ -15,18 +15,25 @@ Layout of a cache directory::
                                    and optional "metadata" (function, signature, backend)
       tmp/                         build directories in progress (one per build)
       failed/<module>/             sources and logs of the last failed build of <module>
-      toolchain/                   memoized facts about the C compiler
+      toolchain/                   memoized facts (C compiler command and identity,
+                                   digest of justjit's sources)
       refused/                     functions enable()/run could not compile (never retried)
+      index/<warm key>             records of the warm path (see `justjit.fingerprint`): an
+                                   entry's module and key, and how to make its constants,
+                                   under a key computed from the function, not its source
 
 Publishing an entry is one ``os.rename`` of a complete build directory onto
 ``entries/<module>``.  Renaming a directory onto an existing non-empty
 directory fails, so when two processes build the same key at once the first
 rename wins and the loser uses the winner's entry.  A reader never sees a
 half-written entry, and verifies the checksum before loading anything.
+A record is one file written atomically and checked against its own digest
+when read; a damaged one is removed and the caller takes the cold path.
 
 This module must stay cheap to import: a process that only loads cached
 modules should pay a few milliseconds, so nothing heavy (Cython, subprocess)
-is imported here.
+is imported here, and `Entry` and `EntryInfo` are named tuples, not
+dataclasses (making a dataclass costs about 1 ms at import).
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ import shutil
 import stat
 import sys
 import tempfile
-from dataclasses import dataclass
+from collections import namedtuple
 from pathlib import Path
 
 try:  # the builtin module: importing it does not load OpenSSL (~2.5 ms saved)
@@ -55,11 +62,14 @@ __all__ = [
     "digest",
     "environment_fingerprint",
     "file_checksum",
+    "hasher",
     "list_entries",
     "make_key",
     "open_cache",
     "private_dir",
     "runtime_fingerprint",
+    "tree_digest",
+    "tree_files",
 ]
 
 # Bump when the layout, the manifest or anything that changes the meaning of
@@ -75,7 +85,9 @@ TMP = "tmp"
 FAILED = "failed"
 TOOLCHAIN = "toolchain"
 REFUSED = "refused"
+INDEX = "index"
 MANIFEST = "manifest.json"
+RECORD_MAGIC = b"justjit-record-1\n"
 
 
 # ---------------------------------------------------------------------------
@@ -85,6 +97,11 @@ MANIFEST = "manifest.json"
 def digest(data: bytes) -> str:
     """The hash used everywhere in the cache (hex)."""
     return _blake2b(data, digest_size=32).hexdigest()
+
+
+def hasher():
+    """An incremental `digest`: ``update()`` it, then ``hexdigest()``."""
+    return _blake2b(digest_size=32)
 
 
 def file_checksum(path: str | os.PathLike) -> tuple[int, str]:
@@ -100,7 +117,7 @@ def make_key(parts: dict[str, str]) -> str:
     Every field is length-prefixed, so no choice of values can make two
     different part sets serialize to the same bytes.
     """
-    h = _blake2b(digest_size=32)
+    h = hasher()
     for name in sorted(parts):
         for text in (name, parts[name]):
             raw = text.encode("utf-8", "surrogatepass")
@@ -115,21 +132,31 @@ def runtime_fingerprint(runtime_dir: Path | None = None) -> str:
     Read on every call (it is a handful of small files), so editing the
     runtime header invalidates keys even within one process.
     """
-    root = RUNTIME_DIR if runtime_dir is None else runtime_dir
-    h = _blake2b(digest_size=32)
-    if root.is_dir():
-        for dirpath, dirnames, filenames in os.walk(root):
-            dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
-            for name in sorted(filenames):
-                if name.endswith((".pyc", ".pyo")):
-                    continue
+    return tree_digest(RUNTIME_DIR if runtime_dir is None else runtime_dir)
+
+
+def tree_files(root: str | os.PathLike) -> list[tuple[str, str]]:
+    """``(name relative to root, path)`` of every file below ``root`` but bytecode, in a
+    stable order."""
+    files = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+        for name in sorted(filenames):
+            if not name.endswith((".pyc", ".pyo")):
                 path = os.path.join(dirpath, name)
-                rel = os.path.relpath(path, root).replace(os.sep, "/")
-                try:
-                    size, sub = file_checksum(path)
-                except OSError:  # vanished or unreadable: still changes the key
-                    size, sub = -1, "unreadable"
-                h.update(f"{rel}\0{size}\0{sub}\n".encode("utf-8", "surrogateescape"))
+                files.append((os.path.relpath(path, root).replace(os.sep, "/"), path))
+    return files
+
+
+def tree_digest(root: str | os.PathLike, files: list | None = None) -> str:
+    """Digest of the names and contents of `tree_files` (``files``, if given)."""
+    h = hasher()
+    for rel, path in tree_files(root) if files is None else files:
+        try:
+            size, sub = file_checksum(path)
+        except OSError:  # vanished or unreadable: still changes the key
+            size, sub = -1, "unreadable"
+        h.update(f"{rel}\0{size}\0{sub}\n".encode("utf-8", "surrogateescape"))
     return h.hexdigest()
 
 
@@ -312,28 +339,20 @@ def private_dir() -> Path:
 # Entries
 # ---------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Entry:
-    """A verified, loadable cache entry."""
+class Entry(namedtuple("Entry", "module_name directory so_path pyx_path manifest")):
+    """A verified, loadable cache entry: its module name, directory, the paths of its
+    extension module and .pyx, and its manifest (a dict)."""
 
-    module_name: str
-    directory: Path
-    so_path: Path
-    pyx_path: Path
-    manifest: dict
+    __slots__ = ()
 
 
-@dataclass(frozen=True)
-class EntryInfo:
-    """What `list_entries` reports about an entry (verified or not)."""
+class EntryInfo(namedtuple("EntryInfo", "module_name directory size created valid problem "
+                                        "metadata", defaults=(None,))):
+    """What `list_entries` reports about an entry (verified or not): its module name,
+    directory, size in bytes, creation time (or None), whether it verifies, the problem if
+    not, and the metadata the builder recorded (function, signature, backend), if any."""
 
-    module_name: str
-    directory: Path
-    size: int
-    created: float | None
-    valid: bool
-    problem: str | None
-    metadata: dict | None = None   # what the builder recorded (function, signature, backend)
+    __slots__ = ()
 
 
 class Cache:
@@ -346,6 +365,7 @@ class Cache:
         self.failed = self.root / FAILED
         self.toolchain = self.root / TOOLCHAIN
         self.refused = self.root / REFUSED
+        self.index = self.root / INDEX
 
     def __repr__(self) -> str:
         return f"Cache({str(self.root)!r})"
@@ -372,6 +392,30 @@ class Cache:
         if entry is None:
             self.remove(module_name)
         return entry, problem
+
+    def location(self, module_name: str, key: str) -> tuple | None:
+        """What `unchanged` needs to find the entry ``module_name`` again, from its manifest
+        if that names ``key`` (None otherwise): its module, key, file names, and the size and
+        checksum of its extension module (marshallable). Nothing is verified or removed."""
+        import json
+
+        try:
+            with open(self.entries / module_name / MANIFEST, encoding="utf-8") as f:
+                m = json.load(f)
+            location = (module_name, key, m["so"], m["pyx"], m["so_size"], m["so_blake2b"])
+        except (OSError, ValueError, TypeError, KeyError):
+            return None
+        return location if m.get("key") == key else None
+
+    def unchanged(self, location: tuple) -> Entry | None:
+        """The entry at ``location`` (see `location`) if its extension module still has the
+        recorded size and checksum, without reading its manifest; else None (and nothing
+        is removed: `lookup` judges the entry)."""
+        module_name, _key, so_name, pyx_name, size, checksum = location
+        directory = self.entries / module_name
+        if _check_file(directory / so_name, size, checksum) is not None:
+            return None
+        return Entry(module_name, directory, directory / so_name, directory / pyx_name, {})
 
     def remove(self, module_name: str) -> None:
         """Remove an entry without ever exposing a half-deleted directory."""
@@ -458,6 +502,54 @@ class Cache:
         except OSError:
             pass
 
+    # -- records of the warm path --------------------------------------------
+
+    def read_record(self, key: str):
+        """The record stored under ``key`` (any marshallable value), or None when there is
+        none. A record that fails its digest or does not unmarshal is removed."""
+        import marshal
+
+        path = self.index / key
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError:
+            return None
+        head = len(RECORD_MAGIC) + 32
+        if data[:len(RECORD_MAGIC)] == RECORD_MAGIC and \
+                _blake2b(data[head:], digest_size=32).digest() == data[len(RECORD_MAGIC):head]:
+            try:
+                return marshal.loads(data[head:])
+            except (EOFError, ValueError, TypeError):
+                pass
+        self.remove_record(key)
+        return None
+
+    def write_record(self, key: str, record) -> None:
+        """Best effort (a record that cannot be written costs the next process the cold
+        path); ``record`` must be marshallable."""
+        import marshal
+
+        payload = marshal.dumps(record)
+        try:
+            os.makedirs(self.index, mode=0o700, exist_ok=True)
+            _write_atomic(self.index / key, RECORD_MAGIC +
+                          _blake2b(payload, digest_size=32).digest() + payload)
+        except OSError:
+            pass
+
+    def remove_record(self, key: str) -> None:
+        try:
+            os.unlink(self.index / key)
+        except OSError:
+            pass
+
+    def record_count(self) -> int:
+        try:
+            return sum(1 for name in os.listdir(self.index) if not name.startswith(".tmp-"))
+        except OSError:
+            return 0
+
     # -- remembered refusals (enable()/run never retry them) ----------------
 
     def remember_refusal(self, key: str, record: dict) -> None:
@@ -513,12 +605,13 @@ class Cache:
         return infos
 
     def clear(self) -> int:
-        """Remove every entry, build leftover, failure log and remembered refusal;
-        count entries."""
+        """Remove every entry, warm record, build leftover, failure log and remembered
+        refusal; count entries."""
         count = 0
         if self.entries.is_dir():
             count = sum(1 for d in self.entries.iterdir() if d.is_dir())
-        for sub in (self.entries, self.tmp, self.failed, self.toolchain, self.refused):
+        for sub in (self.index, self.entries, self.tmp, self.failed, self.toolchain,
+                    self.refused):
             shutil.rmtree(sub, ignore_errors=True)
         return count
 
@@ -544,22 +637,31 @@ def _verify(directory: Path, module_name: str, key: str | None) -> tuple[Entry |
     if not isinstance(so_name, str) or not isinstance(pyx_name, str) or "/" in so_name + pyx_name:
         return None, "malformed manifest"
     so_path = directory / so_name
-    try:
-        if os.stat(so_path).st_size != manifest.get("so_size"):
-            return None, "extension module has the wrong size (truncated?)"
-        _size, checksum = file_checksum(so_path)
-    except OSError as exc:
-        return None, f"extension module unreadable ({exc.strerror})"
-    if checksum != manifest.get("so_blake2b"):
-        return None, "extension module checksum mismatch"
+    problem = _check_file(so_path, manifest.get("so_size"), manifest.get("so_blake2b"))
+    if problem is not None:
+        return None, problem
     return Entry(module_name, directory, so_path, directory / pyx_name, manifest), None
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same directory."""
+def _check_file(path: Path, size, checksum) -> str | None:
+    """Why the file at ``path`` does not have ``size`` and ``checksum``, or None."""
+    try:
+        if os.stat(path).st_size != size:
+            return "extension module has the wrong size (truncated?)"
+        _size, actual = file_checksum(path)
+    except OSError as exc:
+        return f"extension module unreadable ({exc.strerror})"
+    if actual != checksum:
+        return "extension module checksum mismatch"
+    return None
+
+
+def _write_atomic(path: Path, text: str | bytes) -> None:
+    """Write ``text`` (or bytes) to ``path`` through a temporary file in the same directory."""
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+        with (os.fdopen(fd, "wb") if isinstance(text, bytes)
+              else os.fdopen(fd, "w", encoding="utf-8")) as f:
             f.write(text)
         os.replace(tmp, path)
     except BaseException:

@@ -100,13 +100,21 @@ def _compile_function(py_func, *, backend: str, use_cache: bool, **optional):
 
 class _LazyLogger:
     """``logging.getLogger("justjit")`` on first use (``import logging`` costs ~3 ms, and
-    a program whose functions all come from the cache never logs anything)."""
+    a program whose functions all come from the cache never logs anything). Until some
+    code imports ``logging``, nothing can have configured it, and the ``NullHandler`` of
+    ``justjit.logs`` would drop every record: so they are dropped here, unformatted."""
 
     def __getattr__(self, name):
+        if "logging" not in sys.modules:
+            return _drop
         from justjit.logs import logger as real
 
         globals()["logger"] = real
         return getattr(real, name)
+
+
+def _drop(*args, **kwargs) -> None:
+    return None
 
 
 logger = _LazyLogger()
@@ -416,6 +424,13 @@ def _profile(values) -> tuple:
     return tuple([profile_type(value) for value in values])
 
 
+def _lazy_profile(values):
+    """`_profile` made when first iterated; its names (the cache key) at once."""
+    from justjit.fingerprint import ValueProfile
+
+    return ValueProfile(values)
+
+
 class _Outcome:
     """What one compilation produced."""
 
@@ -564,7 +579,8 @@ class Dispatcher:
                 if self.config.background:
                     self._start_background(types, _profile(args))
                 else:
-                    self._compile_now(types, _profile(args))  # raises the CompileError if fallback=False
+                    # (a lazy profile: a warm cache hit does not import the type lattice)
+                    self._compile_now(types, _lazy_profile(args))  # raises the CompileError if fallback=False
             status = self.status
             if status == COMPILED:
                 record.compiled = True

@@ -5,17 +5,21 @@
 
 This module only wires the stages together, so `explain_stage` prints exactly what
 `compile_function` used. Each backend module offers `compile(ir, ...)` and `explain(ir, stage)`.
+
+The warm path: with the cache on, a backend that offers it (`WARM`) is first asked for the
+entry recorded under the function's warm key (`justjit.fingerprint`), which needs neither
+the stages nor their modules; only a miss runs them, and records the entry for next time.
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import os
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from .errors import CompileError
+from .fingerprint import code_fingerprint
 
 BACKEND_MODULES = {"cython": "justjit.backends.cython_backend", "llvm": "justjit.backends.llvm"}
 FRONTEND_STAGES = ("cfg", "ir", "types")
@@ -34,37 +38,7 @@ class Compiled:
     handle: Any = None  # what keeps the native code alive (the extension module)
     typed: bool = False  # a typed copy for `arg_types` (else generic code only)
     arg_types: tuple = ()  # lattice type names of the arguments it was specialized for
-
-
-def code_fingerprint(code) -> str:
-    """A stable digest of everything in a code object that can change the compiled result.
-
-    (marshal output is not stable across runs: its reference flags depend on refcounts.)
-    """
-    h = hashlib.sha256()
-
-    def feed(obj) -> None:
-        if hasattr(obj, "co_code"):
-            h.update(b"<code>")
-            for attr in ("co_code", "co_names", "co_varnames", "co_cellvars", "co_freevars",
-                         "co_filename", "co_name", "co_qualname", "co_firstlineno",
-                         "co_linetable", "co_exceptiontable", "co_flags", "co_argcount",
-                         "co_posonlyargcount", "co_kwonlyargcount", "co_stacksize"):
-                h.update(repr(getattr(obj, attr, None)).encode("utf-8", "surrogatepass"))
-            for const in obj.co_consts:
-                feed(const)
-            h.update(b"</code>")
-        elif isinstance(obj, (tuple, frozenset)):
-            h.update(type(obj).__name__.encode())
-            for item in (obj if isinstance(obj, tuple) else sorted(obj, key=repr)):
-                feed(item)
-            h.update(b")")
-        else:
-            h.update(type(obj).__name__.encode() + b":" +
-                     repr(obj).encode("utf-8", "surrogatepass") + b";")
-
-    feed(code)
-    return h.hexdigest()
+    cache_hit: Optional[bool] = None  # True: found by the warm path (else see the backend)
 
 
 def _signature_text(py_func) -> str:
@@ -82,8 +56,10 @@ def _dumper(py_func, dump_dir: Optional[str]):
         return None
 
     def dump(text: str, suffix: str) -> None:
+        from .cache import digest as _digest
+
         os.makedirs(dump_dir, exist_ok=True)
-        digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+        digest = _digest(text.encode("utf-8", "surrogatepass"))[:10]
         safe = "".join(c if c.isalnum() or c in "._" else "_" for c in py_func.__qualname__)
         path = os.path.join(dump_dir, f"{safe}_{digest}{suffix}")
         with open(path, "w", encoding="utf-8", errors="surrogatepass") as f:
@@ -123,24 +99,107 @@ def compile_function(py_func, *, backend: str = "cython", use_cache: bool = True
                      metadata: Optional[dict] = None,
                      arg_types: Optional[tuple] = None) -> Compiled:
     """Compile `py_func`: generic code, or with `arg_types` (the classes of the arguments
-    in co_varnames order) a typed copy guarded by them plus the generic code it falls back
-    to (Compiled.typed says whether anything was typed)."""
+    in co_varnames order, their lattice types, or a `fingerprint.ValueProfile` of their
+    values) a typed copy guarded by them plus the generic code it falls back to
+    (Compiled.typed says whether anything was typed)."""
+    try:
+        return _compile(py_func, backend, use_cache, opt_level, dump_dir, metadata, arg_types)
+    finally:
+        if hasattr(arg_types, "release"):
+            arg_types.release()
+
+
+def _compile(py_func, backend, use_cache, opt_level, dump_dir, metadata, arg_types):
     backend_module = _backend_module(backend, py_func)
     if not getattr(backend_module, "TYPED", False):
         arg_types = None  # a backend that does not emit typed ops yet: generic code
+    warm = None
+    if use_cache and getattr(backend_module, "WARM", False):
+        warm = _WarmPath(py_func, backend_module, backend, opt_level, arg_types)
+        compiled = warm.load(_dumper(py_func, dump_dir))
+        if compiled is not None:
+            return compiled
     ir = specialized_ir(py_func, arg_types)
     spec = getattr(ir, "specialization", None)
     typed = spec is not None and spec.typed
     signature = _typed_signature_text(spec) if typed else _signature_text(py_func)
+    fields = dict(signature=signature, typed=typed,
+                  arg_types=tuple(str(t) for t in spec.arg_types) if typed else ())
+    extra = {} if warm is None else {"on_entry": warm.recorder(fields, arg_types)}
     entry, source, handle = backend_module.compile(
         ir, key_extra=(code_fingerprint(py_func.__code__),), use_cache=use_cache,
         opt_level=opt_level, on_source=_dumper(py_func, dump_dir),
-        metadata=dict(metadata or {}, signature=signature, backend=backend))
-    return Compiled(entry=entry, signature=signature, backend=backend,
+        metadata=dict(metadata or {}, signature=signature, backend=backend), **extra)
+    return _compiled(backend, entry, source, handle, **fields)
+
+
+def _compiled(backend: str, entry, source: str, handle, **fields) -> Compiled:
+    return Compiled(entry=entry, backend=backend, handle=handle,
                     pyx_source=source if backend == "cython" else None,
-                    llvm_ir=source if backend == "llvm" else None, handle=handle,
-                    typed=typed,
-                    arg_types=tuple(str(t) for t in spec.arg_types) if typed else ())
+                    llvm_ir=source if backend == "llvm" else None, **fields)
+
+
+class _WarmPath:
+    """The warm key of one compile_function call, and its record in the cache: the backend's
+    entry (module name and key), the recipe of its constants and the Compiled's fields."""
+
+    def __init__(self, py_func, backend_module, backend: str, opt_level: int, arg_types):
+        from . import cache, fingerprint
+
+        self.py_func = py_func
+        self.backend_module = backend_module
+        self.backend = backend
+        self.names = fingerprint.arg_type_names(arg_types)
+        self.store = cache.open_cache()
+        self.key = None
+        if self.store is not None:
+            try:
+                self.key = fingerprint.warm_key(
+                    py_func, self.store, backend=backend, opt_level=opt_level,
+                    arg_names=self.names,
+                    backend_parts=backend_module.warm_key_parts(opt_level, self.store))
+            except Exception:  # noqa: BLE001 - e.g. an odd __globals__: take the cold path
+                pass
+
+    def load(self, on_source) -> Optional[Compiled]:
+        """The recorded entry, loaded; None (cold path) when there is none or it fails."""
+        if self.key is None:
+            return None
+        from .fingerprint import rebuild_constants
+
+        record = self.store.read_record(self.key)
+        if record is None:
+            return None
+        try:
+            location, recipe, fields = record
+            constants = rebuild_constants(self.py_func.__code__, recipe)
+            found = self.backend_module.load_warm(self.store, location, constants, on_source)
+            # (None: the entry is gone or damaged; the cold path rebuilds it and the record)
+            return None if found is None else _compiled(self.backend, *found, cache_hit=True,
+                                                        **fields)
+        except Exception:  # noqa: BLE001 - a malformed record, or a stale recipe
+            self.store.remove_record(self.key)
+            return None
+
+    def recorder(self, fields: dict, arg_types):
+        """The backend's `on_entry`: record its entry (and the Compiled's ``fields``) under
+        the warm key, when the key's argument names are those of the types compiled for and
+        every constant has a recipe."""
+        from .fingerprint import arg_type_names
+
+        if self.key is None:
+            return None
+        if arg_types is not None and arg_type_names(tuple(arg_types)) != self.names:
+            return None  # fingerprint.profile_name disagrees with the lattice: no record
+
+        def on_entry(location: tuple, constants: tuple) -> None:
+            from .fingerprint import constant_recipe
+
+            recipe = constant_recipe(self.py_func.__code__, constants)
+            if recipe is None:
+                return  # a constant we cannot make again: this function stays cold
+            self.store.write_record(self.key, (location, recipe, fields))
+        return on_entry
 
 
 def _annotated(py_func) -> tuple:

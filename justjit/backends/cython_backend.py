@@ -1,24 +1,27 @@
 """The Cython backend: register IR -> relooper -> register allocation -> .pyx -> C extension.
 
-    compile(ir, ...) -> Compiled       explain(ir, stage) -> text of one of its stages
+    compile(ir, ...) -> (entry, .pyx text, module)    explain(ir, stage) -> text of one stage
+    warm_key_parts(opt_level, cache) -> key parts
+    load_warm(cache, location, constants, on_source) -> as compile's
+
+The warm path (`justjit.fingerprint`): `compile(..., on_entry=)` says which cache entry it
+used and with which constants; `load_warm` loads that entry again in another process,
+without running (or importing) the stages below or Cython.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from collections import namedtuple
 
 STAGES = ("shapes", "alloc", "pyx")
 TYPED = True  # emits the typed ops of justjit.specialize
 CHAINS = True  # modules take the next specialization of the dispatcher's chain (__jj_chain)
+WARM = True  # offers warm_key_parts and load_warm, and compile(on_entry=)
 
 
-@dataclass
-class CythonStages:
-    shape: Any
-    program: Any
-    allocation: Any
-    pyx: Any
+# (a named tuple, not a dataclass: a warm load imports this module, and making a dataclass
+# costs about 1 ms)
+CythonStages = namedtuple("CythonStages", "shape program allocation pyx")
 
 
 def run_stages(ir) -> CythonStages:
@@ -35,20 +38,51 @@ def run_stages(ir) -> CythonStages:
 
 
 def compile(ir, *, key_extra: tuple, use_cache: bool, opt_level: int, on_source=None,
-            metadata=None):
+            metadata=None, on_entry=None):
     """Build (or load from the cache) the extension for `ir`; returns (entry, pyx text,
-    module). `metadata` (function, signature, backend) is recorded in the cache entry."""
-    from .cython_build import build_module
+    module). `metadata` (function, signature, backend) is recorded in the cache entry;
+    `on_entry(location, constants)` is called when the module is in the cache (`location`
+    is what `load_warm` needs, marshallable)."""
+    from .cython_build import build_cached
 
     stages = run_stages(ir)
     text = stages.pyx.text
     if on_source is not None:
         on_source(text, ".pyx")
-    module = build_module(text, name_hint=ir.name, key_extra=key_extra,
-                          use_cache=use_cache, opt_level=opt_level, metadata=metadata)
+    module, module_name, key, store = build_cached(
+        text, name_hint=ir.name, key_extra=key_extra, use_cache=use_cache,
+        opt_level=opt_level, metadata=metadata)
     # The module is keyed by the code object's fingerprint (in key_extra) as well as its
     # text, so the constants given here are always the ones its text was generated for.
     module.__jj_init(stages.pyx.constants)
+    location = store.location(module_name, key) if on_entry and store is not None else None
+    if location is not None:
+        on_entry(location, stages.pyx.constants)
+    return module.entry, text, module
+
+
+def warm_key_parts(opt_level: int, store) -> dict:
+    from .cython_build import toolchain_parts
+
+    return toolchain_parts(opt_level, store)
+
+
+def load_warm(store, location: tuple, constants: tuple, on_source=None):
+    """What `compile` returned for the cached module at `location` (see `compile`),
+    initialized with `constants`; None when the entry is gone or damaged."""
+    from .cython_build import load_entry
+
+    found = load_entry(store, location)
+    if found is None:
+        return None
+    module, pyx_path = found
+    try:
+        text = pyx_path.read_text(encoding="utf-8")
+    except OSError:
+        return None
+    if on_source is not None:
+        on_source(text, ".pyx")
+    module.__jj_init(constants)
     return module.entry, text, module
 
 

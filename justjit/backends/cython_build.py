@@ -32,13 +32,14 @@ import re
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from collections import namedtuple
 from pathlib import Path
 from types import ModuleType
 
 from justjit import cache as _cache
 
-__all__ = ["BuildStats", "build_module", "module_key", "stats", "CYTHON_DIRECTIVES"]
+__all__ = ["BuildStats", "build_module", "build_cached", "load_entry", "module_key",
+           "toolchain_parts", "stats", "CYTHON_DIRECTIVES"]
 
 # Compiler directives.  Only ones that shrink the generated C or silence
 # noise; none changes Python semantics (boundscheck/wraparound stay on,
@@ -54,17 +55,22 @@ CYTHON_DIRECTIVES: dict[str, object] = {
 _NAME_HINT_MAX = 40
 
 
-@dataclass
 class BuildStats:
-    """Counters for tests and introspection (this process only)."""
+    """Counters for tests and introspection (this process only). (Not a dataclass: this
+    module is imported by every cached load, and making one costs about 1 ms.)"""
 
-    memory_hits: int = 0    # returned an already-loaded module
-    disk_hits: int = 0      # loaded a verified cache entry
-    cython_runs: int = 0
-    cc_runs: int = 0
-    corrupt_entries: int = 0
-    cython_seconds: float = 0.0   # cumulative wall time in Cython (first run includes its import)
-    cc_seconds: float = 0.0       # cumulative wall time in the C compiler
+    def __init__(self) -> None:
+        self.memory_hits = 0    # returned an already-loaded module
+        self.disk_hits = 0      # loaded a verified cache entry
+        self.warm_hits = 0      # found by the warm path (`load_entry`; also a memory/disk hit)
+        self.cython_runs = 0
+        self.cc_runs = 0
+        self.corrupt_entries = 0
+        self.cython_seconds = 0.0   # cumulative wall time in Cython (first run includes its import)
+        self.cc_seconds = 0.0       # cumulative wall time in the C compiler
+
+    def __repr__(self) -> str:
+        return f"BuildStats({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
 
 
 stats = BuildStats()
@@ -126,33 +132,30 @@ def _compile_error(message: str, *, stage: str, pyx_path: Path | None, lines: li
 # The toolchain: compiler command, flags and identity
 # ---------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Toolchain:
-    cc: tuple[str, ...]           # the compiler command, e.g. ("gcc",)
-    identity: str                 # first line of `cc --version`
-    base_flags: tuple[str, ...]   # everything but the runtime include and the file names
-    ext_suffix: str
+class Toolchain(namedtuple("Toolchain", "cc identity base_flags ext_suffix")):
+    """The compiler command (e.g. ("gcc",)), the first line of its `--version`, the flags
+    but the runtime include and the file names, and the extension modules' suffix."""
+
+    __slots__ = ()
 
     def flags(self) -> tuple[str, ...]:
         # RUNTIME_DIR is read at each use so that tests can point it elsewhere.
         return (*self.base_flags, f"-I{_cache.RUNTIME_DIR}")
 
 
-_TOOLCHAINS: dict[int, Toolchain] = {}
+_TOOLCHAINS: dict[tuple, Toolchain] = {}  # (opt_level, cache root or None) -> Toolchain
 _IDENTITIES: dict[tuple[str, ...], str] = {}
 
 
 def _toolchain(opt_level: int, store=None) -> Toolchain:
-    """The compiler and flags for ``opt_level`` (computed once per process)."""
-    tc = _TOOLCHAINS.get(opt_level)
+    """The compiler and flags for ``opt_level`` (computed once per process and cache
+    directory, so that every cache directory gets the memos a cached load needs)."""
+    slot = (opt_level, None if store is None else str(store.root))
+    tc = _TOOLCHAINS.get(slot)
     if tc is None:
-        import shlex
-        import sysconfig
         from importlib.machinery import EXTENSION_SUFFIXES
 
-        cc = tuple(shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"))
-        paths = sysconfig.get_paths()
-        includes = dict.fromkeys((paths["include"], paths["platinclude"]))
+        cc, includes = _compiler_command(store)
         flags = (
             "-shared", "-fPIC", "-pipe", "-g0", f"-O{opt_level}",
             "-fwrapv",                    # as CPython itself is built
@@ -163,21 +166,50 @@ def _toolchain(opt_level: int, store=None) -> Toolchain:
             *(f"-I{d}" for d in includes),
         )
         tc = Toolchain(cc, _compiler_identity(cc, store), flags, EXTENSION_SUFFIXES[0])
-        _TOOLCHAINS[opt_level] = tc
+        _TOOLCHAINS[slot] = tc
     return tc
 
 
+def _compiler_command(store=None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The C compiler command (``$CC``, else Python's own) and Python's include directories.
+
+    With a cache, memoized on disk under ``$CC`` and the interpreter's prefixes and version,
+    so that a process that only loads cached modules does not import sysconfig and read
+    its data (about 2 ms).
+    """
+    import marshal
+
+    memo_name = None
+    if store is not None:
+        stamp = "\0".join((os.environ.get("CC") or "", sys.prefix, sys.exec_prefix,
+                           sys.base_prefix, sys.base_exec_prefix, sys.version))
+        memo_name = "cc-command-" + _cache.digest(stamp.encode("utf-8", "surrogateescape"))[:32]
+        try:
+            cc, includes = marshal.loads(bytes.fromhex(store.read_memo(memo_name) or ""))
+            if all(isinstance(x, str) for x in (*cc, *includes)) and cc:
+                return tuple(cc), tuple(includes)
+        except (EOFError, ValueError, TypeError):
+            pass
+    import shlex
+    import sysconfig
+
+    cc = tuple(shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"))
+    paths = sysconfig.get_paths()
+    includes = tuple(dict.fromkeys((paths["include"], paths["platinclude"])))
+    if memo_name is not None:
+        store.write_memo(memo_name, marshal.dumps((cc, includes)).hex())
+    return cc, includes
+
+
 def _compiler_identity(cc: tuple[str, ...], store=None) -> str:
-    """First line of ``cc --version``, once per process.
+    """First line of ``cc --version``, run once per process.
 
     With a cache, the answer is also memoized on disk under a stamp of the
     resolved compiler executable (path, inode, size, mtime), so that a
     process that only loads cached modules forks nothing (saves ~5 ms:
     importing subprocess and running the driver).
     """
-    ident = _IDENTITIES.get(cc)
-    if ident is not None:
-        return ident
+    ident = None
     memo_name = None
     if store is not None:
         import shutil
@@ -194,6 +226,10 @@ def _compiler_identity(cc: tuple[str, ...], store=None) -> str:
                                              st.st_mtime_ns, *cc)))
                 memo_name = "cc-" + _cache.digest(stamp.encode("utf-8", "surrogateescape"))[:32]
                 ident = store.read_memo(memo_name)
+    if ident:
+        _IDENTITIES[cc] = ident
+        return ident
+    ident = _IDENTITIES.get(cc)
     if not ident:
         import subprocess
 
@@ -203,8 +239,8 @@ def _compiler_identity(cc: tuple[str, ...], store=None) -> str:
             ident = (out.stdout.splitlines() or ["unknown"])[0].strip() or "unknown"
         except OSError as exc:
             ident = f"unavailable: {exc}"
-        if memo_name is not None and not ident.startswith("unavailable"):
-            store.write_memo(memo_name, ident)
+    if memo_name is not None and not ident.startswith("unavailable"):
+        store.write_memo(memo_name, ident)
     _IDENTITIES[cc] = ident
     return ident
 
@@ -234,19 +270,27 @@ def module_key(pyx_source: str, *, name_hint: str, key_extra: tuple = (),
     return _module_key(pyx_source, name_hint, key_extra, opt_level, None)
 
 
-def _module_key(pyx_source, name_hint, key_extra, opt_level, store) -> tuple[str, str]:
+def toolchain_parts(opt_level: int, store=None) -> dict[str, str]:
+    """The key parts of the C compiler and Cython's options at ``opt_level`` (also in the
+    warm path's key, `justjit.fingerprint.warm_key`)."""
     tc = _toolchain(opt_level, store)
+    return {
+        "cc": " ".join(tc.cc),
+        "cc_identity": tc.identity,
+        "cc_flags": "\0".join(tc.flags()),
+        "ext_suffix": tc.ext_suffix,
+        "cython_directives": repr(sorted(CYTHON_DIRECTIVES.items())),
+    }
+
+
+def _module_key(pyx_source, name_hint, key_extra, opt_level, store) -> tuple[str, str]:
     hint = _sanitize(name_hint)
     parts = _cache.environment_fingerprint()
+    parts.update(toolchain_parts(opt_level, store))
     parts.update(
         pyx=pyx_source,
         name_hint=hint,
         key_extra=repr(tuple(key_extra)),
-        cc=" ".join(tc.cc),
-        cc_identity=tc.identity,
-        cc_flags="\0".join(tc.flags()),
-        ext_suffix=tc.ext_suffix,
-        cython_directives=repr(sorted(CYTHON_DIRECTIVES.items())),
         runtime=_cache.runtime_fingerprint(),
     )
     key = _cache.make_key(parts)
@@ -276,22 +320,49 @@ def build_module(pyx_source: str, *, name_hint: str, key_extra: tuple = (),
     "load", the relevant error lines as ``source_excerpt`` and the kept .pyx
     as ``pyx_path``.
     """
+    return build_cached(pyx_source, name_hint=name_hint, key_extra=key_extra,
+                        opt_level=opt_level, use_cache=use_cache, metadata=metadata)[0]
+
+
+def build_cached(pyx_source: str, *, name_hint: str, key_extra: tuple = (),
+                 opt_level: int = 2, use_cache: bool = True, metadata: dict | None = None):
+    """`build_module`, returning ``(module, module_name, key, cache)``: what a later
+    `load_entry` needs (with `Cache.location`) to find it (``cache`` is None when the
+    cache is not used)."""
     if not isinstance(opt_level, int) or not 0 <= opt_level <= 3:
         raise ValueError(f"opt_level must be 0, 1, 2 or 3, not {opt_level!r}")
     store = _cache.open_cache() if use_cache else None
     module_name, key = _module_key(pyx_source, name_hint, key_extra, opt_level, store)
+    module = _loaded_or(module_name, lambda: _load_or_build(store, module_name, key,
+                                                              pyx_source, opt_level, metadata))
+    return module, module_name, key, store
+
+
+def load_entry(store, location: tuple):
+    """``(module, .pyx path)`` of the cache entry at ``location`` (see `build_cached`) if it
+    verifies (or is loaded already), else None: never Cython nor the C compiler."""
+    module_name, key = location[:2]
+    module = _loaded_or(module_name, lambda: _load_cached(store, module_name, key, location))
+    if module is None:
+        return None
+    stats.warm_hits += 1
+    return module, store.entries / module_name / location[3]
+
+
+def _loaded_or(module_name: str, load) -> ModuleType | None:
+    """The module loaded already as ``module_name`` (a memory hit), else ``load()``'s
+    (remembered unless None), under the name's lock."""
     module = _loaded.get(module_name)
-    if module is not None:
-        stats.memory_hits += 1
-        return module
-    with _lock_for(module_name):
-        module = _loaded.get(module_name)
-        if module is not None:
-            stats.memory_hits += 1
-            return module
-        module = _load_or_build(store, module_name, key, pyx_source, opt_level, metadata)
-        _loaded[module_name] = module
-        return module
+    if module is None:
+        with _lock_for(module_name):
+            module = _loaded.get(module_name)
+            if module is None:
+                module = load()
+                if module is not None:
+                    _loaded[module_name] = module
+                return module
+    stats.memory_hits += 1
+    return module
 
 
 def _lock_for(module_name: str) -> threading.Lock:
@@ -302,25 +373,37 @@ def _lock_for(module_name: str) -> threading.Lock:
         return lock
 
 
+def _load_cached(store, module_name, key, location=None) -> ModuleType | None:
+    """The verified entry ``module_name``, loaded; None when absent or damaged (removed).
+    With its `Cache.location`, an unchanged extension module is loaded without reading
+    the manifest (nor importing json)."""
+    entry = store.unchanged(location) if location is not None else None
+    if entry is None:
+        entry, problem = store.lookup(module_name, key)
+        if problem is not None:
+            stats.corrupt_entries += 1  # already removed by lookup
+        if entry is None:
+            return None
+    try:
+        module = _load(module_name, entry.so_path, entry.pyx_path)
+    except FileNotFoundError:
+        return None  # removed (cache cleared) between verifying and loading
+    except Exception:
+        # The checksum matched but the file does not load: written broken
+        # by someone (another process, a full disk). Drop it.
+        stats.corrupt_entries += 1
+        store.remove(module_name)
+        return None
+    stats.disk_hits += 1
+    return module
+
+
 def _load_or_build(store, module_name, key, pyx_source, opt_level, metadata=None) -> ModuleType:
     pyx_name = f"{module_name}.pyx"
     if store is not None:
-        entry, problem = store.lookup(module_name, key)
-        if problem is not None:
-            stats.corrupt_entries += 1  # already removed by lookup; rebuild below
-        if entry is not None:
-            try:
-                module = _load(module_name, entry.so_path, entry.pyx_path)
-            except FileNotFoundError:
-                pass  # removed (cache cleared) between verifying and loading: rebuild
-            except Exception:
-                # The checksum matched but the file does not load: written broken
-                # by someone (another process, a full disk). Drop it and rebuild.
-                stats.corrupt_entries += 1
-                store.remove(module_name)
-            else:
-                stats.disk_hits += 1
-                return module
+        module = _load_cached(store, module_name, key)
+        if module is not None:
+            return module
     build_dir = _new_dir(store.tmp if store is not None else _cache.private_dir(), module_name)
     # Where the .pyx will live once published: that path goes into the module
     # (tracebacks, linecache) instead of the short-lived build directory.
@@ -328,7 +411,7 @@ def _load_or_build(store, module_name, key, pyx_source, opt_level, metadata=None
     so_path = _build(build_dir, module_name, pyx_source, opt_level, store, final_pyx)
     if store is None:
         return _load(module_name, so_path, build_dir / pyx_name)
-    tc = _toolchain(opt_level)
+    tc = _toolchain(opt_level, store)
     provenance = {
         "created": time.time(),
         "cc": " ".join(tc.cc),
@@ -373,7 +456,7 @@ def _build(build_dir: Path, module_name: str, pyx_source: str, opt_level: int, s
         _fail(build_dir, module_name, store, "cython", message, lines)
     _set_source_path(c_path, module_name, final_pyx)
 
-    tc = _toolchain(opt_level)
+    tc = _toolchain(opt_level, store)
     so_path = build_dir / f"{module_name}{tc.ext_suffix}"
     failure = _run_cc(tc, c_path, so_path, build_dir)
     if failure is not None:

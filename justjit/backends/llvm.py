@@ -1,8 +1,10 @@
 """The LLVM backend: register IR -> LLVM IR -> optimized -> machine code -> a builtin function.
 
-    compile(ir, *, key_extra, use_cache, opt_level, on_source, metadata)
+    compile(ir, *, key_extra, use_cache, opt_level, on_source, metadata, on_entry)
         -> (entry, optimized .ll text, NativeCode)
     explain(ir, "llvm" | "llvm-raw") -> the optimized / the annotated unoptimized LLVM IR
+    warm_key_parts(opt_level, cache) -> key parts
+    load_warm(cache, location, constants, on_source) -> as compile's
 
 No relooper and no C compiler per function: `llvm_lower` turns the IR's CFG into LLVM IR as
 it is, llvmlite optimizes it as the `opt_level`'s tier says (`TIERS`; `TYPED_TIERS` for
@@ -32,7 +34,10 @@ checksum verified before loading): the key covers the lowered .ll text, the code
 fingerprint (key_extra), opt_level, LLVM's version, the target triple, the host CPU and its
 features, the runtime helpers' sources and the C-API layout (`llvm_capi.FINGERPRINT`). A
 cache hit skips LLVM's parser, optimizer and code generator: only the (cheap, Python) lowering
-runs to compute the key and the constants, then the object is loaded.
+runs to compute the key and the constants, then the object is loaded. The warm path
+(`justjit.fingerprint`, through `compile(on_entry=)` and `load_warm`) skips the lowering too,
+and does not import `llvm_lower` nor the IR: it loads the object recorded under the
+function's fingerprint with the constants and runtime symbols recorded beside it.
 """
 
 from __future__ import annotations
@@ -46,12 +51,14 @@ from typing import Any, Optional
 from ..errors import CompileError
 from . import llvm_capi as capi
 from . import llvm_runtime
-from .llvm_lower import ENTRY_NAME, LOWERING_FORMAT, LowerError, LoweredModule, lower
+
+# (llvm_lower, and through it the IR, is imported only to lower: a warm load needs neither)
 
 __all__ = ["compile", "explain", "NativeCode", "stats", "STAGES"]
 
 STAGES = ("llvm", "llvm-raw")
 TYPED = True  # lowers the typed ops of justjit.specialize (no chain of specializations yet)
+WARM = True  # offers warm_key_parts and load_warm, and compile(on_entry=)
 
 _lock = threading.RLock()  # LLVM's global context and our tables: one compile at a time
 _initialized = False
@@ -150,7 +157,9 @@ def tier_for(ir, opt_level: int) -> Tier:
     return (TYPED_TIERS if typed else TIERS).get(opt_level, TIERS[opt_level])
 
 
-def _lower(ir, tier: Tier) -> LoweredModule:
+def _lower(ir, tier: Tier) -> "LoweredModule":
+    from .llvm_lower import LowerError, lower
+
     start = time.perf_counter()
     try:
         return lower(ir, inline_decref=tier.inline_decref, frame_helper=tier.frame_helper)
@@ -254,8 +263,10 @@ class NativeCode:
         return f"<justjit NativeCode {self.name} at {self.address:#x}>"
 
 
-def _load(obj: bytes, name: str, key: str, constants: tuple, symbols: list[str]):
-    """A builtin function running the object code `obj`: (function, NativeCode)."""
+def _load(obj: bytes, name: str, key: str, constants: tuple, symbols: list[str],
+          entry_symbol: str):
+    """A builtin function running the object code `obj` from `entry_symbol`: (function,
+    NativeCode)."""
     start = time.perf_counter()
     llvm = _llvm()
     llvm_runtime.register_symbols(symbols)
@@ -263,9 +274,9 @@ def _load(obj: bytes, name: str, key: str, constants: tuple, symbols: list[str])
     engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), tm)
     engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
     engine.finalize_object()
-    address = engine.get_function_address(ENTRY_NAME)
+    address = engine.get_function_address(entry_symbol)
     if not address:
-        raise CompileError(f"the object code of {name} has no {ENTRY_NAME}", stage="llvm")
+        raise CompileError(f"the object code of {name} has no {entry_symbol}", stage="llvm")
     stats.engines += 1
     native = NativeCode(engine, address, name, key)
     func, mdef = capi.new_builtin(name, address, constants + (native,))
@@ -278,13 +289,14 @@ def _load(obj: bytes, name: str, key: str, constants: tuple, symbols: list[str])
 # Keys and the cache
 
 
-def _key(lowered: LoweredModule, key_extra: tuple, opt_level: int, tier: Tier) -> str:
+def _key(lowered: "LoweredModule", key_extra: tuple, opt_level: int, tier: Tier) -> str:
     """The cache key of the object code for `lowered`."""
     from justjit import cache as _cache
 
-    llvm = _llvm()
-    triple, cpu, features = _host()
+    from .llvm_lower import LOWERING_FORMAT
+
     parts = _cache.environment_fingerprint()
+    parts.update(warm_key_parts(opt_level))
     parts.update(
         backend="llvm",
         lowering_format=str(LOWERING_FORMAT),
@@ -292,14 +304,23 @@ def _key(lowered: LoweredModule, key_extra: tuple, opt_level: int, tier: Tier) -
         key_extra=repr(tuple(key_extra)),
         opt_level=str(opt_level),
         tier=repr(tier),
-        llvm_version=".".join(map(str, llvm.llvm_version_info)),
-        triple=triple,
-        cpu=cpu,
-        cpu_features=features,
-        capi=capi.FINGERPRINT,
-        runtime=llvm_runtime.runtime_digest(),
     )
     return _cache.make_key(parts)
+
+
+def warm_key_parts(opt_level: int, store=None) -> dict:
+    """The key parts of LLVM, the host and the runtime (also in the warm path's key,
+    `justjit.fingerprint.warm_key`)."""
+    llvm = _llvm()
+    triple, cpu, features = _host()
+    return {
+        "llvm_version": ".".join(map(str, llvm.llvm_version_info)),
+        "triple": triple,
+        "cpu": cpu,
+        "cpu_features": features,
+        "capi": capi.FINGERPRINT,
+        "runtime": llvm_runtime.runtime_digest(),
+    }
 
 
 def _entry_name(hint: str, key: str) -> str:
@@ -318,37 +339,45 @@ def _remember(key: str, obj: bytes, optimized: str) -> None:
     _memory_objects[key] = (obj, optimized)
 
 
-def _object_for(lowered: LoweredModule, name_hint: str, key: str, opt_level: int,
+def _object_for(lowered: "LoweredModule", name_hint: str, key: str, opt_level: int,
                 tier: Tier, use_cache: bool,
                 metadata: Optional[dict] = None) -> tuple[bytes, str]:
     """(object, optimized .ll): from memory, the disk cache, or LLVM."""
-    found = _memory_objects.get(key)
-    if found is not None:
-        stats.memory_hits += 1
-        return found
     from justjit import cache as _cache
 
     store = _cache.open_cache() if use_cache else None
     entry_name = _entry_name(name_hint, key)
-    if store is not None:
-        entry, _problem = store.lookup(entry_name, key)
-        if entry is not None:
-            try:
-                obj = entry.so_path.read_bytes()
-                try:
-                    optimized = entry.pyx_path.read_text(encoding="utf-8")
-                except OSError:
-                    optimized = ""
-            except OSError:
-                pass  # removed since it was verified: rebuild
-            else:
-                stats.disk_hits += 1
-                _remember(key, obj, optimized)
-                return obj, optimized
+    found = _cached_object(store, entry_name, key)
+    if found is not None:
+        return found
     obj, optimized = _codegen(lowered.text, tier)
     _remember(key, obj, optimized)
     if store is not None:
         _publish(store, entry_name, key, obj, optimized, name_hint, opt_level, metadata)
+    return obj, optimized
+
+
+def _cached_object(store, entry_name: str, key: str) -> Optional[tuple[bytes, str]]:
+    """(object, optimized .ll) from memory or the verified cache entry, else None."""
+    found = _memory_objects.get(key)
+    if found is not None:
+        stats.memory_hits += 1
+        return found
+    if store is None:
+        return None
+    entry, _problem = store.lookup(entry_name, key)
+    if entry is None:
+        return None
+    try:
+        obj = entry.so_path.read_bytes()
+        try:
+            optimized = entry.pyx_path.read_text(encoding="utf-8")
+        except OSError:
+            optimized = ""
+    except OSError:
+        return None  # removed since it was verified: rebuild
+    stats.disk_hits += 1
+    _remember(key, obj, optimized)
     return obj, optimized
 
 
@@ -379,9 +408,13 @@ def _publish(store, entry_name: str, key: str, obj: bytes, optimized: str, name_
 
 
 def compile(ir, *, key_extra: tuple = (), use_cache: bool = True, opt_level: int = 2,
-            on_source=None, metadata: Optional[dict] = None):
+            on_source=None, metadata: Optional[dict] = None, on_entry=None):
     """Compile (or load from the cache) `ir`: (entry, optimized .ll text, NativeCode).
-    `metadata` (function, signature, backend) is recorded in a new cache entry."""
+    `metadata` (function, signature, backend) is recorded in a new cache entry;
+    `on_entry(location, constants)` is called when the object is cached (`location` is
+    what `load_warm` needs, marshallable)."""
+    from .llvm_lower import ENTRY_NAME
+
     if not isinstance(opt_level, int) or not 0 <= opt_level <= 3:
         raise ValueError(f"opt_level must be 0, 1, 2 or 3, not {opt_level!r}")
     with _lock:
@@ -394,7 +427,26 @@ def compile(ir, *, key_extra: tuple = (), use_cache: bool = True, opt_level: int
                                      metadata)
         if on_source is not None and optimized:
             on_source(optimized, ".opt.ll")
-        entry, native = _load(obj, ir.name, key, lowered.constants, lowered.symbols)
+        entry, native = _load(obj, ir.name, key, lowered.constants, lowered.symbols,
+                              ENTRY_NAME)
+    if on_entry is not None and use_cache:
+        on_entry((_entry_name(ir.qualname, key), key, ir.name, ENTRY_NAME,
+                  tuple(lowered.symbols)), lowered.constants)
+    return entry, optimized, native
+
+
+def load_warm(store, location: tuple, constants: tuple, on_source=None):
+    """What `compile` returned for the cached object at `location` (see `compile`), with
+    `constants`; None when the entry is gone or damaged."""
+    entry_name, key, name, entry_symbol, symbols = location
+    with _lock:
+        found = _cached_object(store, entry_name, key)
+        if found is None:
+            return None
+        obj, optimized = found
+        if on_source is not None and optimized:
+            on_source(optimized, ".opt.ll")
+        entry, native = _load(obj, name, key, constants, list(symbols), entry_symbol)
     return entry, optimized, native
 
 
