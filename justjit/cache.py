@@ -39,10 +39,8 @@ dataclasses (making a dataclass costs about 1 ms at import).
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 import sys
-import tempfile
 from collections import namedtuple
 from pathlib import Path
 
@@ -329,7 +327,9 @@ def private_dir() -> Path:
     if _PRIVATE is None or not _PRIVATE.is_dir():
         import atexit
 
+        import tempfile  # lazily: the warm path never needs it
         path = Path(tempfile.mkdtemp(prefix="justjit-"))
+        import shutil  # lazily: the warm path never needs it
         atexit.register(shutil.rmtree, path, True)
         _PRIVATE = path
     return _PRIVATE
@@ -427,12 +427,14 @@ class Cache:
             return  # someone else removed it
         except OSError:
             trash = directory  # cannot move (e.g. tmp/ gone): delete in place
+        import shutil  # lazily: the warm path never needs it
         shutil.rmtree(trash, ignore_errors=True)
 
     # -- writing ----------------------------------------------------------
 
     def new_build_dir(self, module_name: str) -> Path:
         self.prepare()
+        import tempfile  # lazily: the warm path never needs it
         return Path(tempfile.mkdtemp(prefix=f"{module_name}-", dir=self.tmp))
 
     def publish(self, build_dir: Path, module_name: str, key: str,
@@ -471,6 +473,7 @@ class Cache:
                 # Lost the race (target exists and is not empty).
                 existing, _problem = self.lookup(module_name, key)  # removes it if corrupt
                 if existing is not None:
+                    import shutil  # lazily: the warm path never needs it
                     shutil.rmtree(build_dir, ignore_errors=True)
                     return existing
                 continue
@@ -482,6 +485,7 @@ class Cache:
         os.makedirs(self.failed, mode=0o700, exist_ok=True)
         path = self.failed / module_name
         if path.exists():
+            import shutil  # lazily: the warm path never needs it
             shutil.rmtree(path, ignore_errors=True)
         return path
 
@@ -612,6 +616,7 @@ class Cache:
             count = sum(1 for d in self.entries.iterdir() if d.is_dir())
         for sub in (self.index, self.entries, self.tmp, self.failed, self.toolchain,
                     self.refused):
+            import shutil  # lazily: the warm path never needs it
             shutil.rmtree(sub, ignore_errors=True)
         return count
 
@@ -658,6 +663,7 @@ def _check_file(path: Path, size, checksum) -> str | None:
 
 def _write_atomic(path: Path, text: str | bytes) -> None:
     """Write ``text`` (or bytes) to ``path`` through a temporary file in the same directory."""
+    import tempfile  # lazily: the warm path never needs it
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
     try:
         with (os.fdopen(fd, "wb") if isinstance(text, bytes)

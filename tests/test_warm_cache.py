@@ -49,7 +49,10 @@ def kernel(xs, k):
 # compiler (frontend, IR, analyses, emitter), nor Cython, json, logging or sysconfig.
 WARM_IMPORTS = {"justjit.pipeline", "justjit.fingerprint", "justjit.cache", "justjit.backends",
                 "justjit.backends.cython_backend", "justjit.backends.cython_build",
-                "_blake2", "cython_runtime"}
+                "_blake2", "cython_runtime",
+                # loading the extension from its path (a clean interpreter has not yet
+                # imported them; this machine's site does, which hid them at first)
+                "importlib.util", "importlib._abc"}
 
 CHILD = """
 import json, sys

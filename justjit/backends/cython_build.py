@@ -201,6 +201,17 @@ def _compiler_command(store=None) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return cc, includes
 
 
+def _which(command: str):
+    """shutil.which(command) without importing shutil (it imports bz2, lzma and more: a
+    few ms of a warm start)."""
+    dirs = [""] if os.sep in command else os.environ.get("PATH", os.defpath).split(os.pathsep)
+    for d in dirs:
+        path = os.path.join(d, command) if d else command
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+    return None
+
+
 def _compiler_identity(cc: tuple[str, ...], store=None) -> str:
     """First line of ``cc --version``, run once per process.
 
@@ -212,9 +223,7 @@ def _compiler_identity(cc: tuple[str, ...], store=None) -> str:
     ident = None
     memo_name = None
     if store is not None:
-        import shutil
-
-        exe = shutil.which(cc[0])
+        exe = _which(cc[0])
         if exe is not None:
             try:
                 real = os.path.realpath(exe)
