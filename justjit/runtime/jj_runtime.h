@@ -2849,14 +2849,15 @@ JJ_INLINE int JJ_BothDoubles(PyObject *a, PyObject *b, double *x, double *y)
    else (JJ_INLINE / JJ_NOINLINE): the inline part stays small where a function has hundreds of
    operations, which is where compilers stop inlining on their own. */
 
-/* + and - (BINARY_OP_ADD_INT, BINARY_OP_ADD_FLOAT, ...): ints of up to two digits, floats. */
-#define JJ_DEFINE_ADDSUB(NAME, GENERIC, OP)                                                    \
+/* a OP b: inline, exact floats and medium ints of one type; out of line, ints that FITS (their
+   VALUE, so that the result fits int64), an int and a float, then GENERIC. */
+#define JJ_DEFINE_ARITH(NAME, GENERIC, OP, FITS, VALUE)                                        \
     JJ_NOINLINE PyObject *NAME##_Slow(PyObject *a, PyObject *b)                                \
     {                                                                                          \
         double x, y;                                                                           \
         if (JJ_BOTH_INTS(a, b)) {                                                              \
-            if (JJ_TWO_DIGITS(a) && JJ_TWO_DIGITS(b)) {                                        \
-                return PyLong_FromLongLong(JJ_TwoDigitValue(a) OP JJ_TwoDigitValue(b));        \
+            if (FITS(a) && FITS(b)) {                                                          \
+                return PyLong_FromLongLong(VALUE(a) OP VALUE(b));                              \
             }                                                                                  \
         }                                                                                      \
         else if (JJ_BothDoubles(a, b, &x, &y)) {                                               \
@@ -2881,37 +2882,12 @@ JJ_INLINE int JJ_BothDoubles(PyObject *a, PyObject *b, double *x, double *y)
         return NAME##_Slow(a, b);                                                              \
     }
 
+/* + and - (BINARY_OP_ADD_INT, BINARY_OP_ADD_FLOAT, ...): ints of up to two digits, floats. */
+#define JJ_DEFINE_ADDSUB(NAME, GENERIC, OP) \
+    JJ_DEFINE_ARITH(NAME, GENERIC, OP, JJ_TWO_DIGITS, JJ_TwoDigitValue)
+
 /* * (long_mul's own fast path for medium ints; float_mul). */
-#define JJ_DEFINE_MUL(NAME, GENERIC)                                                           \
-    JJ_NOINLINE PyObject *NAME##_Slow(PyObject *a, PyObject *b)                                \
-    {                                                                                          \
-        double x, y;                                                                           \
-        if (JJ_BOTH_INTS(a, b)) {                                                              \
-            if (JJ_MEDIUM(a) && JJ_MEDIUM(b)) {                                                \
-                return PyLong_FromLongLong(JJ_MEDIUM_VALUE(a) * JJ_MEDIUM_VALUE(b));           \
-            }                                                                                  \
-        }                                                                                      \
-        else if (JJ_BothDoubles(a, b, &x, &y)) {                                               \
-            return PyFloat_FromDouble(x * y);                                                  \
-        }                                                                                      \
-        return GENERIC(a, b);                                                                  \
-    }                                                                                          \
-    JJ_INLINE PyObject *NAME(PyObject *a, PyObject *b)                                         \
-    {                                                                                          \
-        PyTypeObject *t = Py_TYPE(a);                                                          \
-        if (t == Py_TYPE(b)) {                                                                 \
-            if (t == &PyFloat_Type) {                                                          \
-                return PyFloat_FromDouble(PyFloat_AS_DOUBLE(a) * PyFloat_AS_DOUBLE(b));        \
-            }                                                                                  \
-            if (t != &PyLong_Type) {                                                           \
-                return GENERIC(a, b);                                                          \
-            }                                                                                  \
-            if (JJ_MEDIUM(a) && JJ_MEDIUM(b)) {                                                \
-                return PyLong_FromLongLong(JJ_MEDIUM_VALUE(a) * JJ_MEDIUM_VALUE(b));           \
-            }                                                                                  \
-        }                                                                                      \
-        return NAME##_Slow(a, b);                                                              \
-    }
+#define JJ_DEFINE_MUL(NAME, GENERIC) JJ_DEFINE_ARITH(NAME, GENERIC, *, JJ_MEDIUM, JJ_MEDIUM_VALUE)
 
 /* / : medium ints (long_true_divide's fast path: both exactly representable, one correctly
    rounded division; the sign of a zero result is the quotient's, as in IEEE) and floats
