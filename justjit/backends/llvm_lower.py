@@ -1931,15 +1931,15 @@ class _Lowering:
                                         self.inst(f"icmp ne i32 {err}, 0", "c")))
         self.ok_with(term, r)
 
-    def seq_slot(self, term: ir.Op) -> str:
-        """The address of seq[index] in an exact list or tuple (an index from the end counts
-        back from len); deopt when it is out of range."""
+    def seq_slot(self, term: ir.Op, of: str) -> str:
+        """The address of seq[index] in an exact list or tuple (`of`; an index from the end
+        counts back from len); deopt when it is out of range."""
         seq, i = self.load(term.seq), self.uload(term.index)
         n = self.field(seq, capi.OB_SIZE)
         back = self.inst(f"icmp slt i64 {i}, 0", "c")
         index = self.inst(f"select i1 {back}, i64 {self.inst(f'add i64 {i}, {n}')}, i64 {i}")
         self.deopt_if(term, self.inst(f"icmp uge i64 {index}, {n}", "c"))
-        if getattr(term, "of", "list") == "list":
+        if of == "list":
             items = self.field(seq, capi.LIST_ITEMS, "ptr")
         else:
             items = self.item_ptr(seq, capi.TUPLE_ITEMS)
@@ -1948,7 +1948,7 @@ class _Lowering:
     def term_SeqLoad(self, term: ir.SeqLoad) -> None:
         if term.of not in ir.SEQ_TYPES:
             raise LowerError(f"SeqLoad of {term.of!r}")
-        x = self.inst(f"load ptr, ptr {self.seq_slot(term)}, align 8", "item")
+        x = self.inst(f"load ptr, ptr {self.seq_slot(term, term.of)}, align 8", "item")
         kind = term.dest.kind
         if kind == "f64":
             self.deopt_if(term, self.inst(f"xor i1 {self.type_is(x, 'PyFloat_Type')}, true", "c"))
@@ -1966,7 +1966,7 @@ class _Lowering:
             self.emit(f"br label %b{term.ok}")
 
     def term_ListStore(self, term: ir.ListStore) -> None:
-        slot = self.seq_slot(term)
+        slot = self.seq_slot(term, "list")
         old = self.inst(f"load ptr, ptr {slot}, align 8", "old")
         if term.value.kind == "f64":
             # An exact float only the list holds takes the value in place (see ListStore).
