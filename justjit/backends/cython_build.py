@@ -20,6 +20,10 @@ Choices measured on this machine (tiny module / 20-line function, gcc 12):
 - ``-O2`` (the default) vs ``-O0``: 0.22 s vs 0.17 s for a tiny module,
   0.48 s vs 0.21 s for a 20-line function.  ``opt_level`` is part of the key,
   so a cheap first tier and a later -O2 rebuild can coexist in the cache.
+- ``-fira-region=all`` (gcc only; clang rejects it): a typed loop keeps its doubles
+  in registers across the cold call of the loop-head eval breaker. Mandelbrot
+  3.15 ms against 5.78 ms (40x against 21x CPython); n-body, sieve and compile time
+  unchanged within noise.
 - No ``-w``: it would also silence ``-Werror=implicit-function-declaration``,
   which turns a misspelt runtime-header function into a compile error rather
   than an "undefined symbol" at load time.
@@ -156,6 +160,7 @@ def _toolchain(opt_level: int, store=None) -> Toolchain:
         from importlib.machinery import EXTENSION_SUFFIXES
 
         cc, includes = _compiler_command(store)
+        identity = _compiler_identity(cc, store)
         flags = (
             "-shared", "-fPIC", "-pipe", "-g0", f"-O{opt_level}",
             "-fwrapv",                    # as CPython itself is built
@@ -163,11 +168,19 @@ def _toolchain(opt_level: int, store=None) -> Toolchain:
             "-fvisibility=hidden",        # only PyInit_* is exported (PyMODINIT_FUNC)
             "-DNDEBUG",
             "-Werror=implicit-function-declaration",
+            *(("-fira-region=all",) if _is_gcc(identity) else ()),
             *(f"-I{d}" for d in includes),
         )
-        tc = Toolchain(cc, _compiler_identity(cc, store), flags, EXTENSION_SUFFIXES[0])
+        tc = Toolchain(cc, identity, flags, EXTENSION_SUFFIXES[0])
         _TOOLCHAINS[slot] = tc
     return tc
+
+
+def _is_gcc(identity: str) -> bool:
+    """Whether ``cc --version``'s first line names gcc ("gcc (GCC) 12.2.0", or Debian's
+    "cc (Debian 12.2.0-14) 12.2.0"); clang, which also answers to "cc", names itself."""
+    return "clang" not in identity and (
+        "gcc" in identity or "GCC" in identity or identity.startswith("cc ("))
 
 
 def _compiler_command(store=None) -> tuple[tuple[str, ...], tuple[str, ...]]:
