@@ -322,6 +322,7 @@ class AutoJIT:
             hot=self.threshold,
             background=True,
             opt_level=settings.opt_level,
+            max_signatures=settings.max_signatures,
         )
         self.is_user_file = _UserCode()
         self.functions: list[AutoFunction] = []  # every instrumented code object

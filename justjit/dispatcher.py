@@ -120,13 +120,26 @@ def _drop(*args, **kwargs) -> None:
 logger = _LazyLogger()
 
 
+# The backends' counters (module, fields counted as hits, fields counted as builds), to
+# tell a cache hit from a build: Cython's build step, and LLVM's object code.
+_BUILD_COUNTERS = (
+    ("justjit.backends.cython_build", ("memory_hits", "disk_hits"), ("cython_runs", "cc_runs")),
+    ("justjit.backends.llvm", ("memory_hits", "disk_hits"), ("compiles",)),
+)
+
+
 def _build_counters():
-    """Counters of the Cython build backend, to tell a cache hit from a build."""
-    build = sys.modules.get("justjit.backends.cython_build")
-    stats = getattr(build, "stats", None)
-    if stats is None:
-        return None
-    return (stats.memory_hits + stats.disk_hits, stats.cython_runs + stats.cc_runs)
+    """``(hits, builds)`` summed over the backends loaded so far, or None if none is."""
+    hits = builds = 0
+    seen = False
+    for module, hit_fields, build_fields in _BUILD_COUNTERS:
+        stats = getattr(sys.modules.get(module), "stats", None)
+        if stats is None:
+            continue
+        seen = True
+        hits += sum(getattr(stats, name, 0) for name in hit_fields)
+        builds += sum(getattr(stats, name, 0) for name in build_fields)
+    return (hits, builds) if seen else None
 
 
 # --------------------------------------------------------------------------- layout
@@ -689,17 +702,12 @@ class Dispatcher:
                         self.name, type(outcome.interrupted).__name__)
             return
         stats = self.stats
-        stats.compiles += 1
-        stats.compile_seconds += outcome.seconds
+        cache = self._account(outcome)
         sig = signature_text(outcome.types) if outcome.types is not None else ""
         if outcome.error is not None:
             self._refuse(outcome.error, internal=outcome.internal, signature=sig or None)
         else:
             compiled = outcome.compiled
-            if outcome.cache_hit is True:
-                stats.cache_hits += 1
-            elif outcome.cache_hit is False:
-                stats.cache_misses += 1
             self.compiled = compiled
             self.signatures.append(compiled.signature)
             if self.trampoline is not None:
@@ -709,11 +717,23 @@ class Dispatcher:
                 record.compiled = True  # compiled code (typed or generic) serves them all
             self._chain(compiled)
             self._set_target(compiled.entry)
-            cache = {True: "cache hit", False: "cache miss", None: "cache unknown"}[outcome.cache_hit]
             logger.info("compiled %s%s backend=%s opt=%d in %.3f s, %s", self.name, sig,
                         self.backend, self.config.opt_level, outcome.seconds, cache)
         if self._listener is not None:
             self._listener(self)
+
+    def _account(self, outcome: _Outcome) -> str:
+        """Count a finished compilation in ``stats`` (installed or not); its cache outcome as
+        the log line says it."""
+        stats = self.stats
+        stats.compiles += 1
+        stats.compile_seconds += outcome.seconds
+        if outcome.error is None:
+            if outcome.cache_hit is True:
+                stats.cache_hits += 1
+            elif outcome.cache_hit is False:
+                stats.cache_misses += 1
+        return {True: "cache hit", False: "cache miss", None: "cache unknown"}[outcome.cache_hit]
 
     # -- typed specializations: a chain of compiled entries ---------------------------
 
@@ -796,10 +816,17 @@ class Dispatcher:
         if outcome.interrupted is not None:
             return None  # retried at the next miss of that signature
         if outcome.error is not None or not outcome.compiled.typed:
+            # A compilation all the same: counted, and logged on one line.
             self._generic_keys.add(key)
+            cache = self._account(outcome)
             if outcome.error is not None:
-                logger.info("no specialization of %s%s: %s", self.name,
-                            signature_text(outcome.types), outcome.error)
+                logger.info("no specialization of %s%s (%.3f s): %s", self.name,
+                            signature_text(outcome.types), outcome.seconds, outcome.error)
+            else:
+                logger.info("compiled %s%s backend=%s opt=%d in %.3f s, %s; no typed code for "
+                            "it, the generic code serves it", self.name,
+                            signature_text(outcome.types), self.backend, self.config.opt_level,
+                            outcome.seconds, cache)
             return None
         self._install(outcome)
         return outcome.compiled.entry

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import tomllib
 import warnings
 from pathlib import Path
 
@@ -242,3 +243,58 @@ def test_describe_shows_code_layer(isolated):
     text = jconfig.describe()
     [row] = [line for line in text.splitlines() if line.startswith("threshold")]
     assert "9" in row and "code (justjit.config)" in row
+
+
+# Each of the issue's eight settings, one value per layer (each differing from the layer
+# below): (name, pyproject.toml literal, environment text, value set in code, decorator
+# argument or None where @jit takes none). Paths are made absolute by the test.
+LAYERED = [
+    ("backend", "'llvm'", "cython", "llvm", "cython"),
+    ("cache", "false", "on", False, True),
+    ("cache_dir", "'pp-cache'", "env-cache", "code-cache", None),
+    ("hot", "1", "2", 3, 4),
+    ("background", "true", "0", True, False),
+    ("opt_level", "1", "0", 3, 1),
+    ("dump_dir", "'pp-dumps'", "env-dumps", "code-dumps", None),
+    ("disable", "true", "no", True, None),
+]
+
+
+@pytest.mark.parametrize("name, in_pyproject, in_env, in_code, in_decorator", LAYERED,
+                         ids=[row[0] for row in LAYERED])
+def test_every_setting_goes_through_the_five_layers(isolated, monkeypatch, name, in_pyproject, in_env,
+                                                   in_code, in_decorator):
+    setting = jconfig.SETTINGS[name]
+    is_path = setting.kind == "path"
+
+    def expect(value, origin):
+        resolved = jconfig.current()
+        assert (resolved.values[name], resolved.origins[name]) == (value, origin)
+        [row] = [line for line in jconfig.describe().splitlines() if line.split()[:1] == [name]]
+        assert origin in row, row  # `python -m justjit config` says so too
+        if setting.per_function:  # what @jit resolves, without decorator arguments
+            assert getattr(jconfig.resolve(), name) == value
+
+    expect(setting.default, "default")
+    path = write_pyproject(isolated, f"[tool.justjit]\n{name} = {in_pyproject}\n")
+    from_pyproject = (str(isolated / in_pyproject.strip("'")) if is_path
+                      else tomllib.loads(f"v = {in_pyproject}")["v"])
+    expect(from_pyproject, f"pyproject.toml ({path})")
+    env_text = str(isolated / in_env) if is_path else in_env
+    monkeypatch.setenv(setting.env, env_text)
+    from_env = env_text if is_path else jconfig._parse_text(setting, in_env, setting.env)
+    assert from_env != from_pyproject
+    expect(from_env, f"environment ({setting.env})")
+    code_value = str(isolated / in_code) if is_path else in_code
+    assert code_value != from_env
+    setattr(justjit.config, name, code_value)
+    expect(code_value, "code (justjit.config)")
+    if in_decorator is not None:
+        assert in_decorator != code_value
+        assert getattr(jconfig.resolve(**{name: in_decorator}), name) == in_decorator
+        assert getattr(jit(**{name: in_decorator})(lambda: None).dispatcher.config, name) == in_decorator
+    # Each layer removed lets the one below it show through again.
+    delattr(justjit.config, name)
+    expect(from_env, f"environment ({setting.env})")
+    monkeypatch.delenv(setting.env)
+    expect(from_pyproject, f"pyproject.toml ({path})")

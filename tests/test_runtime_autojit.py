@@ -589,3 +589,33 @@ def test_cli_run_compiles_closures_lambdas_and_generators_for_real(isolated, bac
     rows = {line.split()[0]: line for line in proc.stderr.splitlines() if line.startswith("  ") and line.split()}
     for name in CLOSURE_NAMES:
         assert " compiled " in rows[name], proc.stderr
+
+
+def test_only_the_users_own_files_are_instrumented(isolated, fake):
+    """The standard library, site-packages and JustJIT itself are left alone; files of the
+    user's project are instrumented."""
+    import colorsys
+
+    import _pytest.python_api  # a pure-Python module of site-packages
+
+    import justjit.config
+
+    auto = autojit.enable(1, watch_caller=False)
+    write(isolated, "mine.py", HELPER)
+    assert auto.is_user_file(str(isolated / "mine.py"))
+    for module in (colorsys, _pytest.python_api, justjit.config):
+        assert not auto.is_user_file(module.__file__), module.__file__
+    assert not auto.instrument_function(_pytest.python_api.approx)
+    assert not auto.instrument_function(colorsys.rgb_to_hsv)
+    assert not is_trampoline(_pytest.python_api.approx) and not is_trampoline(colorsys.rgb_to_hsv)
+    import mine
+
+    assert is_trampoline(mine.twice)
+
+
+def test_enable_takes_its_settings_from_the_configuration(isolated, fake):
+    jconfig.configure(backend="llvm", cache=False, opt_level=1, max_signatures=3, dump_dir=str(isolated / "d"))
+    config = autojit.enable(7, watch_caller=False).jit_config
+    assert (config.backend, config.cache, config.opt_level, config.max_signatures, config.dump_dir) == (
+        "llvm", False, 1, 3, str(isolated / "d"))
+    assert (config.hot, config.background, config.fallback) == (7, True, True)  # what enable() is

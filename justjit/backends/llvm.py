@@ -42,9 +42,11 @@ function's fingerprint with the constants and runtime symbols recorded beside it
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -82,6 +84,7 @@ class LLVMStats:
     compiles: int = 0        # LLVM parse + optimize + codegen runs
     memory_hits: int = 0     # object found in this process's memory
     disk_hits: int = 0       # object loaded from the on-disk cache
+    corrupt_entries: int = 0  # verified entries whose object LLVM could not read (removed)
     engines: int = 0         # execution engines created
     engines_alive: int = 0   # execution engines not yet freed
     lower_seconds: float = 0.0
@@ -244,7 +247,8 @@ def _codegen(text: str, tier: Tier) -> tuple[bytes, str]:
 class NativeCode:
     """Owns what the native function needs: its execution engine (and the engine's target
     machine and loaded object) and its PyMethodDef. Reachable from the builtin function's
-    `self` tuple, so it dies with the function."""
+    `self` tuple, so it dies with the function; its engine is disposed of after it (see
+    `_ENGINES`)."""
 
     __slots__ = ("engine", "method_def", "address", "name", "key", "__weakref__")
 
@@ -255,18 +259,55 @@ class NativeCode:
         self.key = key
         self.method_def = None
         stats.engines_alive += 1
-
-    def __del__(self) -> None:
-        stats.engines_alive -= 1
+        _ENGINES.append((weakref.ref(self), engine))
 
     def __repr__(self) -> str:
         return f"<justjit NativeCode {self.name} at {self.address:#x}>"
+
+
+# An engine is never garbage itself. A suspended generator keeps its machine code alive
+# through its frame's constants (-> NativeCode -> engine) and runs that code to close itself
+# when it is finalized; when a garbage cycle holds such a generator and the last reference to
+# its engine, the collector finalizes the whole cycle in no particular order, so llvmlite's
+# own finalizer of the engine (which frees the machine code) could run first. Hence `_ENGINES`
+# holds every engine, with a weak reference to its NativeCode, and an engine is disposed of
+# only once its NativeCode has been freed: after each collection (a gc.callbacks hook), and
+# before each load.
+_ENGINES: list = []  # (weakref to NativeCode, engine)
+_disposing = False
+
+
+def _dispose_dead_engines() -> None:
+    global _disposing
+    if _disposing:  # (a collection triggered while disposing)
+        return
+    _disposing = True
+    try:
+        dead = [pair for pair in _ENGINES if pair[0]() is None]
+        for pair in dead:
+            try:
+                _ENGINES.remove(pair)
+            except ValueError:  # (disposed of by another thread meanwhile)
+                continue
+            pair[1].close()
+            stats.engines_alive -= 1
+    finally:
+        _disposing = False
+
+
+def _after_collection(phase: str, info: dict) -> None:
+    if phase == "stop" and _ENGINES:
+        _dispose_dead_engines()
+
+
+gc.callbacks.append(_after_collection)
 
 
 def _load(obj: bytes, name: str, key: str, constants: tuple, symbols: list[str],
           entry_symbol: str):
     """A builtin function running the object code `obj` from `entry_symbol`: (function,
     NativeCode)."""
+    _dispose_dead_engines()
     start = time.perf_counter()
     llvm = _llvm()
     llvm_runtime.register_symbols(symbols)
@@ -376,6 +417,16 @@ def _cached_object(store, entry_name: str, key: str) -> Optional[tuple[bytes, st
             optimized = ""
     except OSError:
         return None  # removed since it was verified: rebuild
+    parsed = _llvm().ObjectFileRef.from_data(obj)
+    if not parsed:
+        # Not object code LLVM can read, under a manifest that vouches for it (written so
+        # by another process): llvmlite gives a null object for it, which would crash the
+        # engine. Remove the entry, as for a failed checksum, and rebuild.
+        parsed.detach()  # a null object: nothing to free
+        stats.corrupt_entries += 1
+        store.remove(entry_name)
+        return None
+    parsed.close()
     stats.disk_hits += 1
     _remember(key, obj, optimized)
     return obj, optimized
