@@ -549,6 +549,12 @@ class Dispatcher:
         target_name = _fresh_name("_justjit_target", taken)
         state_name = _fresh_name("_justjit_state", taken | {target_name})
         namespace = {state_name: self._state, target_name: initial}
+        # While compiled code runs, the trampoline's frame is the current one: C code that
+        # reads the current globals finds these (PyImport_Import needs __builtins__, and a
+        # warning from C code is attributed to the module named by __name__).
+        namespace["__builtins__"] = py_func.__builtins__
+        if "__name__" in py_func.__globals__:
+            namespace["__name__"] = py_func.__globals__["__name__"]
         self._slot_get = lambda: namespace[target_name]
         self._slot_set = lambda target: namespace.__setitem__(target_name, target)
         self.trampoline = _make_trampoline(py_func, self._layout, target_name, state_name, namespace)

@@ -9,6 +9,7 @@ import collections.abc
 import inspect
 import io
 import sys
+import time
 import traceback
 import warnings
 import weakref
@@ -383,20 +384,143 @@ def warns(x, stacklevel):
     return x
 
 
-def _record_warnings(fn, *args):
+def _record_warnings(fn, *args, **kwargs):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = outcome(fn, args)  # both sides call from this same line
+        result = outcome(fn, args, kwargs)  # both sides call from this same line
     return result, [(w.category, str(w.message), w.filename, w.lineno) for w in caught]
 
 
-@pytest.mark.xfail(strict=True, reason='known gap: compiled code has no interpreter frame, so warnings.warn(stacklevel) sees the trampoline')
+def _compare_warnings(fn, jitted, *calls):
+    for call in map(lambda c: c if isinstance(c, Call) else Call(*c), calls):
+        plain = _record_warnings(fn, *call.args, **call.kwargs)
+        got = _record_warnings(jitted, *call.args, **call.kwargs)
+        assert same(plain, got), f"{fn.__name__}{call!r}:\n  plain: {plain}\n  jitted: {got}"
+
+
 def test_warning_attributed_to_the_original_line(backend):
+    # stacklevel 1 is the line in the function, 2 the caller's line (here, in outcome()),
+    # 0 and below the function too, and past the outermost frame "sys", line 1. The first
+    # call compiles (the dispatcher's frames sit between), the later ones come from the
+    # trampoline.
     jitted = _jit(warns, backend)
-    for args in ((1, 1), ("é", 1), (1, 2)):
-        plain = _record_warnings(warns, *args)
-        got = _record_warnings(jitted, *args)
-        assert same(plain, got), f"warns{args}:\n  plain: {plain}\n  jitted: {got}"
+    _compare_warnings(warns, jitted, (1, 1), ("é", 1), (1, 2), (1, 1), (2, 2), (3, 0),
+                      (3, -1), (4, 3), (5, 10**6))
+
+
+def calls_through(fn, *args):
+    return fn(*args)  # where a warning of `fn` with stacklevel=2 points
+
+
+def test_warning_stacklevel_through_a_caller(backend):
+    jitted = _jit(warns, backend)
+    for level in (1, 2, 3, 4):
+        plain = _record_warnings(calls_through, warns, "x", level)
+        got = _record_warnings(calls_through, jitted, "x", level)
+        assert same(plain, got), f"stacklevel={level}:\n  plain: {plain}\n  jitted: {got}"
+
+
+def warns_with(*args, **kwargs):
+    warnings.warn(*args, **kwargs)  # CALL_FUNCTION_EX
+
+
+def warns_keywords(message, category, level):
+    warnings.warn(message, category=category, stacklevel=level)
+
+
+def test_warn_arguments_and_their_errors(backend):
+    # warnings.warn's own parsing and checks: same messages, same warnings.
+    _compare_warnings(warns_with, _jit(warns_with, backend),
+                      ("m",), (), ("a", "b", "c", "d", "e"), ("m", int), ("m", 5),
+                      ("m", None, 2), (UserWarning("instance"),),
+                      (DeprecationWarning("instance"), UserWarning), ("m", RuntimeWarning, 1, 5),
+                      Call("m", stacklevel="x"), Call("m", stacklevel=2**70), Call("m", foo=1),
+                      Call("m", message="twice"), Call(message="m", category=RuntimeWarning),
+                      Call("m", **{"stacklevel": 2}), Call("m", source="s"))
+    _compare_warnings(warns_keywords, _jit(warns_keywords, backend),
+                      ("m", FutureWarning, 1), ("m", None, 2), ("m", UserWarning, True),
+                      ("m", Warning, 1.5), (3, SyntaxWarning, 1))
+
+
+_WARNMOD_SOURCE = """
+import warnings
+def noisy(n):
+    for i in range(n):
+        warnings.warn("again")
+        warnings.warn("again", stacklevel=1)
+        warnings.warn(f"call {n}")
+    return n
+"""
+
+
+def _warnmod_run(backend, configure):
+    namespace = {"__name__": "warnmod"}
+    exec(compile(_WARNMOD_SOURCE, "<warnmod>", "exec"), namespace)
+    fn = namespace["noisy"] if backend is None else _jit(namespace["noisy"], backend)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.resetwarnings()
+        configure()
+        results = [outcome(fn, (3,)), outcome(fn, (2,)), outcome(fn, (3,))]
+    registry = namespace.get("__warningregistry__", {})
+    return (results, [(w.category, str(w.message), w.filename, w.lineno) for w in caught],
+            sorted(repr(key) for key in registry if key != "version"))
+
+
+def test_warning_registry_and_module_filters(backend):
+    # The registry is the function's module's, keyed by its lines ("default": once per
+    # location, "module": once per module), and filters see the module's __name__.
+    for configure in (lambda: warnings.simplefilter("default"),
+                      lambda: warnings.simplefilter("module"),
+                      lambda: warnings.filterwarnings("error", module="warnmod"),
+                      lambda: warnings.filterwarnings("error", module="other"),
+                      lambda: warnings.filterwarnings("ignore", message="call 2")):
+        plain = _warnmod_run(None, configure)
+        got = _warnmod_run(backend, configure)
+        assert same(plain, got), f"\n  plain: {plain}\n  jitted: {got}"
+
+
+def warning_generator(n):
+    for i in range(n):
+        warnings.warn(f"item {i}", stacklevel=2)  # the caller of next()
+        yield i
+    warnings.warn("exhausted")
+
+
+def test_warning_from_a_generator(backend):
+    jitted = _jit(warning_generator, backend)
+    for n in (0, 2):
+        plain = _record_warnings(list, warning_generator(n))
+        got = _record_warnings(list, jitted(n))
+        assert same(plain, got), f"n={n}:\n  plain: {plain}\n  jitted: {got}"
+
+
+def not_implemented_truth():
+    return not NotImplemented  # a DeprecationWarning issued by C code
+
+
+def test_c_level_warning_filtered_by_the_function_module(backend):
+    # C code warns about the current frame: under compiled code, the trampoline's, which
+    # has no line of its own but carries the module's __name__ (the first call, through the
+    # dispatcher's frames, is not covered: hence the call before comparing).
+    jitted = _jit(not_implemented_truth, backend)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        jitted()
+    for action in ("error", "ignore"):
+        with warnings.catch_warnings():
+            warnings.filterwarnings(action, category=DeprecationWarning, module=__name__)
+            plain, got = outcome(not_implemented_truth), outcome(jitted)
+        assert same(plain, got), f"{action}:\n  plain: {plain}\n  jitted: {got}"
+
+
+def parses_a_date(text):
+    # time.strptime imports _strptime from C (PyImport_Import reads the current globals'
+    # __builtins__: under compiled code, the trampoline's).
+    return time.strptime(text, "%Y-%m-%d")[:3]
+
+
+def test_c_code_importing_under_compiled_code(backend):
+    check(parses_a_date, ("2024-02-29",), ("2023-02-29",), ("2020-01-01",), backend=backend)
 
 
 # --- numpy scalars keep their types ------------------------------------------------------------------

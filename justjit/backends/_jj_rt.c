@@ -583,6 +583,15 @@ static PyObject *JJL_GenFrameThrow(PyObject *self, PyObject *const *args, Py_ssi
         PyErr_SetString(PyExc_TypeError, "throw expects 1 to 3 arguments");
         return NULL;
     }
+    if (nargs == 1 && Py_TYPE(args[0]) == jj_throwbox_type) {
+        /* The generator object's close() while delegating (JJ_GenClose): the delegate is
+           closed; the box's exception is raised at the `yield from`. */
+        JJ_ThrowBox *box = (JJ_ThrowBox *)args[0];
+        Py_CLEAR(f->yieldfrom);
+        PyErr_Restore(Py_NewRef(box->type), Py_XNewRef(box->value), Py_XNewRef(box->tb));
+        status = jjl_gen_run(f, NULL, 2, &result);
+        return JJ_GenMethodResult(status, result);
+    }
     PyObject *typ = args[0];
     PyObject *val = nargs > 1 ? args[1] : NULL;
     PyObject *tb = nargs > 2 ? args[2] : NULL;
@@ -785,6 +794,9 @@ static const jjl_symbol jjl_symbols[] = {
     JJL_SYM(JJ_DelAttr),
     JJL_SYM(JJ_Call),
     JJL_SYM(JJ_CallEx),
+    JJL_SYM(JJ_Warn),
+    /* data: the address of the slot holding warnings.warn (compared with a call's callable) */
+    {"jj_warnings_warn", (void *)&jj_warnings_warn},
     JJL_SYM(JJ_MakeFunction),
     JJL_SYM(JJ_LoadBuildClass),
     JJL_SYM(JJ_AssertionError),

@@ -32,7 +32,9 @@ How the IR becomes LLVM IR:
   justjit/runtime/jj_runtime.h as the Cython path (the helpers live in the `_jj_rt` runtime
   extension; their symbols are `jjrt.<name>`). Where CPython 3.11 specializes an instruction
   for exact ints/floats, lists/tuples or globals, a `JJL_*` fast path of _jj_rt.c does the
-  same and falls back to that C-API call. Calls use PyObject_Vectorcall directly; a GetAttr
+  same and falls back to that C-API call. Calls use PyObject_Vectorcall directly (but a
+  call of warnings.warn itself goes to JJ_Warn, which gives it this function's line and
+  globals); a GetAttr
   whose only use is as the callable of a Call in the same block is LOAD_METHOD
   (`_PyObject_GetMethod`, no bound-method object); tuples and lists are filled in place;
   FOR_ITER calls the iterator's tp_iternext slot; LOAD_GLOBAL has a per-site cache in the
@@ -791,7 +793,8 @@ class _Lowering:
         fn_text = [line for f in functions for line in f]
         text = "\n".join(head + data + self.globals_ + [""] + decls + [""]
                          + [capi.refcount_ir(self.inline_decref)]
-                         + fn_text + ["", "!0 = !{}", ""])
+                         + fn_text + ["", "!0 = !{}", '!1 = !{!"branch_weights", i32 1, i32 2000}',
+                                      ""])
         symbols = [d for d in self.decls if not d.startswith("llvm.")] + sorted(self.data)
         symbols.append("_Py_Dealloc")
         return LoweredModule(text=text, constants=tuple(self.k.values),
@@ -1167,14 +1170,42 @@ class _Lowering:
             sel_n = self.tmp("n")
             self.emit(f"{sel_n} = select i1 {has}, i64 {(npos + 1) | offset}, i64 {npos | offset}")
             argp, nargsf = sel_p, sel_n
-        res = self.call("ptr", "PyObject_Vectorcall", [("ptr", func), ("ptr", argp),
-                                                       ("i64", nargsf), ("ptr", kw)])
+        # warnings.warn itself is called through JJ_Warn, which gives it this function's line
+        # and globals (jj_runtime.h); any other callable through PyObject_Vectorcall.
+        warn_sym = HELPER_PREFIX + "jj_warnings_warn"
+        self.data.add(warn_sym)
+        warn = self.tmp("warn")
+        self.emit(f"{warn} = load ptr, ptr @{warn_sym}, align 8")
+        is_warn = self.tmp("c")
+        self.emit(f"{is_warn} = icmp eq ptr {func}, {warn}")
+        to_warn, to_call, done = (self.new_label(h) for h in ("warn", "call", "called"))
+        self.emit(f"br i1 {is_warn}, label %{to_warn}, label %{to_call}, !prof !1")
+        self.label(to_warn)
+        npos_value = self.tmp("n")
+        self.emit(f"{npos_value} = and i64 {nargsf}, {(1 << 63) - 1}")
+        warned = self.call("ptr", "*JJ_Warn", self.caller() + [("ptr", argp),
+                                                              ("i64", npos_value), ("ptr", kw)])
+        self.emit(f"br label %{done}")
+        self.label(to_call)
+        called = self.call("ptr", "PyObject_Vectorcall", [("ptr", func), ("ptr", argp),
+                                                          ("i64", nargsf), ("ptr", kw)])
+        self.emit(f"br label %{done}")
+        self.label(done)
+        res = self.tmp("r")
+        self.emit(f"{res} = phi ptr [{warned}, %{to_warn}], [{called}, %{to_call}]")
         self.store(op.dest, self.check_null(res, op))
 
     def op_CallEx(self, op: ir.CallEx, released):
         self.store(op.dest, self.obj_call(op, "*JJ_CallEx", [self.load(op.func),
                                                              self.load(op.args),
-                                                             self.opt(op.kwargs)]))
+                                                             self.opt(op.kwargs),
+                                                             *(v for _, v in self.caller())]))
+
+    def caller(self) -> list:
+        """What a call passes about the calling function (its state tuple, traceback code and
+        line slot), for a callee that needs its frame: warnings.warn (jj_runtime.h, JJ_Warn)."""
+        return [("ptr", "%jj.state"), ("ptr", self.const_index(self.tbcode_index)),
+                ("ptr", "%jj.line")]
 
     def op_MakeFunction(self, op: ir.MakeFunction, released):
         args = [self.const(op.code), self.state("g"), self.opt(op.defaults),

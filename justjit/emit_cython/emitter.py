@@ -51,17 +51,24 @@ The generated module (see `PyxModule`) defines `__jj_init(constants)` and
   (see "Generators" in jj_runtime.h for why).
 
 Known differences from CPython that this layer cannot fix on its own:
-- There is no interpreter frame for compiled code: sys._getframe(), warnings' stacklevel,
-  inspect.currentframe() see the caller. Traceback entries are real, with tb_lasti = -1 (no
-  column carets) and frames that have no f_locals. A generator's gi_frame is such a frame
-  (its f_lineno is the function's first line).
-- The generator object's type is `justjit.generator` (its error messages say 'generator'),
-  so `inspect.isgenerator()` and `isinstance(g, types.GeneratorType)` are False;
-  `isinstance(g, collections.abc.Generator)` is True.
-- throw() into a generator suspended in `yield from`, when the delegate has no throw()
-  method or the exception is a GeneratorExit: the exception also gets the caller's handled
-  exception as __context__ (Cython raises it in the caller; CPython does not chain it).
-- `yield from` calls iter() on the (already iterated) delegate once more (Cython).
+- There is no interpreter frame for compiled code: sys._getframe() and
+  inspect.currentframe() see the caller (the trampoline). A call of warnings.warn itself
+  is done by the runtime as if the frame existed (JJ_Warn: the line, globals and registry
+  of this function, then the frames above it), but a warning issued on its behalf by C
+  code or by a Python function with stacklevel=2 is attributed to the trampoline's `def`
+  line. Traceback entries are real, with tb_lasti = -1 (no column carets) and frames that
+  have no f_locals. A generator's gi_frame is such a frame (its f_lineno is the function's
+  first line) until the generator finishes, then None.
+- The generator object's type is `justjit.generator` (its error messages say 'generator'):
+  CPython's generator type cannot be subclassed and only interpreter frames make its
+  instances, so `inspect.isgenerator()`, `isinstance(g, types.GeneratorType)` and
+  `inspect.getgeneratorlocals()` differ, and the jitted function is not
+  `inspect.isgeneratorfunction()`. Protocol checks (`collections.abc.Generator`,
+  `typing.Generator`) and `inspect.getgeneratorstate()` agree.
+- `yield from` delegates to a proxy of the iterator (JJ_YieldFromProxy), so that throw()
+  follows CPython's _gen_throw; one case still goes through Cython's own throw(): a
+  StopIteration thrown into a generator whose delegate has no throw() method gets the
+  caller's handled exception as __context__.
 """
 
 from __future__ import annotations
@@ -873,12 +880,13 @@ class _Emitter(TypedOps):
             found, self_ = f"__jj_f{index}", f"<PyObject *>__jj_s{index}"
         head = f"{self.reg(op.dest)} = "
         func = f"<PyObject *>{self.reg(op.func)}"
+        site = f"{self.call_cache()}, {self.caller()}"
         if op.kwnames or len(args) > MAX_FIXED_CALL_ARGS:
             kwnames = "NULL" if not op.kwnames else self.pname_tuple(tuple(op.kwnames))
-            call = (f"JJ_CallAny({self.call_cache()}, {func}, {found}, {self_}, {kwnames}, "
+            call = (f"JJ_CallAny({site}, {func}, {found}, {self_}, {kwnames}, "
                     f"{len(args)}{''.join(', ' + a for a in args)})")
         else:
-            call = (f"JJ_Call{len(args)}({self.call_cache()}, {func}, {found}, "
+            call = (f"JJ_Call{len(args)}({site}, {func}, {found}, "
                     f"{self_}{''.join(', ' + a for a in args)})")
         if index is None or id(op) in self.method_self:
             return head + call
@@ -887,7 +895,12 @@ class _Emitter(TypedOps):
 
     def op_CallEx(self, op: ir.CallEx):
         return (f"{self.reg(op.dest)} = JJ_CallEx({self.reg(op.func)}, {self.reg(op.args)}, "
-                f"{self.opt(op.kwargs)})")
+                f"{self.opt(op.kwargs)}, {self.caller()})")
+
+    def caller(self) -> str:
+        """What a call passes about the calling function (its state tuple, traceback code and
+        line slot), for a callee that needs its frame: warnings.warn (jj_runtime.h, JJ_Warn)."""
+        return f"<PyObject *>__jj_state, __jj_k[{self.tbc}], __jj_L"
 
     def op_MakeFunction(self, op: ir.MakeFunction):
         return (f"{self.reg(op.dest)} = JJ_MakeFunction({self.k(op.code)}, {self.state('g')}, "
@@ -1064,9 +1077,11 @@ class _Emitter(TypedOps):
         return lines, released
 
     def op_YieldFrom(self, op: ir.YieldFrom):
+        # Cython delegates to a proxy of the iterator, through which the generator object's
+        # throw() follows CPython's _gen_throw (see JJ_YieldFromProxy in jj_runtime.h).
         self._check_generator(op)
         return ["__jj_ys = JJ_GetExcState()", "__jj_yf = 1",
-                f"{self.reg(op.dest)} = yield from {self.reg(op.iterator)}",
+                f"{self.reg(op.dest)} = yield from JJ_YieldFromProxy({self.reg(op.iterator)})",
                 "__jj_yf = 0", "JJ_PopExcept(__jj_ys)", "__jj_ys = None"]
 
     # ---- the module ---------------------------------------------------------------------------

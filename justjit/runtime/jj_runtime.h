@@ -122,6 +122,7 @@ static PyObject *jj_list_append = NULL;
 
 static int JJ_InitGenerators(void);
 static void JJ_InitIterators(void);
+static void JJ_InitWarnings(void);
 
 JJ_FUNC int JJ_InitRuntime(void)
 {
@@ -144,6 +145,7 @@ JJ_FUNC int JJ_InitRuntime(void)
     jj_dict_get = _PyType_Lookup(&PyDict_Type, JJ_ID(get));
     jj_list_append = _PyType_Lookup(&PyList_Type, JJ_ID(append));
     JJ_InitIterators();
+    JJ_InitWarnings();
     return JJ_InitGenerators();
 }
 
@@ -506,6 +508,337 @@ JJ_FUNC int JJ_DelAttr(PyObject *obj, PyObject *name)
 /* ------------------------------------------------------------------------------------------ */
 /* Calls and functions                                                                        */
 
+/* warnings.warn called from compiled code.
+ *
+ * CPython's warnings.warn (the C function _warnings.warn) finds where a warning comes from by
+ * walking the interpreter frames from the current one: stacklevel 1 is the frame that called
+ * warn, 2 that frame's caller, and so on (setup_context in Python/_warnings.c; frames whose
+ * file name contains both "importlib" and "_bootstrap" are skipped, unless the walk starts in
+ * one). Compiled code has no frame of its own: the current frame is the trampoline that
+ * entered it (its line is the `def` line, its globals a private dict), or the dispatcher's on
+ * a first call. So a call from compiled code whose callable *is* _warnings.warn is done here
+ * instead, as warn does it, with the compiled function in the place of its missing frame:
+ *  - the arguments are parsed by CPython's own clinic parser (the same TypeErrors), then the
+ *    category is checked (get_category);
+ *  - level 1 is the compiled function: its file (tbcode), its current line (L[0]) and its
+ *    globals (state[0]), which give the module name and the __warningregistry__;
+ *  - the levels above are the interpreter frames above it, less those that stand for it: the
+ *    dispatcher's (justjit.dispatcher, justjit.autojit) and then the trampoline of the same
+ *    function (same file, name and first line). A @jit trampoline met further up stands for
+ *    its own function: its globals are taken from its state;
+ *  - then _warnings.warn_explicit(message, category, filename, lineno, module, registry),
+ *    which is what warn does once it has its context.
+ * What this does not see: a compiled function that called this one without a frame (a call
+ * between compiled functions, or a compiled generator driven by compiled code) is missing
+ * from the walk, which then goes on with the interpreter frame above it; and warnings issued
+ * by other code on behalf of compiled code (PyErr_WarnEx in a C function, a Python function
+ * warning with stacklevel=2) still find the trampoline frame.
+ */
+static PyObject *jj_warnings_warn = NULL;          /* _warnings.warn (strong reference) */
+static PyObject *jj_warnings_warn_explicit = NULL; /* _warnings.warn_explicit */
+
+/* Called by JJ_InitRuntime. Without _warnings (never in CPython) calls are not recognized. */
+JJ_FUNC void JJ_InitWarnings(void)
+{
+    if (jj_warnings_warn != NULL) {
+        return;
+    }
+    PyObject *module = PyImport_ImportModule("_warnings");
+    PyObject *warn = module ? PyObject_GetAttrString(module, "warn") : NULL;
+    PyObject *warn_explicit = warn ? PyObject_GetAttrString(module, "warn_explicit") : NULL;
+    Py_XDECREF(module);
+    if (warn_explicit == NULL) {
+        Py_XDECREF(warn);
+        PyErr_Clear();
+        return;
+    }
+    jj_warnings_warn_explicit = warn_explicit;
+    jj_warnings_warn = warn;
+}
+
+/* is_internal_frame: a file name containing "importlib" and "_bootstrap". */
+JJ_FUNC int JJ_IsInternalFilename(PyObject *filename)
+{
+    static PyObject *importlib = NULL, *bootstrap = NULL;
+    if (filename == NULL || !PyUnicode_Check(filename)) {
+        return 0;
+    }
+    if (importlib == NULL) {
+        importlib = PyUnicode_InternFromString("importlib");
+        bootstrap = importlib ? PyUnicode_InternFromString("_bootstrap") : NULL;
+        if (bootstrap == NULL) {
+            Py_CLEAR(importlib);
+            PyErr_Clear();
+            return 0;
+        }
+    }
+    int found = PyUnicode_Contains(filename, importlib);
+    if (found > 0) {
+        found = PyUnicode_Contains(filename, bootstrap);
+    }
+    if (found < 0) {
+        PyErr_Clear();
+        return 0;
+    }
+    return found;
+}
+
+JJ_FUNC int JJ_FrameIsInternal(PyFrameObject *frame)
+{
+    PyCodeObject *code = PyFrame_GetCode(frame);
+    int internal = JJ_IsInternalFilename(code->co_filename);
+    Py_DECREF(code);
+    return internal;
+}
+
+/* The frame's caller (new reference, or NULL); releases `frame`. */
+JJ_FUNC PyFrameObject *JJ_FrameBack(PyFrameObject *frame)
+{
+    PyFrameObject *back = PyFrame_GetBack(frame);
+    Py_DECREF(frame);
+    return back;
+}
+
+/* A frame of the dispatcher's own code (justjit.dispatcher or justjit.autojit), which sits
+   between a trampoline and the compiled code on a first call. */
+JJ_FUNC int JJ_FrameIsDispatcher(PyFrameObject *frame)
+{
+    static const char *const modules[] = {"justjit.dispatcher", "justjit.autojit"};
+    PyObject *globals = PyFrame_GetGlobals(frame);
+    int found = 0;
+    for (size_t i = 0; i < sizeof(modules) / sizeof(modules[0]) && !found; i++) {
+        PyObject *name = PyUnicode_FromString(modules[i]);
+        PyObject *module = name ? PyImport_GetModule(name) : NULL;
+        Py_XDECREF(name);
+        if (module != NULL && PyModule_Check(module)) {
+            found = PyModule_GetDict(module) == globals;
+        }
+        Py_XDECREF(module);
+    }
+    PyErr_Clear();
+    Py_DECREF(globals);
+    return found;
+}
+
+/* The frame is a trampoline of the function compiled with traceback code `tbcode`: a frame
+   of a code object with the same file, name, qualified name and first line. */
+JJ_FUNC int JJ_FrameStandsFor(PyFrameObject *frame, PyObject *tbcode)
+{
+    if (!PyCode_Check(tbcode)) {
+        return 0;
+    }
+    PyCodeObject *code = PyFrame_GetCode(frame);
+    PyCodeObject *tb = (PyCodeObject *)tbcode;
+    int same = code->co_firstlineno == tb->co_firstlineno;
+    PyObject *pairs[3][2] = {{code->co_filename, tb->co_filename},
+                             {code->co_name, tb->co_name},
+                             {code->co_qualname, tb->co_qualname}};
+    for (int i = 0; i < 3 && same; i++) {
+        same = PyObject_RichCompareBool(pairs[i][0], pairs[i][1], Py_EQ) == 1;
+    }
+    PyErr_Clear();
+    Py_DECREF(code);
+    return same;
+}
+
+/* `name` is a str starting with `prefix` (no exception). */
+JJ_FUNC int JJ_HasPrefix(PyObject *name, const char *prefix)
+{
+    const char *text = PyUnicode_Check(name) ? PyUnicode_AsUTF8(name) : NULL;
+    if (text == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    return strncmp(text, prefix, strlen(prefix)) == 0;
+}
+
+/* The globals of the code running in `frame` (new reference): for a @jit trampoline
+   (justjit/dispatcher.py), whose two names (_justjit_target..., _justjit_state...) are read
+   from a private dict, the function's own globals, state[0]. */
+JJ_FUNC PyObject *JJ_FrameGlobals(PyFrameObject *frame)
+{
+    PyObject *globals = PyFrame_GetGlobals(frame);
+    PyCodeObject *code = PyFrame_GetCode(frame);
+    PyObject *names = code->co_names;
+    if (PyDict_Check(globals) && PyTuple_Check(names) && PyTuple_GET_SIZE(names) == 2 &&
+        JJ_HasPrefix(PyTuple_GET_ITEM(names, 0), "_justjit_target") &&
+        JJ_HasPrefix(PyTuple_GET_ITEM(names, 1), "_justjit_state")) {
+        PyObject *state = PyDict_GetItemWithError(globals, PyTuple_GET_ITEM(names, 1));
+        if (state != NULL && PyTuple_Check(state) && PyTuple_GET_SIZE(state) > 0 &&
+            PyDict_Check(PyTuple_GET_ITEM(state, 0))) {
+            Py_SETREF(globals, Py_NewRef(PyTuple_GET_ITEM(state, 0)));
+        }
+        PyErr_Clear();
+    }
+    Py_DECREF(code);
+    return globals;
+}
+
+/* The first interpreter frame above a compiled function (new reference, or NULL): the
+   current frame, past the dispatcher's frames and the function's own trampoline. */
+JJ_FUNC PyFrameObject *JJ_FrameAbove(PyObject *tbcode)
+{
+    PyFrameObject *frame = PyEval_GetFrame();
+    Py_XINCREF(frame);
+    while (frame != NULL && JJ_FrameIsDispatcher(frame)) {
+        frame = JJ_FrameBack(frame);
+    }
+    if (frame != NULL && JJ_FrameStandsFor(frame, tbcode)) {
+        frame = JJ_FrameBack(frame);
+    }
+    return frame;
+}
+
+/* get_category: the class of a Warning instance `message`, else `category` (None or absent:
+   UserWarning), which must be a Warning subclass. Borrowed reference, or NULL. */
+JJ_FUNC PyObject *JJ_WarningCategory(PyObject *message, PyObject *category)
+{
+    int is_warning = PyObject_IsInstance(message, PyExc_Warning);
+    if (is_warning < 0) {
+        return NULL;
+    }
+    if (is_warning) {
+        category = (PyObject *)Py_TYPE(message);
+    }
+    else if (category == NULL || category == Py_None) {
+        category = PyExc_UserWarning;
+    }
+    int ok = PyObject_IsSubclass(category, PyExc_Warning);
+    if (ok != 1) {  /* (-1: PyErr_Format below replaces the error, as in CPython) */
+        PyErr_Format(PyExc_TypeError, "category must be a Warning subclass, not '%s'",
+                     Py_TYPE(category)->tp_name);
+        return NULL;
+    }
+    return category;
+}
+
+/* warnings.warn(message, category=None, stacklevel=1, source=None) called by the compiled
+   function with globals state[0], traceback code `tbcode` and current line L[0]; the call's
+   arguments as a vectorcall's (kwnames a tuple or NULL). */
+JJ_NOINLINE PyObject *JJ_Warn(PyObject *state, PyObject *tbcode, int *L, PyObject *const *args,
+                              Py_ssize_t nargs, PyObject *kwnames)
+{
+    static const char *const keywords[] = {"message", "category", "stacklevel", "source", NULL};
+    static _PyArg_Parser parser = {NULL, keywords, "warn", 0};
+    PyObject *globals = (PyTuple_Check(state) && PyTuple_GET_SIZE(state) > 0)
+                            ? PyTuple_GET_ITEM(state, 0) : NULL;
+    if (globals == NULL || !PyDict_Check(globals) || !PyCode_Check(tbcode)) {
+        return PyObject_Vectorcall(jj_warnings_warn, args, (size_t)nargs, kwnames);
+    }
+    PyObject *argsbuf[4];
+    Py_ssize_t noptargs = nargs + (kwnames ? PyTuple_GET_SIZE(kwnames) : 0) - 1;
+    PyObject *const *a = _PyArg_UnpackKeywords(args, nargs, NULL, kwnames, &parser, 1, 4, 0,
+                                               argsbuf);
+    if (a == NULL) {
+        return NULL;
+    }
+    PyObject *message = a[0], *category = Py_None, *source = Py_None;
+    Py_ssize_t stacklevel = 1;
+    if (noptargs > 0 && a[1] != NULL) {
+        category = a[1];
+        noptargs--;
+    }
+    if (noptargs > 0 && a[2] != NULL) {
+        PyObject *index = PyNumber_Index(a[2]);
+        stacklevel = index != NULL ? PyLong_AsSsize_t(index) : -1;
+        Py_XDECREF(index);
+        if (stacklevel == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        noptargs--;
+    }
+    if (noptargs > 0) {
+        source = a[3];
+    }
+    category = JJ_WarningCategory(message, category);
+    if (category == NULL) {
+        return NULL;
+    }
+    /* setup_context */
+    PyObject *filename;
+    int lineno;
+    if (stacklevel <= 1) {
+        Py_INCREF(globals);
+        filename = Py_NewRef(((PyCodeObject *)tbcode)->co_filename);
+        lineno = L[0];
+    }
+    else {
+        int raw = JJ_IsInternalFilename(((PyCodeObject *)tbcode)->co_filename);
+        PyFrameObject *frame = JJ_FrameAbove(tbcode);
+        for (Py_ssize_t level = 1; level < stacklevel && frame != NULL; level++) {
+            if (level > 1) {
+                frame = JJ_FrameBack(frame);
+            }
+            /* (the dispatcher's frames, on a first call further up, are never a level) */
+            while (frame != NULL &&
+                   ((!raw && JJ_FrameIsInternal(frame)) || JJ_FrameIsDispatcher(frame))) {
+                frame = JJ_FrameBack(frame);
+            }
+        }
+        if (frame == NULL) {
+            PyObject *sys = PyImport_ImportModule("sys");
+            globals = sys != NULL ? Py_NewRef(PyModule_GetDict(sys)) : NULL;
+            Py_XDECREF(sys);
+            if (globals == NULL) {
+                return NULL;
+            }
+            filename = PyUnicode_FromString("sys");
+            lineno = 1;
+        }
+        else {
+            PyCodeObject *code = PyFrame_GetCode(frame);
+            filename = Py_NewRef(code->co_filename);
+            Py_DECREF(code);
+            lineno = PyFrame_GetLineNumber(frame);
+            globals = JJ_FrameGlobals(frame);
+            Py_DECREF(frame);
+        }
+        if (filename == NULL) {
+            Py_DECREF(globals);
+            return NULL;
+        }
+    }
+    PyObject *result = NULL, *module = NULL, *line = NULL;
+    PyObject *registry = PyDict_GetItemString(globals, "__warningregistry__");
+    if (registry != NULL) {
+        Py_INCREF(registry);
+    }
+    else {
+        registry = PyDict_New();
+        if (registry == NULL || PyDict_SetItemString(globals, "__warningregistry__",
+                                                     registry) < 0) {
+            goto done;
+        }
+    }
+    module = PyDict_GetItemWithError(globals, JJ_ID(__name__));
+    if (module == Py_None || (module != NULL && PyUnicode_Check(module))) {
+        Py_INCREF(module);
+    }
+    else if (PyErr_Occurred()) {
+        module = NULL;
+        goto done;
+    }
+    else {
+        module = PyUnicode_FromString("<string>");
+        if (module == NULL) {
+            goto done;
+        }
+    }
+    line = PyLong_FromLong(lineno);
+    if (line != NULL) {
+        PyObject *call[8] = {message, category, filename, line, module, registry, Py_None,
+                             source};
+        result = PyObject_Vectorcall(jj_warnings_warn_explicit, call, 8, NULL);
+    }
+done:
+    Py_XDECREF(line);
+    Py_XDECREF(module);
+    Py_XDECREF(registry);
+    Py_DECREF(filename);
+    Py_DECREF(globals);
+    return result;
+}
+
 /* CALL: func(*args) where the last len(kwnames) arguments are keywords. kwnames is a tuple of
    str or None. The n arguments follow as PyObject* varargs. */
 JJ_FUNC PyObject *JJ_Call(PyObject *func, PyObject *kwnames, Py_ssize_t n, ...)
@@ -571,8 +904,53 @@ JJ_FUNC void JJ_FormatKwargsError(PyObject *func, PyObject *kwargs)
     }
 }
 
-/* CALL_FUNCTION_EX: kwargs is a dict or None (no keywords). */
-JJ_FUNC PyObject *JJ_CallEx(PyObject *func, PyObject *callargs, PyObject *kwargs)
+/* warnings.warn(*args, **kw) from compiled code (see JJ_Warn), kw an exact dict or NULL: the
+   keywords become a vectorcall's, as PyObject_Call does for a vectorcall callable
+   (_PyStack_UnpackDict: "keywords must be strings"). */
+JJ_NOINLINE PyObject *JJ_WarnCallEx(PyObject *state, PyObject *tbcode, int *L, PyObject *args,
+                                    PyObject *kw)
+{
+    Py_ssize_t nargs = PyTuple_GET_SIZE(args);
+    if (kw == NULL || PyDict_GET_SIZE(kw) == 0) {
+        return JJ_Warn(state, tbcode, L, &PyTuple_GET_ITEM(args, 0), nargs, NULL);
+    }
+    Py_ssize_t nkw = PyDict_GET_SIZE(kw);
+    PyObject **stack = (PyObject **)PyMem_Malloc((size_t)(nargs + nkw + 1) * sizeof(PyObject *));
+    PyObject *kwnames = stack != NULL ? PyTuple_New(nkw) : NULL;
+    if (kwnames == NULL) {
+        PyMem_Free(stack);
+        return stack == NULL ? PyErr_NoMemory() : NULL;
+    }
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        stack[i] = PyTuple_GET_ITEM(args, i);
+    }
+    PyObject *key, *value, *res = NULL;
+    Py_ssize_t pos = 0, i = 0;
+    int strings = 1;
+    while (PyDict_Next(kw, &pos, &key, &value)) {
+        strings &= PyUnicode_Check(key);
+        PyTuple_SET_ITEM(kwnames, i, Py_NewRef(key));
+        stack[nargs + i] = Py_NewRef(value);  /* `kw` may be the caller's own dict */
+        i++;
+    }
+    if (!strings) {
+        PyErr_SetString(PyExc_TypeError, "keywords must be strings");
+    }
+    else {
+        res = JJ_Warn(state, tbcode, L, stack, nargs, kwnames);
+    }
+    for (i = 0; i < nkw; i++) {
+        Py_DECREF(stack[nargs + i]);
+    }
+    Py_DECREF(kwnames);
+    PyMem_Free(stack);
+    return res;
+}
+
+/* CALL_FUNCTION_EX: kwargs is a dict or None (no keywords). `state`, `tbcode` and `L` are the
+   calling compiled function's (for warnings.warn, see JJ_Warn). */
+JJ_FUNC PyObject *JJ_CallEx(PyObject *func, PyObject *callargs, PyObject *kwargs,
+                            PyObject *state, PyObject *tbcode, int *L)
 {
     PyObject *kw = NULL;
     if (kwargs != Py_None) {
@@ -616,7 +994,9 @@ JJ_FUNC PyObject *JJ_CallEx(PyObject *func, PyObject *callargs, PyObject *kwargs
         args = callargs;
         Py_INCREF(args);
     }
-    PyObject *res = PyObject_Call(func, args, kw);
+    PyObject *res = (func == jj_warnings_warn && func != NULL)
+                        ? JJ_WarnCallEx(state, tbcode, L, args, kw)
+                        : PyObject_Call(func, args, kw);
     Py_DECREF(args);
     Py_XDECREF(kw);
     return res;
@@ -2032,20 +2412,23 @@ JJ_FUNC PyObject *JJ_MatchClass(PyObject *subject, PyObject *type, PyObject *nam
  *    box (JJ_ThrowBox). The generated code passes every yield's result through JJ_Received,
  *    which raises a boxed exception right at the yield with PyErr_Restore, as CPython's
  *    throw() does;
- *  - while the body delegates (`yield from`, gi_yieldfrom is set), throw() and close() go to
- *    Cython's throw(), whose delegation logic follows genobject.c's _gen_throw.
+ *  - while the body delegates (`yield from`, gi_yieldfrom is set), throw() and close() do
+ *    genobject.c's delegation themselves (the delegate's throw() or close()), then hand
+ *    the outcome to the body in a box through Cython's throw() and the proxy Cython
+ *    delegates to (JJ_YieldFromProxy, JJ_GenThrowThroughProxy); the LLVM path's frame
+ *    (_jj_rt.c) delegates itself.
  * The wrapper's tp_finalize closes an unfinished body, as _PyGen_Finalize does; the Cython
  * generator's own finalizer is disarmed (JJ_NewGenerator).
- * Residual difference: an exception thrown into a generator delegating to an iterator that
- * has no throw() method, or a GeneratorExit passed to throw() (not close()) while delegating,
- * still gets the caller's handled exception as __context__ (Cython raises it).
+ * Residual difference: a StopIteration thrown into a Cython body delegating to an iterator
+ * that has no throw() method still gets the caller's handled exception as __context__
+ * (Cython raises it: see JJ_GenFinishDelegation).
  *
- * The two types are made once per interpreter and shared by every generated module (they are
+ * The three types are made once per interpreter and shared by every generated module (they are
  * kept in the interpreter's state dict under JJ_SHARED_TYPES_KEY), as CPython has one
  * generator type. Change the key's version whenever the structs or the behaviour change.
  */
 
-#define JJ_SHARED_TYPES_KEY "justjit.runtime.generator-types.v1"
+#define JJ_SHARED_TYPES_KEY "justjit.runtime.generator-types.v2"
 
 enum { JJ_GEN_CREATED = 0, JJ_GEN_SUSPENDED = 1, JJ_GEN_RUNNING = 2, JJ_GEN_CLOSED = 3 };
 
@@ -2072,6 +2455,14 @@ typedef struct {
 
 static PyTypeObject *jj_generator_type = NULL;
 static PyTypeObject *jj_throwbox_type = NULL;
+static PyTypeObject *jj_yieldfrom_type = NULL;
+
+/* The delegate of a Cython body's `yield from` (see JJ_YieldFromProxy). */
+typedef struct {
+    PyObject_HEAD
+    PyObject *it;     /* what GET_YIELD_FROM_ITER gave */
+    int hide_throw;   /* `throw` reads as missing (JJ_GenThrowThroughProxy) */
+} JJ_YieldFromObject;
 
 JJ_FUNC void JJ_GenRunningError(void)
 {
@@ -2105,14 +2496,32 @@ JJ_FUNC void JJ_GenFinish(JJ_GenObject *gen)
     }
 }
 
+/* Before the body runs: CPython enters a generator's frame with the recursion check of every
+   frame (so nested generators, `yield from` chains included, raise RecursionError instead of
+   exhausting the C stack). When it fails, the frame unwinds at once, running nothing, and the
+   generator is finished: -1 with the RecursionError. Pair with Py_LeaveRecursiveCall. */
+JJ_FUNC int JJ_GenEnter(JJ_GenObject *gen)
+{
+    if (Py_EnterRecursiveCall("")) {
+        JJ_GenFinish(gen);
+        return -1;
+    }
+    return 0;
+}
+
 /* Resume the suspended or just-started body with `arg` (a value, or a JJ_ThrowBox). */
 JJ_FUNC PySendResult JJ_GenResume(JJ_GenObject *gen, PyObject *arg, PyObject **result)
 {
+    if (JJ_GenEnter(gen) < 0) {
+        *result = NULL;
+        return PYGEN_ERROR;
+    }
     PyObject *inner = gen->inner;
     Py_INCREF(inner);
     gen->gen_state = JJ_GEN_RUNNING;
     PySendResult status = PyIter_Send(inner, arg, result);
     Py_DECREF(inner);
+    Py_LeaveRecursiveCall();
     if (status == PYGEN_NEXT) {
         gen->gen_state = JJ_GEN_SUSPENDED;
     }
@@ -2162,11 +2571,15 @@ JJ_FUNC PyObject *JJ_GenIterNext(PyObject *self)
         }
         return NULL;  /* closed: exhausted, no exception */
     }
+    if (JJ_GenEnter(gen) < 0) {
+        return NULL;
+    }
     PyObject *inner = gen->inner;
     Py_INCREF(inner);
     gen->gen_state = JJ_GEN_RUNNING;
     PyObject *result = Py_TYPE(inner)->tp_iternext(inner);
     Py_DECREF(inner);
+    Py_LeaveRecursiveCall();
     if (result != NULL) {
         gen->gen_state = JJ_GEN_SUSPENDED;
     }
@@ -2321,6 +2734,9 @@ JJ_FUNC PyObject *JJ_GenThrowToDelegate(JJ_GenObject *gen, PyObject *const *args
                                         Py_ssize_t nargs)
 {
     PyObject *callargs[4];
+    if (JJ_GenEnter(gen) < 0) {
+        return NULL;
+    }
     PyObject *inner = gen->inner;
     Py_INCREF(inner);
     callargs[0] = inner;
@@ -2331,6 +2747,7 @@ JJ_FUNC PyObject *JJ_GenThrowToDelegate(JJ_GenObject *gen, PyObject *const *args
     PyObject *result = PyObject_VectorcallMethod(JJ_ID(throw), callargs, (size_t)nargs + 1,
                                                  NULL);
     gen->gen_state = JJ_GEN_SUSPENDED;
+    Py_LeaveRecursiveCall();
     if (result == NULL) {
         /* Finished, except when Cython could not look up the delegate's throw method: then
            the delegate is still set (as in _gen_throw, the generator is left as it was). */
@@ -2349,6 +2766,156 @@ JJ_FUNC PyObject *JJ_GenThrowToDelegate(JJ_GenObject *gen, PyObject *const *args
     return result;
 }
 
+/* A JJ_ThrowBox holding (typ, val, tb); steals the references (released on failure). */
+JJ_FUNC PyObject *JJ_NewThrowBox(PyObject *typ, PyObject *val, PyObject *tb)
+{
+    JJ_ThrowBox *box = PyObject_New(JJ_ThrowBox, jj_throwbox_type);
+    if (box == NULL) {
+        Py_XDECREF(typ);
+        Py_XDECREF(val);
+        Py_XDECREF(tb);
+        return NULL;
+    }
+    box->type = typ;
+    box->value = val;
+    box->tb = tb;
+    return (PyObject *)box;
+}
+
+/* gen_close_iter for a delegate that is not a generator of CPython's: its close(), if any.
+   0, or -1 with the exception close() raised. */
+JJ_FUNC int JJ_CloseIter(PyObject *yf)
+{
+    static PyObject *close_name = NULL;
+    if (close_name == NULL && (close_name = PyUnicode_InternFromString("close")) == NULL) {
+        return -1;
+    }
+    PyObject *meth;
+    if (_PyObject_LookupAttr(yf, close_name, &meth) < 0) {
+        PyErr_WriteUnraisable(yf);
+    }
+    if (meth == NULL) {
+        return 0;
+    }
+    PyObject *res = PyObject_CallNoArgs(meth);
+    Py_DECREF(meth);
+    if (res == NULL) {
+        return -1;
+    }
+    Py_DECREF(res);
+    return 0;
+}
+
+/* Resume a Cython body suspended in a `yield from` through its proxy with the outcome of the
+   delegation in a box: the exception (typ, val, tb) raised at the `yield from`, or, with typ
+   NULL, the value `val` the delegate returned. Cython's throw() passes the box to the
+   proxy's throw(), which restores the exception (or StopIteration(val)) unchanged, and then
+   finishes the delegation as CPython does after a delegate's throw() failed: the value
+   becomes the `yield from`'s, the exception is raised there. One outcome cannot go through
+   that path: a StopIteration to be raised, which Cython would take for the delegate's
+   return. It is raised by Cython's throw() itself (the proxy's `throw` hidden), which also
+   chains it to the caller's handled exception. Steals the references. */
+JJ_FUNC PyObject *JJ_GenFinishDelegation(JJ_GenObject *gen, JJ_YieldFromObject *proxy,
+                                         PyObject *typ, PyObject *val, PyObject *tb)
+{
+    PyObject *result;
+    if (typ != NULL && PyErr_GivenExceptionMatches(typ, PyExc_StopIteration)) {
+        PyObject *args[3] = {typ, val != NULL ? val : Py_None, tb != NULL ? tb : Py_None};
+        proxy->hide_throw = 1;
+        result = JJ_GenThrowToDelegate(gen, args, 3);
+        proxy->hide_throw = 0;
+        Py_DECREF(typ);
+        Py_XDECREF(val);
+        Py_XDECREF(tb);
+        return result;
+    }
+    PyObject *box = JJ_NewThrowBox(typ, val, tb);
+    if (box == NULL) {
+        return NULL;
+    }
+    result = JJ_GenThrowToDelegate(gen, &box, 1);
+    Py_DECREF(box);
+    return result;
+}
+
+/* Resume a body suspended in a `yield from` with the exception (typ, val, tb) raised there,
+   past the delegate (whose throw() or close() was called already). The LLVM path's frame
+   (_jj_rt.c) takes such a box in its throw() too. Steals the references. */
+JJ_FUNC PyObject *JJ_GenRaiseInDelegation(JJ_GenObject *gen, PyObject *yf, PyObject *typ,
+                                          PyObject *val, PyObject *tb)
+{
+    if (Py_TYPE(yf) == jj_yieldfrom_type) {
+        return JJ_GenFinishDelegation(gen, (JJ_YieldFromObject *)yf, typ, val, tb);
+    }
+    PyObject *box = JJ_NewThrowBox(typ, val, tb);
+    if (box == NULL) {
+        return NULL;
+    }
+    PyObject *result = JJ_GenThrowToDelegate(gen, &box, 1);
+    Py_DECREF(box);
+    return result;
+}
+
+/* The pending exception, fetched and normalized, to be raised at the `yield from`. */
+JJ_FUNC PyObject *JJ_GenRaiseAtYieldFrom(JJ_GenObject *gen, JJ_YieldFromObject *proxy)
+{
+    PyObject *typ, *val, *tb;
+    PyErr_Fetch(&typ, &val, &tb);
+    if (typ == NULL) {
+        PyErr_SetString(PyExc_SystemError, "justjit: delegation failed without an exception");
+        return NULL;
+    }
+    PyErr_NormalizeException(&typ, &val, &tb);
+    if (tb != NULL && val != NULL && PyExceptionInstance_Check(val)) {
+        PyException_SetTraceback(val, tb);
+    }
+    return JJ_GenFinishDelegation(gen, proxy, typ, val, tb);
+}
+
+/* throw() into a Cython body suspended in a `yield from` (the delegate behind `proxy`):
+   _gen_throw's delegation, with the delegate's throw() and close() called here. */
+JJ_FUNC PyObject *JJ_GenThrowThroughProxy(JJ_GenObject *gen, JJ_YieldFromObject *proxy,
+                                          PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *typ = args[0];
+    PyObject *val = nargs > 1 ? args[1] : NULL;
+    PyObject *tb = nargs > 2 ? args[2] : NULL;
+    PyObject *yf = proxy->it;
+    if (PyErr_GivenExceptionMatches(typ, PyExc_GeneratorExit)) {
+        gen->gen_state = JJ_GEN_RUNNING;
+        int err = JJ_CloseIter(yf);
+        gen->gen_state = JJ_GEN_SUSPENDED;
+        if (err < 0) {
+            return JJ_GenRaiseAtYieldFrom(gen, proxy);
+        }
+    }
+    else {
+        PyObject *meth;
+        if (_PyObject_LookupAttr(yf, JJ_ID(throw), &meth) < 0) {
+            return NULL;  /* the generator stays as it was */
+        }
+        if (meth != NULL) {
+            gen->gen_state = JJ_GEN_RUNNING;
+            PyObject *ret = PyObject_CallFunctionObjArgs(meth, typ, val, tb, NULL);
+            gen->gen_state = JJ_GEN_SUSPENDED;
+            Py_DECREF(meth);
+            if (ret != NULL) {
+                return ret;  /* the delegate yielded: still suspended in the `yield from` */
+            }
+            PyObject *value;
+            if (_PyGen_FetchStopIterationValue(&value) == 0) {
+                return JJ_GenFinishDelegation(gen, proxy, NULL, value, NULL);
+            }
+            return JJ_GenRaiseAtYieldFrom(gen, proxy);
+        }
+    }
+    /* throw_here: the arguments are checked now (an error leaves the generator as it was) */
+    if (JJ_NormalizeThrown(&typ, &val, &tb) < 0) {
+        return NULL;
+    }
+    return JJ_GenFinishDelegation(gen, proxy, typ, val, tb);
+}
+
 /* throw(type[, value[, tb]]) (gen_throw / _gen_throw) */
 JJ_FUNC PyObject *JJ_GenThrow(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -2362,10 +2929,18 @@ JJ_FUNC PyObject *JJ_GenThrow(PyObject *self, PyObject *const *args, Py_ssize_t 
         return NULL;
     }
     if (gen->gen_state == JJ_GEN_SUSPENDED) {
-        int delegating = JJ_GenDelegating(gen);
-        if (delegating < 0) {
+        PyObject *yf = PyObject_GetAttr(gen->inner, JJ_ID(gi_yieldfrom));
+        if (yf == NULL) {
             return NULL;
         }
+        if (Py_TYPE(yf) == jj_yieldfrom_type) {  /* a Cython body */
+            PyObject *result = JJ_GenThrowThroughProxy(gen, (JJ_YieldFromObject *)yf, args,
+                                                       nargs);
+            Py_DECREF(yf);
+            return result;
+        }
+        int delegating = yf != Py_None;
+        Py_DECREF(yf);
         if (delegating) {
             return JJ_GenThrowToDelegate(gen, args, nargs);
         }
@@ -2397,16 +2972,32 @@ JJ_FUNC PyObject *JJ_GenClose(PyObject *self, PyObject *unused)
     default:
         break;
     }
-    int delegating = JJ_GenDelegating(gen);
-    if (delegating < 0) {
+    PyObject *yf = PyObject_GetAttr(gen->inner, JJ_ID(gi_yieldfrom));
+    if (yf == NULL) {
         return NULL;
     }
-    if (delegating) {
-        /* Cython's throw(GeneratorExit) closes the delegate first, as gen_close does. */
-        PyObject *arg = PyExc_GeneratorExit;
-        result = JJ_GenThrowToDelegate(gen, &arg, 1);
+    if (yf != Py_None) {
+        /* As gen_close: the delegate's close() first; then GeneratorExit (chained to the
+           caller's handled exception), or the exception close() raised, at the yield from. */
+        PyObject *delegate = Py_TYPE(yf) == jj_yieldfrom_type ? ((JJ_YieldFromObject *)yf)->it
+                                                              : yf;
+        gen->gen_state = JJ_GEN_RUNNING;
+        int err = JJ_CloseIter(delegate);
+        gen->gen_state = JJ_GEN_SUSPENDED;
+        if (err == 0) {
+            PyErr_SetNone(PyExc_GeneratorExit);
+        }
+        PyObject *typ, *val, *tb;
+        PyErr_Fetch(&typ, &val, &tb);
+        PyErr_NormalizeException(&typ, &val, &tb);
+        if (tb != NULL && val != NULL && PyExceptionInstance_Check(val)) {
+            PyException_SetTraceback(val, tb);
+        }
+        result = JJ_GenRaiseInDelegation(gen, yf, typ, val, tb);
+        Py_DECREF(yf);
     }
     else {
+        Py_DECREF(yf);
         /* As gen_close: PyErr_SetNone (chained to the caller's handled exception). */
         PyObject *typ, *val, *tb;
         PyErr_SetNone(PyExc_GeneratorExit);
@@ -2588,7 +3179,11 @@ JJ_FUNC PyObject *JJ_GenGetYieldFrom(PyObject *self, void *context)
     if (gen->gen_state != JJ_GEN_SUSPENDED) {
         Py_RETURN_NONE;
     }
-    return PyObject_GetAttr(gen->inner, JJ_ID(gi_yieldfrom));
+    PyObject *yf = PyObject_GetAttr(gen->inner, JJ_ID(gi_yieldfrom));
+    if (yf != NULL && Py_TYPE(yf) == jj_yieldfrom_type) {
+        Py_SETREF(yf, Py_NewRef(((JJ_YieldFromObject *)yf)->it));
+    }
+    return yf;
 }
 
 static PyMethodDef jj_gen_methods[] = {
@@ -2661,6 +3256,151 @@ static PyType_Spec jj_throwbox_spec = {
     Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION, jj_throwbox_slots,
 };
 
+/* The proxy of a Cython body's `yield from` delegate (JJ_YieldFromProxy). Cython drives it
+   as its `yield from` source; it answers as CPython's SEND and _gen_throw treat the delegate:
+ *  - iter() is itself: the delegate was iter()ed once already (GET_YIELD_FROM_ITER), which
+ *    is all CPython does;
+ *  - am_send / tp_iternext are PyIter_Send on the delegate (SEND);
+ *  - close() is gen_close_iter on the delegate (its close(), if it has one);
+ *  - throw(box) is how the generator object's throw() (JJ_GenThrowThroughProxy, which calls
+ *    the delegate's throw() itself) hands the outcome over: the box's exception is restored
+ *    unchanged, or StopIteration(value) for a value the delegate returned, and Cython then
+ *    ends the delegation as CPython does (the value becomes the `yield from`'s; an exception
+ *    is raised at the `yield from` without being chained to the caller's handled one). Any
+ *    other throw(*args) is _gen_throw's for a delegate that is not a generator.
+ * gi_yieldfrom shows the delegate, not the proxy. */
+JJ_FUNC PyObject *JJ_YieldFromProxy(PyObject *it)
+{
+    JJ_YieldFromObject *proxy = PyObject_GC_New(JJ_YieldFromObject, jj_yieldfrom_type);
+    if (proxy == NULL) {
+        return NULL;
+    }
+    proxy->it = Py_NewRef(it);
+    proxy->hide_throw = 0;
+    PyObject_GC_Track(proxy);
+    return (PyObject *)proxy;
+}
+
+JJ_FUNC PySendResult JJ_YieldFromSend(PyObject *self, PyObject *arg, PyObject **result)
+{
+    return PyIter_Send(((JJ_YieldFromObject *)self)->it, arg, result);
+}
+
+JJ_FUNC PyObject *JJ_YieldFromNext(PyObject *self)
+{
+    PyObject *result;
+    PySendResult status = JJ_YieldFromSend(self, Py_None, &result);
+    if (status == PYGEN_RETURN) {
+        if (result != Py_None) {
+            _PyGen_SetStopIterationValue(result);
+        }
+        Py_DECREF(result);
+        return NULL;
+    }
+    return result;
+}
+
+JJ_FUNC PyObject *JJ_YieldFromThrow(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    JJ_YieldFromObject *proxy = (JJ_YieldFromObject *)self;
+    if (nargs < 1 || nargs > 3) {
+        PyErr_Format(PyExc_TypeError, "throw expected 1 to 3 arguments, got %zd", nargs);
+        return NULL;
+    }
+    if (Py_TYPE(args[0]) == jj_throwbox_type) {
+        JJ_ThrowBox *box = (JJ_ThrowBox *)args[0];
+        if (box->type == NULL) {  /* the delegate returned box->value */
+            _PyGen_SetStopIterationValue(box->value != NULL ? box->value : Py_None);
+            return NULL;
+        }
+        Py_INCREF(box->type);
+        Py_XINCREF(box->value);
+        Py_XINCREF(box->tb);
+        PyErr_Restore(box->type, box->value, box->tb);
+        return NULL;
+    }
+    PyObject *meth;
+    if (_PyObject_LookupAttr(proxy->it, JJ_ID(throw), &meth) < 0) {
+        return NULL;
+    }
+    if (meth != NULL) {
+        PyObject *res = PyObject_Vectorcall(meth, args, (size_t)nargs, NULL);
+        Py_DECREF(meth);
+        return res;
+    }
+    PyObject *typ = args[0], *val = nargs > 1 ? args[1] : NULL, *tb = nargs > 2 ? args[2] : NULL;
+    if (JJ_NormalizeThrown(&typ, &val, &tb) < 0) {
+        return NULL;
+    }
+    PyErr_Restore(typ, val, tb);
+    return NULL;
+}
+
+JJ_FUNC PyObject *JJ_YieldFromClose(PyObject *self, PyObject *unused)
+{
+    (void)unused;
+    if (JJ_CloseIter(((JJ_YieldFromObject *)self)->it) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+JJ_FUNC PyObject *JJ_YieldFromGetAttr(PyObject *self, PyObject *name)
+{
+    if (((JJ_YieldFromObject *)self)->hide_throw && PyUnicode_Check(name) &&
+        PyUnicode_CompareWithASCIIString(name, "throw") == 0) {
+        PyErr_SetObject(PyExc_AttributeError, name);
+        return NULL;
+    }
+    return PyObject_GenericGetAttr(self, name);
+}
+
+JJ_FUNC int JJ_YieldFromTraverse(PyObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(((JJ_YieldFromObject *)self)->it);
+    return 0;
+}
+
+JJ_FUNC int JJ_YieldFromClear(PyObject *self)
+{
+    Py_CLEAR(((JJ_YieldFromObject *)self)->it);
+    return 0;
+}
+
+JJ_FUNC void JJ_YieldFromDealloc(PyObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    JJ_YieldFromClear(self);
+    tp->tp_free(self);
+    Py_DECREF(tp);
+}
+
+static PyMethodDef jj_yieldfrom_methods[] = {
+    {"throw", (PyCFunction)(void (*)(void))JJ_YieldFromThrow, METH_FASTCALL, NULL},
+    {"close", (PyCFunction)JJ_YieldFromClose, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot jj_yieldfrom_slots[] = {
+    {Py_tp_dealloc, (void *)JJ_YieldFromDealloc},
+    {Py_tp_traverse, (void *)JJ_YieldFromTraverse},
+    {Py_tp_clear, (void *)JJ_YieldFromClear},
+    {Py_tp_getattro, (void *)JJ_YieldFromGetAttr},
+    {Py_tp_iter, (void *)PyObject_SelfIter},
+    {Py_tp_iternext, (void *)JJ_YieldFromNext},
+    {Py_tp_methods, (void *)jj_yieldfrom_methods},
+    {Py_am_send, (void *)JJ_YieldFromSend},
+    {0, NULL},
+};
+
+static PyType_Spec jj_yieldfrom_spec = {
+    "justjit.yield_from", sizeof(JJ_YieldFromObject), 0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    jj_yieldfrom_slots,
+};
+
 /* Find (or make, the first time in this interpreter) the shared generator types. */
 static int JJ_InitGenerators(void)
 {
@@ -2683,6 +3423,7 @@ static int JJ_InitGenerators(void)
     if (types == NULL && !PyErr_Occurred()) {
         PyObject *gen_type = PyType_FromSpec(&jj_gen_spec);
         PyObject *box_type = gen_type ? PyType_FromSpec(&jj_throwbox_spec) : NULL;
+        PyObject *yf_type = box_type ? PyType_FromSpec(&jj_yieldfrom_spec) : NULL;
         if (gen_type != NULL) {
             /* Error messages name CPython's generator type 'generator' (tp_name); the module
                is still `justjit` (__module__). */
@@ -2691,11 +3432,12 @@ static int JJ_InitGenerators(void)
                 ((PyTypeObject *)gen_type)->tp_name = dot + 1;
             }
         }
-        if (box_type != NULL) {
-            types = PyTuple_Pack(2, gen_type, box_type);
+        if (yf_type != NULL) {
+            types = PyTuple_Pack(3, gen_type, box_type, yf_type);
         }
         Py_XDECREF(gen_type);
         Py_XDECREF(box_type);
+        Py_XDECREF(yf_type);
         if (types != NULL && PyDict_SetItem(dict, key, types) < 0) {
             Py_CLEAR(types);
         }
@@ -2704,14 +3446,16 @@ static int JJ_InitGenerators(void)
     if (types == NULL) {
         return -1;
     }
-    if (!PyTuple_Check(types) || PyTuple_GET_SIZE(types) != 2 ||
-        !PyType_Check(PyTuple_GET_ITEM(types, 0)) || !PyType_Check(PyTuple_GET_ITEM(types, 1))) {
+    if (!PyTuple_Check(types) || PyTuple_GET_SIZE(types) != 3 ||
+        !PyType_Check(PyTuple_GET_ITEM(types, 0)) || !PyType_Check(PyTuple_GET_ITEM(types, 1)) ||
+        !PyType_Check(PyTuple_GET_ITEM(types, 2))) {
         Py_DECREF(types);
         PyErr_SetString(PyExc_RuntimeError, "justjit: corrupt shared generator types");
         return -1;
     }
     jj_generator_type = (PyTypeObject *)Py_NewRef(PyTuple_GET_ITEM(types, 0));
     jj_throwbox_type = (PyTypeObject *)Py_NewRef(PyTuple_GET_ITEM(types, 1));
+    jj_yieldfrom_type = (PyTypeObject *)Py_NewRef(PyTuple_GET_ITEM(types, 2));
     Py_DECREF(types);
     return 0;
 }
@@ -3622,9 +4366,11 @@ JJ_INLINE PyObject *JJ_DictGet(PyObject **args, Py_ssize_t n)
 /* CALL: func(*args[:n-nkw], **dict(zip(kwnames, args[n-nkw:]))), kwnames a tuple of str or
    NULL; args[-JJ_CALL_FREE .. -1] are free. Besides the trampolines, d.get(key[, default]) and
    l.append(x) on a dict and a list skip the method call machinery (as 3.11's
-   PRECALL_NO_KW_LIST_APPEND does): the same C functions run. */
-JJ_NOINLINE PyObject *JJ_VectorcallCached(JJ_CallCache *cache, PyObject *func,
-                                          PyObject **args, Py_ssize_t n, PyObject *kwnames)
+   PRECALL_NO_KW_LIST_APPEND does): the same C functions run. `state`, `tbcode` and `L` are the
+   calling compiled function's, for warnings.warn (JJ_Warn). */
+JJ_NOINLINE PyObject *JJ_VectorcallCached(JJ_CallCache *cache, PyObject *state, PyObject *tbcode,
+                                          int *L, PyObject *func, PyObject **args, Py_ssize_t n,
+                                          PyObject *kwnames)
 {
     if (Py_IS_TYPE(func, &PyMethod_Type)) {
         args--;
@@ -3650,26 +4396,35 @@ JJ_NOINLINE PyObject *JJ_VectorcallCached(JJ_CallCache *cache, PyObject *func,
             }
         }
     }
+    if (func == jj_warnings_warn && func != NULL) {
+        return JJ_Warn(state, tbcode, L, args, n, kwnames);
+    }
     return PyObject_Vectorcall(func, args, (size_t)n | PY_VECTORCALL_ARGUMENTS_OFFSET, kwnames);
 }
 
 /* CALL with n positional arguments (n <= 6). `found`/`self`: see JJ_LoadMethod; a call of a
-   plain callable has found = 0. */
+   plain callable has found = 0. `state`, `tbcode`, `L`: the calling compiled function's (its
+   state tuple, traceback code and line slot), for warnings.warn (JJ_Warn). */
 #define JJ_CALLN(found, self, ...)                                                             \
     PyObject *buf[] = {NULL, NULL, NULL, self, __VA_ARGS__};                                   \
     Py_ssize_t nargs = (Py_ssize_t)(sizeof(buf) / sizeof(buf[0])) - JJ_CALL_FREE;              \
-    return found ? JJ_VectorcallCached(cache, func, buf + JJ_CALL_FREE, nargs, NULL)           \
-                 : JJ_VectorcallCached(cache, func, buf + JJ_CALL_FREE + 1, nargs - 1, NULL);
+    return found ? JJ_VectorcallCached(cache, state, tbcode, L, func, buf + JJ_CALL_FREE,       \
+                                       nargs, NULL)                                            \
+                 : JJ_VectorcallCached(cache, state, tbcode, L, func, buf + JJ_CALL_FREE + 1,   \
+                                       nargs - 1, NULL);
 
-JJ_INLINE PyObject *JJ_Call0(JJ_CallCache *cache, PyObject *func, int found, PyObject *self)
+JJ_INLINE PyObject *JJ_Call0(JJ_CallCache *cache, PyObject *state, PyObject *tbcode,
+                             int *L, PyObject *func, int found, PyObject *self)
 {
     PyObject *buf[] = {NULL, NULL, NULL, self, NULL};
-    return found ? JJ_VectorcallCached(cache, func, buf + JJ_CALL_FREE, 1, NULL)
-                 : JJ_VectorcallCached(cache, func, buf + JJ_CALL_FREE + 1, 0, NULL);
+    return found ? JJ_VectorcallCached(cache, state, tbcode, L, func, buf + JJ_CALL_FREE, 1, NULL)
+                 : JJ_VectorcallCached(cache, state, tbcode, L, func, buf + JJ_CALL_FREE + 1, 0,
+                                       NULL);
 }
 
 /* (A method call d.get(k) / l.append(x) on an exact dict / list is recognized inline.) */
-JJ_INLINE PyObject *JJ_Call1(JJ_CallCache *cache, PyObject *func, int found, PyObject *self,
+JJ_INLINE PyObject *JJ_Call1(JJ_CallCache *cache, PyObject *state, PyObject *tbcode,
+                             int *L, PyObject *func, int found, PyObject *self,
                              PyObject *a0)
 {
     if (found) {
@@ -3688,7 +4443,8 @@ JJ_INLINE PyObject *JJ_Call1(JJ_CallCache *cache, PyObject *func, int found, PyO
 }
 
 /* (A method call d.get(k, default) on an exact dict is recognized inline.) */
-JJ_INLINE PyObject *JJ_Call2(JJ_CallCache *cache, PyObject *func, int found, PyObject *self,
+JJ_INLINE PyObject *JJ_Call2(JJ_CallCache *cache, PyObject *state, PyObject *tbcode,
+                             int *L, PyObject *func, int found, PyObject *self,
                              PyObject *a0, PyObject *a1)
 {
     if (found && func == jj_dict_get && PyDict_CheckExact(self)) {
@@ -3698,26 +4454,30 @@ JJ_INLINE PyObject *JJ_Call2(JJ_CallCache *cache, PyObject *func, int found, PyO
     JJ_CALLN(found, self, a0, a1)
 }
 
-JJ_INLINE PyObject *JJ_Call3(JJ_CallCache *cache, PyObject *func, int found, PyObject *self,
+JJ_INLINE PyObject *JJ_Call3(JJ_CallCache *cache, PyObject *state, PyObject *tbcode,
+                             int *L, PyObject *func, int found, PyObject *self,
                              PyObject *a0, PyObject *a1, PyObject *a2)
 {
     JJ_CALLN(found, self, a0, a1, a2)
 }
 
-JJ_INLINE PyObject *JJ_Call4(JJ_CallCache *cache, PyObject *func, int found, PyObject *self,
+JJ_INLINE PyObject *JJ_Call4(JJ_CallCache *cache, PyObject *state, PyObject *tbcode,
+                             int *L, PyObject *func, int found, PyObject *self,
                              PyObject *a0, PyObject *a1, PyObject *a2, PyObject *a3)
 {
     JJ_CALLN(found, self, a0, a1, a2, a3)
 }
 
-JJ_INLINE PyObject *JJ_Call5(JJ_CallCache *cache, PyObject *func, int found, PyObject *self,
+JJ_INLINE PyObject *JJ_Call5(JJ_CallCache *cache, PyObject *state, PyObject *tbcode,
+                             int *L, PyObject *func, int found, PyObject *self,
                              PyObject *a0, PyObject *a1, PyObject *a2, PyObject *a3,
                              PyObject *a4)
 {
     JJ_CALLN(found, self, a0, a1, a2, a3, a4)
 }
 
-JJ_INLINE PyObject *JJ_Call6(JJ_CallCache *cache, PyObject *func, int found, PyObject *self,
+JJ_INLINE PyObject *JJ_Call6(JJ_CallCache *cache, PyObject *state, PyObject *tbcode,
+                             int *L, PyObject *func, int found, PyObject *self,
                              PyObject *a0, PyObject *a1, PyObject *a2, PyObject *a3,
                              PyObject *a4, PyObject *a5)
 {
@@ -3728,8 +4488,9 @@ JJ_INLINE PyObject *JJ_Call6(JJ_CallCache *cache, PyObject *func, int found, PyO
 
 /* Any other CALL: n arguments as PyObject* varargs, the last len(kwnames) of them keywords
    (kwnames is a tuple of str, or NULL or None for none). */
-JJ_FUNC PyObject *JJ_CallAny(JJ_CallCache *cache, PyObject *func, int found, PyObject *self,
-                             PyObject *kwnames, Py_ssize_t n, ...)
+JJ_FUNC PyObject *JJ_CallAny(JJ_CallCache *cache, PyObject *state, PyObject *tbcode, int *L,
+                             PyObject *func, int found, PyObject *self, PyObject *kwnames,
+                             Py_ssize_t n, ...)
 {
     PyObject *small[JJ_CALL_FREE + 1 + JJ_STACK_ARGS];
     PyObject **buf = small;
@@ -3755,7 +4516,7 @@ JJ_FUNC PyObject *JJ_CallAny(JJ_CallCache *cache, PyObject *func, int found, PyO
         kwnames = NULL;
     }
     Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
-    PyObject *res = JJ_VectorcallCached(cache, func, args, n - nkw, kwnames);
+    PyObject *res = JJ_VectorcallCached(cache, state, tbcode, L, func, args, n - nkw, kwnames);
     if (buf != small) {
         PyMem_Free(buf);
     }

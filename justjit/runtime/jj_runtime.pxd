@@ -102,7 +102,8 @@ cdef extern from "jj_runtime.h":
 
     # Calls and functions
     object JJ_Call(object func, object kwnames, Py_ssize_t n, ...)
-    object JJ_CallEx(object func, object args, object kwargs)
+    object JJ_CallEx(object func, object args, object kwargs, PyObject *state, PyObject *tbcode,
+                     int *L)
     object JJ_MakeFunction(object code, object globals, object defaults, object kwdefaults,
                            object annotations, object closure)
     object JJ_LoadBuildClass(object builtins)
@@ -187,31 +188,41 @@ cdef extern from "jj_runtime.h":
                                PyObject *name)
     object JJ_GetAttrCached(JJ_AttrCache *cache, PyObject *obj, PyObject *name)
     object JJ_LoadMethod(JJ_AttrCache *cache, PyObject *obj, PyObject *name, int *found)
-    # CALL: `found` and `self` as JJ_LoadMethod made them (0 and NULL for a plain callable).
-    object JJ_Call0(JJ_CallCache *cache, PyObject *func, int found, PyObject *self)
-    object JJ_Call1(JJ_CallCache *cache, PyObject *func, int found, PyObject *self,
-                    PyObject *a0)
-    object JJ_Call2(JJ_CallCache *cache, PyObject *func, int found, PyObject *self,
-                    PyObject *a0, PyObject *a1)
-    object JJ_Call3(JJ_CallCache *cache, PyObject *func, int found, PyObject *self,
-                    PyObject *a0, PyObject *a1, PyObject *a2)
-    object JJ_Call4(JJ_CallCache *cache, PyObject *func, int found, PyObject *self,
-                    PyObject *a0, PyObject *a1, PyObject *a2, PyObject *a3)
-    object JJ_Call5(JJ_CallCache *cache, PyObject *func, int found, PyObject *self,
-                    PyObject *a0, PyObject *a1, PyObject *a2, PyObject *a3, PyObject *a4)
-    object JJ_Call6(JJ_CallCache *cache, PyObject *func, int found, PyObject *self,
-                    PyObject *a0, PyObject *a1, PyObject *a2, PyObject *a3, PyObject *a4,
-                    PyObject *a5)
-    object JJ_CallAny(JJ_CallCache *cache, PyObject *func, int found, PyObject *self,
-                      PyObject *kwnames, Py_ssize_t n, ...)
+    # CALL: `found` and `self` as JJ_LoadMethod made them (0 and NULL for a plain callable);
+    # `state`, `tbcode`, `L`: the calling function's __jj_state, traceback code and __jj_L
+    # (for warnings.warn, see JJ_Warn).
+    object JJ_Call0(JJ_CallCache *cache, PyObject *state, PyObject *tbcode, int *L,
+                    PyObject *func, int found, PyObject *self)
+    object JJ_Call1(JJ_CallCache *cache, PyObject *state, PyObject *tbcode, int *L,
+                    PyObject *func, int found, PyObject *self, PyObject *a0)
+    object JJ_Call2(JJ_CallCache *cache, PyObject *state, PyObject *tbcode, int *L,
+                    PyObject *func, int found, PyObject *self, PyObject *a0, PyObject *a1)
+    object JJ_Call3(JJ_CallCache *cache, PyObject *state, PyObject *tbcode, int *L,
+                    PyObject *func, int found, PyObject *self, PyObject *a0, PyObject *a1,
+                    PyObject *a2)
+    object JJ_Call4(JJ_CallCache *cache, PyObject *state, PyObject *tbcode, int *L,
+                    PyObject *func, int found, PyObject *self, PyObject *a0, PyObject *a1,
+                    PyObject *a2, PyObject *a3)
+    object JJ_Call5(JJ_CallCache *cache, PyObject *state, PyObject *tbcode, int *L,
+                    PyObject *func, int found, PyObject *self, PyObject *a0, PyObject *a1,
+                    PyObject *a2, PyObject *a3, PyObject *a4)
+    object JJ_Call6(JJ_CallCache *cache, PyObject *state, PyObject *tbcode, int *L,
+                    PyObject *func, int found, PyObject *self, PyObject *a0, PyObject *a1,
+                    PyObject *a2, PyObject *a3, PyObject *a4, PyObject *a5)
+    object JJ_CallAny(JJ_CallCache *cache, PyObject *state, PyObject *tbcode, int *L,
+                      PyObject *func, int found, PyObject *self, PyObject *kwnames,
+                      Py_ssize_t n, ...)
     object JJ_Exit(PyObject *res, object tbcode, object state, int *L)
     PyObject *JJ_ExitRaw "JJ_Exit" (PyObject *res, PyObject *tbcode, PyObject *state, int *L)
     int JJ_ExportFastEntry(object module_dict, void *entry, Py_ssize_t nargs) except -1
+    int JJ_SelfReady(JJ_CallCache *cache, PyObject *func, PyObject *state, void *own_entry,
+                     Py_ssize_t n)
 
     # Generators
     object JJ_NewGenerator(object inner, object code, object tbcode, object state, object name,
                            object qualname)
     object JJ_Received(object value)
+    object JJ_YieldFromProxy(object it)
 
 
 # Typed code (jj_typed.h): C values in specialized code. The helpers of ops that may deopt
