@@ -78,16 +78,17 @@ def _backend_module(backend: str, py_func):
     return importlib.import_module(name)
 
 
-def specialized_ir(py_func, arg_types: Optional[tuple]):
+def specialized_ir(py_func, arg_types: Optional[tuple], direct_calls: bool = False):
     """The register IR of `py_func`, specialized for `arg_types` (argument classes, see
-    justjit.specialize) when given; the IR carries `.specialization` then."""
+    justjit.specialize) when given; the IR carries `.specialization` then. `direct_calls`:
+    the backend runs direct self-calls (its DIRECT_CALLS)."""
     from .frontend import build_ir
 
     ir = build_ir(py_func)
     if arg_types is None:
         return ir
     from .specialize import specialize
-    return specialize(ir, tuple(arg_types), py_func.__globals__)
+    return specialize(ir, tuple(arg_types), py_func.__globals__, direct_calls=direct_calls)
 
 
 def _typed_signature_text(spec) -> str:
@@ -119,7 +120,7 @@ def _compile(py_func, backend, use_cache, opt_level, dump_dir, metadata, arg_typ
         compiled = warm.load(_dumper(py_func, dump_dir))
         if compiled is not None:
             return compiled
-    ir = specialized_ir(py_func, arg_types)
+    ir = specialized_ir(py_func, arg_types, getattr(backend_module, "DIRECT_CALLS", False))
     spec = getattr(ir, "specialization", None)
     typed = spec is not None and spec.typed
     signature = _typed_signature_text(spec) if typed else _signature_text(py_func)
@@ -222,9 +223,10 @@ def explain_stage(py_func, stage: str, backend: str = "cython",
         ir = specialized_ir(py_func, arg_types if arg_types is not None else
                             _annotated(py_func))
         return text + "\n\n" + str(ir.specialization)
-    ir = specialized_ir(py_func, arg_types)
+    backend = "llvm" if stage in LLVM_STAGES else "cython"
+    module = _backend_module(backend, py_func)
+    ir = specialized_ir(py_func, arg_types, getattr(module, "DIRECT_CALLS", False))
     if stage == "ir":
         from .ir.printer import format_function
         return format_function(ir)
-    backend = "llvm" if stage in LLVM_STAGES else "cython"
-    return _backend_module(backend, py_func).explain(ir, stage)
+    return module.explain(ir, stage)

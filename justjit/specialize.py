@@ -72,6 +72,10 @@ Contract for the backends (Cython emitter, llvm)
   copysign(Py_HUGE_VAL, s) / Py_NAN / -0.0).
 - MathFunc: errno = 0; r = <name>(x) from <math.h>; deopt on the condition in ir/ops.py.
 - ClearLocal is DeleteLocal without its CheckBound precondition (assign the UNBOUND sentinel).
+- Direct self-calls (below, and ir.ops.SelfCall): only with `direct_calls=True`, for a backend
+  that emits `Specialization.direct`, the direct body, as a second C function taking the
+  unboxed arguments and returning the unboxed result. A backend without them gets ordinary
+  calls.
 """
 
 from __future__ import annotations
@@ -121,6 +125,8 @@ class Specialization:
     generic_blocks: dict = field(default_factory=dict)
     transfers: dict = field(default_factory=dict)
     edge_blocks: set = field(default_factory=set)
+    direct: Optional[IRFunction] = None
+    direct_result: Optional[PyType] = None
 
     def __str__(self) -> str:
         sig = ", ".join(f"{r}: {t}" for r, t in zip(self.args, self.arg_types))
@@ -135,6 +141,10 @@ class Specialization:
                      for b, k in sorted(self.transfers.items())) or "-")]
         if self.edge_blocks:
             lines.append("edge boxing: " + _ids(self.edge_blocks))
+        if self.direct is not None:
+            lines.append(f"direct self-calls: a direct body taking "
+                         f"({', '.join(map(str, self.direct.args))}) returns "
+                         f"{self.direct.specialization.direct_result}")
         return "\n".join(lines)
 
 
@@ -222,21 +232,27 @@ _TOP = object()  # "every register" in the representation fixpoint
 
 
 class _Specializer:
-    def __init__(self, fn: IRFunction, facts: TypeFacts):
+    def __init__(self, fn: IRFunction, facts: TypeFacts, direct: bool = False,
+                 self_result: Optional[PyType] = None):
         self.fn = fn
         self.facts = facts
+        # direct: build the direct body instead (see specialize): the arguments arrive
+        # unboxed, there are no entry guards, and typed code returns unboxed results.
+        self.direct = direct
+        self.self_result = self_result
         self.live = liveness(fn)
         self.loop_heads = loop_heads(fn)
         self.blocks: dict[int, Block] = {}
         self.next_id = max(fn.blocks) + 1
         self.fresh_count = 0
         self.info = Specialization(list(fn.args), facts.arg_types, True,
-                                   generic_entry=fn.entry)
+                                   generic_entry=fn.entry, direct_result=self_result)
         self.transfer_cache: dict = {}
         # Locals some `del` unbinds. Generic code may run DeleteLocal on one without a
         # CheckBound (the frontend proved it bound), i.e. without reading it: so wherever
         # generic code takes over, such a local must be in its object register even when
         # liveness says nothing reads it.
+        self.unloaded: dict = {}  # direct body: SELF registers not loaded (typed_LoadGlobal)
         self.deleted = frozenset(op.var for b in fn.blocks.values() for op in b.ops
                                  if isinstance(op, ir.DeleteLocal))
         self.resume_ids: dict[tuple[int, int], int] = {}
@@ -441,7 +457,7 @@ class _Specializer:
 
     def solve_representation(self) -> None:
         args = list(zip(self.fn.args, self.facts.arg_types))
-        entry = (frozenset(r for r, t in args if t.is_unboxed),
+        entry = (frozenset(r for r, t in args if t.is_unboxed and not self.direct),
                  frozenset(r for r, t in args if t.name not in T.LIFETIME_INVISIBLE))
         edge_out: dict = {("entry", self.fn.entry): entry}
         changed = True
@@ -492,7 +508,8 @@ class _Specializer:
         env = self.facts.before[self.B][self.i]
         plan = tuple(sorted(((r, env.get(r))
                              for r in self.needed(self.live.exc_live[self.B], env)
-                             if env.get(r).is_unboxed and r not in self.both),
+                             if (env.get(r).is_unboxed and r not in self.both)
+                             or (r in self.unloaded and env.get(r) == T.SELF)),
                             key=lambda rt: (rt[0].kind, rt[0].name)))
         if self.piece[2] is None:
             self.piece[2] = plan
@@ -522,7 +539,14 @@ class _Specializer:
 
     def boxes(self, regs, env, both) -> list:
         return [(r, env.get(r)) for r in sorted(regs, key=lambda r: (r.kind, r.name))
-                if env.get(r).is_unboxed and r not in both]
+                if (env.get(r).is_unboxed and r not in both)
+                or (r in self.unloaded and env.get(r) == T.SELF)]
+
+    def materialize(self, r: Reg, t: PyType, line) -> ir.Op:
+        """The op giving unboxed (or unloaded, see typed_LoadGlobal) `r` its object."""
+        if t == T.SELF:
+            return copy_op(self.unloaded[r], line=line)
+        return box_op(r, t, line)
 
     def deopt_transfer(self, resume, env, both) -> int:
         b, j = resume
@@ -532,7 +556,7 @@ class _Specializer:
             block = self.fn.blocks[b]
             line = (block.ops[j] if j < len(block.ops) else block.terminator).line
             bid = self.new_id()
-            ops = [box_op(r, t, line) for r, t in boxes]
+            ops = [self.materialize(r, t, line) for r, t in boxes]
             self.blocks[bid] = Block(bid, ops, ir.Jump(self.resume_id(b, j), line=line))
             self.info.transfers[bid] = ("deopt", b, j)
             self.transfer_cache[key] = bid
@@ -542,7 +566,7 @@ class _Specializer:
         key = ("exc", handler, plan)
         if key not in self.transfer_cache:
             bid = self.new_id()
-            ops = [box_op(r, t, self.line) for r, t in plan]
+            ops = [self.materialize(r, t, self.line) for r, t in plan]
             self.blocks[bid] = Block(bid, ops, ir.Jump(handler, line=self.line))
             self.info.transfers[bid] = ("exc", handler)
             self.transfer_cache[key] = bid
@@ -818,6 +842,9 @@ class _Specializer:
         self.set_raw(op.dest, env)
 
     def typed_Call(self, op, env, after):
+        if env.get(op.func) == T.SELF:
+            self.self_call(op, env, after)
+            return
         label = known_label(env.get(op.func))
         ts = [env.get(a) for a in op.args]
         d = op.dest
@@ -891,6 +918,53 @@ class _Specializer:
             return
         raise SpecializeError(f"no typed lowering for a call of {label}")
 
+    def typed_LoadGlobal(self, op, env, after):
+        """The function's own name (analyses.types.SELF): loaded as usual, so that a SelfCall
+        can check what it is. A direct body's SelfCalls need no check: there the load waits
+        for generic code that reads the register (transfer blocks load it, see `boxes`)."""
+        if self.direct and all(self.direct_callee_only(op.dest)):
+            self.unloaded[op.dest] = op
+            self.both.discard(op.dest)
+            return
+        self.generic(op, env, after)
+
+    def direct_callee_only(self, reg: Reg):
+        """For each use of `reg` in the function: whether it is the callee of a typed Call."""
+        for b in self.fn.blocks:
+            for i, o in enumerate(block_points(self.fn.blocks[b])):
+                if reg in o.uses():
+                    typing = self.facts.typing.get((b, i))
+                    yield (isinstance(o, ir.Call) and o.func == reg and reg not in o.args
+                           and typing is not None and typing.how == "typed")
+
+    def self_call(self, op, env, after):
+        """A call of this very specialization (SelfCall): the arguments go unboxed, and a
+        result that stays in typed code comes back unboxed. Declined, the generic Call runs
+        (nothing happened yet); if the callee left typed code, its object result goes to
+        the generic code right after the call."""
+        t = after.get(op.dest)
+        dst = shadow(op.dest, t)
+        args = [shadow(a, env.get(a)) for a in op.args]
+        line = self.line
+        if self.emitting:
+            b, i = self.B, self.i
+            both = frozenset(self.both)
+            decline = self.deopt_transfer((b, i), env, both)
+            dirty = self.new_id()
+            env_after = after.with_types({op.dest: OBJECT})
+            boxes = self.boxes(self.needed(self.live.live_before[b][i + 1], env_after),
+                               env_after, both)
+            self.blocks[dirty] = Block(
+                dirty, [ir.DirectResult(op.dest, line=line)] + [self.materialize(r, rt, line)
+                                                               for r, rt in boxes],
+                ir.Jump(self.resume_id(b, i + 1), line=line))
+            self.info.transfers[dirty] = ("deopt", b, i + 1)
+            ok = self.new_id()
+            func = None if self.direct else op.func
+            self.finish_piece(ir.SelfCall(dst, func, args, ok, dirty, decline, line=line))
+            self.start_piece(ok)
+        self.set_raw(op.dest, env)
+
     def typed_GetItem(self, op, env, after):
         of = "tuple" if env.get(op.obj) == T.TUPLE else "list"
         index = self.as_int(op.key, env.get(op.key))
@@ -939,6 +1013,10 @@ class _Specializer:
         env = self.facts.before[b][i]
         both = frozenset(self.both)
         line = self.line
+        if self.direct and isinstance(term, ir.Return) and \
+                env.get(term.value) == self.self_result:
+            self.finish_piece(ir.ReturnUnboxed(shadow(term.value, self.self_result), line=line))
+            return {}
         if typing.how == "typed" and isinstance(term, ir.ForIter):
             it = env.get(term.iterator)
             cur, stop, step = shadow(term.iterator, it)
@@ -999,6 +1077,9 @@ class _Specializer:
         self.both = set()
         self.visible = set()
         self.piece = [entry, [], None]
+        if self.direct:  # the caller passes the unboxed arguments: nothing to check
+            self.finish_piece(ir.Jump(self.fast_id[fn.entry], line=self.line))
+            return entry
         empty = T.TypeEnv()
         for r, t in zip(fn.args, self.facts.arg_types):
             if t is OBJECT or t == OBJECT:
@@ -1032,6 +1113,22 @@ class _Specializer:
                 self.blocks[bid] = Block(bid, ops, term, handler)
                 self.info.generic_blocks[bid] = b
 
+    def drop_unreachable(self, entry: int) -> None:
+        """Remove the blocks no path from `entry` reaches (a direct body has no generic
+        entry: only transfers lead into its generic copy)."""
+        seen, todo = {entry}, [entry]
+        while todo:
+            for s in self.blocks[todo.pop()].all_successors():
+                if s not in seen:
+                    seen.add(s)
+                    todo.append(s)
+        for b in set(self.blocks) - seen:
+            del self.blocks[b]
+            self.info.generic_blocks.pop(b, None)
+            self.info.fast_blocks.pop(b, None)
+            self.info.transfers.pop(b, None)
+            self.info.edge_blocks.discard(b)
+
     def run(self) -> IRFunction:
         self.plan_cfg()
         self.compute_anticipated()
@@ -1043,8 +1140,12 @@ class _Specializer:
         self.build_generic()
         self.info.fast_entry = entry
         fn = self.fn
+        args = list(fn.args)
+        if self.direct:
+            args = [shadow(r, t) for r, t in zip(fn.args, self.facts.arg_types)]
+            self.drop_unreachable(entry)
         return IRFunction(name=fn.name, qualname=fn.qualname, filename=fn.filename,
-                          firstlineno=fn.firstlineno, code=fn.code, args=list(fn.args),
+                          firstlineno=fn.firstlineno, code=fn.code, args=args,
                           blocks=dict(sorted(self.blocks.items())), entry=entry,
                           is_generator=fn.is_generator, source_lines=dict(fn.source_lines),
                           specialization=self.info)
@@ -1065,13 +1166,19 @@ def _generic_only(fn: IRFunction, facts: Optional[TypeFacts], arg_types, reason:
 
 
 def specialize(fn: IRFunction, arg_types=(), globals_: Optional[Mapping] = None,
-               facts: Optional[TypeFacts] = None) -> IRFunction:
+               facts: Optional[TypeFacts] = None, direct_calls: bool = False) -> IRFunction:
     """The function `fn` specialized for arguments of `arg_types` (Python classes or lattice
     types, see analyses.types.argument_types), as a new verified IRFunction holding the
     typed copy, the generic copy and the transfers between them (module docstring).
-    `globals_`: the function's globals, which decide which names are known objects."""
+    `globals_`: the function's globals, which decide which names are known objects.
+    `direct_calls`: the backend runs SelfCall (see "Direct self-calls")."""
+    self_result = None
     if facts is None:
-        facts = infer_types(fn, arg_types, globals_)
+        planned = _plan_self_calls(fn, arg_types, globals_) if direct_calls else None
+        if planned is not None:
+            facts, self_result = planned
+        else:
+            facts = infer_types(fn, arg_types, globals_)
     if fn.is_generator:
         return _generic_only(fn, facts, facts.arg_types, "generators are not specialized")
     spec = _Specializer(fn, facts)
@@ -1080,6 +1187,87 @@ def specialize(fn: IRFunction, arg_types=(), globals_: Optional[Mapping] = None,
                  for b in spec.fast for i in range(len(fn.blocks[b].ops) + 1))
     if not useful:
         return _generic_only(fn, facts, facts.arg_types, "nothing would be typed")
-    out = _Specializer(fn, facts).run()
+    out = _Specializer(fn, facts, self_result=self_result).run()
     verify(out)
+    if self_result is not None:
+        direct = _Specializer(fn, facts, direct=True, self_result=self_result).run()
+        verify(direct)
+        out.specialization.direct = direct
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# Direct self-calls
+#
+# A recursive function (fib calling fib) pays, per call, for boxing its arguments and result
+# and for a call through the dispatcher. When the specialization's typed code is *pure* (only
+# typed ops, known globals and calls of itself: no code of anyone else can run in it, so
+# nothing can rebind a global), a call of itself with arguments of the specialization's own
+# types is a SelfCall: a C call of the *direct body*, a second copy of the specialization whose
+# arguments arrive unboxed, with no entry guards, whose typed code returns unboxed results.
+# The specialization's own SelfCalls check that the callee really is this function (the
+# global, the dispatcher state, the compiled entry); in a direct body nothing can have
+# changed since its caller checked, so its SelfCalls only count the recursion depth. A direct
+# body that leaves typed code (a deopt) runs on generic and returns an object, and its caller
+# continues generic after the call with that object.
+
+# Typed ops that run no code but their own (LoadGlobal: the function's own name; known
+# globals and math attributes are cached dict reads, their guards deopt).
+_PURE_TYPED = (ir.Move, ir.LoadConst, ir.CheckBound, ir.BinaryOp, ir.UnaryOp, ir.Compare,
+               ir.IsOp, ir.Call, ir.LoadGlobal)
+_PURE_KNOWN = (ir.LoadGlobal, ir.GetAttr)
+
+
+def _is_self(obj, fn: IRFunction) -> bool:
+    """Whether `obj` (what fn's name is bound to) is the jitted wrapper of fn itself."""
+    return getattr(getattr(obj, "py_func", None), "__code__", None) is fn.code
+
+
+def _plan_self_calls(fn: IRFunction, arg_types, globals_):
+    """(facts, result type) typing fn's calls of itself as SelfCalls, or None when fn does not
+    qualify: it must call its own global name, take plain positional arguments of unboxed
+    types, and be pure with every return of its typed code of one unboxed type."""
+    code = fn.code
+    name = getattr(code, "co_name", None)
+    if (fn.is_generator or code is None or globals_ is None or name is None
+            or code.co_flags & 0x0C or code.co_kwonlyargcount
+            or not _is_self(globals_.get(name), fn)
+            or not any(isinstance(op, ir.LoadGlobal) and op.name == name
+                       for b in fn.blocks.values() for op in b.ops)):
+        return None
+    if not all(t.is_unboxed and t.unboxed != "range"
+               for t in T.argument_types(fn, arg_types)):
+        return None
+    for result in (INT, FLOAT, BOOL):
+        facts = infer_types(fn, arg_types, globals_, T.SelfCallPlan(name, result))
+        if _direct_calls_pure(fn, facts, result):
+            return facts, result
+    return None
+
+
+def _direct_calls_pure(fn: IRFunction, facts: TypeFacts, result: PyType) -> bool:
+    """Whether the typed copy under `facts` is pure (see above), loop-free (a loop head checks
+    the eval breaker, which may run a signal handler), makes a SelfCall, and returns only
+    values of type `result`."""
+    spec = _Specializer(fn, facts)
+    spec.plan_cfg()
+    calls = 0
+    for b in spec.fast:
+        if b in spec.loop_heads:
+            return False
+        block = fn.blocks[b]
+        for i, op in enumerate(block.ops):
+            how = facts.typing[(b, i)].how
+            if how == "known" and isinstance(op, _PURE_KNOWN):
+                continue
+            if how != "typed" or not isinstance(op, _PURE_TYPED):
+                return False
+            calls += isinstance(op, ir.Call) and facts.before[b][i].get(op.func) == T.SELF
+        term, i = block.terminator, len(block.ops)
+        if isinstance(term, ir.Return):
+            if facts.before[b][i].get(term.value) != result:
+                return False
+        elif not (isinstance(term, ir.Jump) or (isinstance(term, ir.CondBranch)
+                                                 and facts.typing[(b, i)].how == "typed")):
+            return False
+    return calls > 0

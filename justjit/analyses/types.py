@@ -93,6 +93,10 @@ DICT = PyType("dict", dict)
 SET = PyType("set", set)
 RANGE = PyType("range", range, "range")
 RANGE_ITER_NAME = "range_iterator"
+# The function being specialized, loaded by name from its globals (direct self-calls: see
+# SelfCallPlan). Not a known object: whether the name still means this function is checked
+# where it is called (ir.ops.SelfCall).
+SELF = PyType("this function")
 # Lists whose elements were all of one type when the specialization was made (a value profile
 # of the arguments, see profile_type): reading an element by index speculates that type, and
 # a guard on each read sends any other element to the generic code. The entry guard checks
@@ -354,13 +358,27 @@ def exact_class(t: PyType) -> Optional[type]:
     return t.cls
 
 
+@dataclass(frozen=True)
+class SelfCallPlan:
+    """Type calls of the function by its own global `name`, with arguments of exactly the
+    specialization's (unboxed) types, as direct calls of this specialization whose result is
+    `result` (the type every return of its typed code has: justjit.specialize checks that).
+    A callee that leaves typed code hands its result over as an object instead."""
+
+    name: str
+    result: PyType
+
+
 class _Typer:
     """The per-op rules: `typing(op, env, where)` -> Typing."""
 
-    def __init__(self, fn: IRFunction, globals_: Optional[Mapping], no_typed_iter: set):
+    def __init__(self, fn: IRFunction, globals_: Optional[Mapping], no_typed_iter: set,
+                 arg_types: tuple = (), self_call: Optional[SelfCallPlan] = None):
         self.fn = fn
         self.resolve, self.missing = _resolver(globals_)
         self.no_typed_iter = no_typed_iter  # GetIter origins not to give RANGE_ITER
+        self.arg_types = arg_types
+        self.self_call = self_call
 
     def typing(self, op: Op, env: TypeEnv, where) -> Typing:
         method = getattr(self, "t_" + type(op).__name__, None)
@@ -438,6 +456,8 @@ class _Typer:
     # ---- globals and attributes ----
 
     def t_LoadGlobal(self, op, env, where):
+        if self.self_call is not None and op.name == self.self_call.name:
+            return Typing({op.dest: SELF}, "typed")
         value = self.resolve(op.name)
         t = None if value is self.missing else known(value)
         if t is None:
@@ -460,6 +480,10 @@ class _Typer:
 
     def t_Call(self, op, env, where):
         func = env.get(op.func)
+        if func == SELF and not op.kwnames and len(op.args) == len(self.arg_types) and all(
+                env.get(a) == t for a, t in zip(op.args, self.arg_types)):
+            return Typing({op.dest: self.self_call.result}, "typed",
+                          "callee leaves typed code -> generic after the call")
         if func.value is None or op.kwnames:
             return None
         label = known_label(func)
@@ -709,10 +733,12 @@ def argument_types(fn: IRFunction, arg_types) -> tuple:
     return tuple(out)
 
 
-def infer_types(fn: IRFunction, arg_types=(), globals_: Optional[Mapping] = None) -> TypeFacts:
+def infer_types(fn: IRFunction, arg_types=(), globals_: Optional[Mapping] = None,
+                self_call: Optional[SelfCallPlan] = None) -> TypeFacts:
     """The types of every register at every point of `fn` when called with arguments of
     `arg_types` (see `argument_types`); `globals_` is the function's globals, to decide which
-    global names are known objects (without it, only unshadowed builtins are)."""
+    global names are known objects (without it, only unshadowed builtins are). With
+    `self_call`, calls of the function itself are typed as that plan says."""
     from .liveness import liveness
 
     args = argument_types(fn, arg_types)
@@ -724,7 +750,7 @@ def infer_types(fn: IRFunction, arg_types=(), globals_: Optional[Mapping] = None
     live = None
     no_typed_iter: set = set()
     while True:
-        typer = _Typer(fn, globals_, no_typed_iter)
+        typer = _Typer(fn, globals_, no_typed_iter, args, self_call)
         problem = _TypeProblem(typer, entry_env, where)
         result = solve(fn, problem)
         # A range iterator is held unboxed, so it must have one owner: it may only be stepped

@@ -15,6 +15,7 @@ from collections import namedtuple
 
 STAGES = ("shapes", "alloc", "pyx")
 TYPED = True  # emits the typed ops of justjit.specialize
+DIRECT_CALLS = True  # runs SelfCall: a specialization's calls of itself (justjit.specialize)
 CHAINS = True  # modules take the next specialization of the dispatcher's chain (__jj_chain)
 WARM = True  # offers warm_key_parts and load_warm, and compile(on_entry=)
 

@@ -36,6 +36,12 @@ The generated module (see `PyxModule`) defines `__jj_init(constants)` and
   frame would get) and sets a flag; the handler's arm runs *after* the try statement, and the
   normal arms too, so neither runs inside Cython's exception context. The handler code itself
   (PushExcInfo, PopExcept, CheckExcMatch, Reraise...) manages sys.exc_info() as ceval does.
+- Direct self-calls (justjit.specialize, "Direct self-calls"). A specialization with a
+  direct body also has `__jj_direct_body`, emitted by a child `_Emitter` into the same module
+  (same constants and caches): C arguments, a C result, and a budget of recursion depth in
+  `__jj_rem` instead of the thread's counter, which its transfer blocks set before generic
+  code runs. A result that is not the typed one comes back as the kind's magic value, with
+  the object in the module's `__jj_dirty` (jj_typed.h, "direct self-calls").
 - Tracebacks. `__jj_L[0]` holds the current source line, `__jj_L[1]` says the exception in
   flight was re-raised (no new traceback entry). Catch sites and the function's exit call
   JJ_Caught, which prepends a traceback entry naming the original file, function and line.
@@ -130,6 +136,11 @@ _LITERALS = {id(None): "None", id(True): "True", id(False): "False", id(...): "E
 # Ops that change the handled exception (sys.exc_info()): see `_Emitter.block`.
 _EXC_STATE_OPS = (ir.PushExcInfo, ir.PopExcept, ir.CheckEgMatch, ir.Yield, ir.YieldFrom)
 
+# A direct body's result (see jj_typed.h, "direct self-calls"): C type and magic value.
+DIRECT_CTYPES = {"i64": "int64_t", "f64": "double", "b1": "int"}
+DIRECT_MAGIC = {"i64": "-9223372036854775807", "f64": "-1.7976931348623157e308",
+                "b1": "-1"}
+
 CO_COROUTINE = 0x0080
 CO_ITERABLE_COROUTINE = 0x0100
 
@@ -223,11 +234,15 @@ class _Lines:
 
 
 class _Emitter(TypedOps):
-    def __init__(self, fn: IRFunction, program: Any, alloc: Any) -> None:
+    def __init__(self, fn: IRFunction, program: Any, alloc: Any,
+                 parent: Optional["_Emitter"] = None) -> None:
         self.fn = fn
         self.alloc = alloc
         self.stmts = program.stmts if isinstance(program, st.Seq) else list(program)
-        self.pool = ConstPool()
+        # parent: this emits the direct body (specialize: "Direct self-calls") of the
+        # parent's function into the parent's module, sharing its constants and caches.
+        self.direct = parent is not None
+        self.pool = parent.pool if parent is not None else ConstPool()
         self.gen = bool(fn.is_generator)
         self.out = _Lines()
         # What the body uses, to declare only that.
@@ -238,15 +253,16 @@ class _Emitter(TypedOps):
         self.slots: set[int] = set()
         self.uses: set[str] = set()
         self.has_yield = False
-        self.tbc = self.pool.obj(tb_code(fn))
+        self.tbc = parent.tbc if parent is not None else self.pool.obj(tb_code(fn))
         self.last_comment: Optional[int] = None
         self.known_line: Optional[int] = None
         self.cur_releases: set = set()
         self.code_flags = getattr(fn.code, "co_flags", 0) or 0
         # Per-site caches (module-level C arrays): LOAD_GLOBAL, attribute, call sites.
-        self.n_global_caches = 0
-        self.n_attr_caches = 0
-        self.n_call_caches = 0
+        self.n_global_caches = parent.n_global_caches if parent is not None else 0
+        self.n_attr_caches = parent.n_attr_caches if parent is not None else 0
+        self.n_call_caches = parent.n_call_caches if parent is not None else 0
+        self.self_calls = False  # some SelfCall hands results over in __jj_dirty
         self.fast_entry_args: Optional[int] = None
         self.method_depths = 0
         self._plan_fusions()
@@ -461,7 +477,9 @@ class _Emitter(TypedOps):
 
     def state(self, which: str) -> str:
         self.uses.add(which)
-        return {"g": "__jj_g", "b": "__jj_b", "cl": "__jj_cl"}[which]
+        name = {"g": "__jj_g", "b": "__jj_b", "cl": "__jj_cl"}[which]
+        # (a direct body holds them as borrowed pointers: no reference counting per call)
+        return f"<object>{name}" if self.direct else name
 
     def opt(self, r: Optional[Reg]) -> str:
         return "None" if r is None else self.reg(r)
@@ -550,6 +568,8 @@ class _Emitter(TypedOps):
         for slot in self.alloc.release_on_entry.get(b, ()):
             self.slots.add(slot)
             out.add(depth, f"r{slot} = None")
+        if self.direct and b in self.fn.specialization.transfers:
+            out.add(depth, "JJ_RecursionSet(__jj_rem)  # generic code counts on the thread's")
         term = block.terminator
         handler = block.handler
         self.known_line = None
@@ -676,7 +696,9 @@ class _Emitter(TypedOps):
                     f"{int(term.cause is not None)}, __jj_L)"]
         if isinstance(term, ir.Reraise):
             return [f"JJ_Reraise({self.reg(term.exc)}, __jj_L)"]
-        if isinstance(term, (ir.Jump, ir.Return)):
+        if isinstance(term, ir.SelfCall):
+            return self.self_call(term)
+        if isinstance(term, (ir.Jump, ir.Return, ir.ReturnUnboxed)):
             return []
         if isinstance(term, self.TERMINATORS):
             return []  # typed terminators cannot raise
@@ -706,8 +728,23 @@ class _Emitter(TypedOps):
             self.suite(arm(term.body), depth + 1, out)
             out.add(depth, "else:")
             self.suite(arm(term.exit), depth + 1, out)
+        elif isinstance(term, ir.Return) and self.direct:
+            # Generic code's result: handed over as an object (see JJ_DirectDirty_*).
+            kind = self.fn.specialization.direct_result.unboxed
+            out.add(depth, f"return JJ_DirectDirty_{kind}(<PyObject *>{self.reg(term.value)}, "
+                           "&__jj_dirty)", term.line)
         elif isinstance(term, ir.Return):
             out.add(depth, f"return {self.reg(term.value)}", term.line)
+        elif isinstance(term, ir.ReturnUnboxed):
+            out.add(depth, f"return {self.reg(term.value)}", term.line)
+        elif isinstance(term, ir.SelfCall):
+            out.add(depth, "if __jj_sc == 0:")
+            out.add(depth + 1, f"{self.reg(term.dest)} = __jj_d{term.dest.kind}")
+            self.suite(arm(term.ok), depth + 1, out)
+            out.add(depth, "elif __jj_sc == 1:  # the callee left typed code")
+            self.suite(arm(term.dirty), depth + 1, out)
+            out.add(depth, "else:  # declined: the generic call")
+            self.suite(arm(term.decline), depth + 1, out)
         elif isinstance(term, (ir.Raise, ir.Reraise)):
             pass
         elif isinstance(term, self.TERMINATORS):
@@ -733,6 +770,31 @@ class _Emitter(TypedOps):
         for text in ([lines] if isinstance(lines, str) else lines):
             out.add(depth, text, op.line)
         return released
+
+    def self_call(self, term: ir.SelfCall) -> list[str]:
+        """The call part of a SelfCall: __jj_sc = 0 (typed result in __jj_d<kind>), 1 (an
+        object waits in __jj_dirty) or 2 (declined); a failure raises here."""
+        self.uses.update(("sc", "d" + term.dest.kind))
+        self.self_calls = True
+        kind = term.dest.kind
+        args = "".join(f", {self.reg(a)}" for a in term.args)
+        if self.direct:  # the caller checked everything but the recursion depth
+            return ["if __jj_rem > 0:",
+                    f"    __jj_d{kind} = __jj_direct(<PyObject *>__jj_state{args}, __jj_rem - 1)",
+                    f"    __jj_sc = JJ_DirectOutcome_{kind}(__jj_d{kind}, &__jj_dirty)",
+                    "else:",
+                    "    __jj_sc = 2"]
+        return [f"__jj_sc = JJ_SelfReady({self.call_cache()}, {self.p(term.func)}, "
+                f"<PyObject *>__jj_state, <void *>__jj_fast_entry, {len(term.args)})",
+                "if __jj_sc >= 0:",
+                f"    __jj_d{kind} = __jj_direct(<PyObject *>__jj_state{args}, __jj_sc)",
+                "    JJ_RecursionSet(__jj_sc + 1)",
+                f"    __jj_sc = JJ_DirectOutcome_{kind}(__jj_d{kind}, &__jj_dirty)",
+                "else:",
+                "    __jj_sc = 2"]
+
+    def op_DirectResult(self, op: ir.DirectResult):
+        return f"{self.reg(op.dest)} = JJ_DirectTake(&__jj_dirty)"
 
     def op_Move(self, op: ir.Move):
         d, s = self.reg(op.dest), self.reg(op.src)
@@ -1090,6 +1152,7 @@ class _Emitter(TypedOps):
         body = _Lines()
         self.stmt_list(self.stmts, 0, body)
         fn = self.fn
+        direct = self.direct_body()
         out = _Lines()
         head = comment_text(f"{fn.qualname} from {fn.filename}:{fn.firstlineno}")
         out.add(0, f"# cython: {DIRECTIVES}")
@@ -1111,12 +1174,16 @@ class _Emitter(TypedOps):
         nconst_marker = len(out.lines)  # the constant count is known only at the end
         out.add(0, "cdef tuple __jj_K = None")
         out.add(0, "cdef object __jj_UNBOUND = object()")
+        if self.self_calls:
+            out.add(0, "cdef PyObject *__jj_dirty = NULL  # a direct body's object result")
         if self.chained:
             out.add(0, "cdef object __jj_next = None")
             out.add(0, "cdef object __jj_continue = None")
         out.add(0, "")
         out.add(0, "")
         args = [self.reg(a) for a in fn.args]
+        if direct is not None:
+            out.extend(direct)
         if self.gen:
             self.generator_entry(out, body, args)
         else:
@@ -1161,15 +1228,27 @@ class _Emitter(TypedOps):
         return PyxModule("\n".join(text_lines) + "\n", self.pool.as_tuple(), line_map)
 
     def declarations(self, out: _Lines, depth: int, args: list[str]) -> None:
-        """`cdef` declarations and initial values of everything the body uses."""
+        """`cdef` declarations and initial values of everything the body uses. (A direct
+        body's arguments, whose objects exist only once boxed, and its slots start NULL:
+        that costs no reference counting per call.)"""
         argset = set(args)
+        if self.direct:
+            arg_objects = {self.reg(a) for a in self.fn.specialization.args}
+        else:
+            arg_objects = set()
         for name in sorted(set(self.vars.values()) - argset):
-            out.add(depth, f"cdef object {name} = __jj_UNBOUND")
+            out.add(depth, f"cdef object {name}" if name in arg_objects
+                    else f"cdef object {name} = __jj_UNBOUND")
         for name in sorted(set(self.cells.values())):
             out.add(depth, f"cdef object {name} = None")
         for slot in sorted(self.slots):
-            out.add(depth, f"cdef object r{slot} = None")
-        self.unboxed_declarations(out, depth)
+            out.add(depth, f"cdef object r{slot}" if self.direct else f"cdef object r{slot} = None")
+        self.unboxed_declarations(out, depth, argset)
+        if "sc" in self.uses:
+            out.add(depth, "cdef int __jj_sc = 0")
+        for kind, ctype in DIRECT_CTYPES.items():
+            if "d" + kind in self.uses:
+                out.add(depth, f"cdef {ctype} __jj_d{kind} = 0")
         ints = [("c", "__jj_c"), ("x", "__jj_x"), ("xm", "__jj_xm"), ("label", "__jj_label"),
                 ("ctl", "__jj_ctl"), ("yf", "__jj_yf")]
         for key, name in ints:
@@ -1196,7 +1275,8 @@ class _Emitter(TypedOps):
             out.add(depth, "cdef PyObject *__jj_yp = NULL")
         for key, index in (("g", 0), ("b", 1), ("cl", 2)):
             if key in self.uses:
-                out.add(depth, f"cdef object __jj_{key} = __jj_state[{index}]")
+                out.add(depth, f"cdef PyObject *__jj_{key} = JJ_TupleItem(__jj_state, {index})"
+                        if self.direct else f"cdef object __jj_{key} = __jj_state[{index}]")
 
     def function_entry(self, out: _Lines, body: _Lines, args: list[str]) -> None:
         params = "".join(f", object {a}" for a in args)
@@ -1237,6 +1317,57 @@ class _Emitter(TypedOps):
         out.add(1, f"return JJ_ExitRaw(__jj_bodyp(__jj_args[0]{fast_args}, __jj_L), "
                    f"__jj_k[{self.tbc}], __jj_args[0], __jj_L)")
         self.fast_entry_args = len(args)
+
+    def direct_body(self) -> Optional[_Lines]:
+        """The direct body of a specialization that has one (specialize: "Direct
+        self-calls"), emitted by a child emitter sharing this module's constants and
+        caches: `__jj_direct_body`, which returns the typed result as a C value (the
+        kind's magic value for anything else, see jj_typed.h), and `__jj_direct`, which
+        calls it and adds its traceback entry to a failure, as `entry` does."""
+        spec = getattr(self.fn, "specialization", None)
+        if self.gen or spec is None or spec.direct is None:
+            return None
+        from ..regalloc import allocate
+
+        fn = spec.direct
+        child = _Emitter(fn, _innermost_jumps(structure(fn)), allocate(fn), parent=self)
+        body = _Lines()
+        child.stmt_list(child.stmts, 0, body)
+        self.n_global_caches = child.n_global_caches
+        self.n_attr_caches = child.n_attr_caches
+        self.n_call_caches = child.n_call_caches
+        self.self_calls = self.self_calls or child.self_calls
+        self.unboxed.update(child.unboxed)  # (for the int64_t cimport)
+        kind = spec.direct_result.unboxed
+        ctype, magic = DIRECT_CTYPES[kind], DIRECT_MAGIC[kind]
+        args = [child.reg(a) for a in fn.args]
+        params = "".join(f", {UNBOXED_KINDS[a.kind]} {name}" for a, name in zip(fn.args, args))
+        out = _Lines()
+        out.add(0, f"cdef {ctype} __jj_direct_body(tuple __jj_state{params}, int __jj_rem, "
+                   f"int *__jj_L) except? {magic}:")
+        child.declarations(out, 1, args)
+        out.extend(body, 1)
+        out.add(0, "")
+        out.add(0, "")
+        types = "".join(f", {UNBOXED_KINDS[a.kind]}" for a in fn.args)
+        out.add(0, f"ctypedef {ctype} (*__jj_direct_t)(PyObject *{types}, int, int *) noexcept")
+        out.add(0, "")
+        out.add(0, "")
+        out.add(0, f"cdef inline {ctype} __jj_direct(PyObject *__jj_state{params}, "
+                   "int __jj_rem) noexcept:")
+        out.add(1, "cdef int __jj_L[2]")
+        out.add(1, f"cdef {ctype} __jj_r")
+        out.add(1, f"__jj_L[0] = {int(self.fn.firstlineno or 0)}")
+        out.add(1, "__jj_L[1] = 0")
+        names = "".join(f", {name}" for name in args)
+        out.add(1, "__jj_r = (<__jj_direct_t><void *>__jj_direct_body)"
+                   f"(__jj_state{names}, __jj_rem, __jj_L)")
+        out.add(1, f"if JJ_DirectRaised_{kind}(__jj_r, __jj_dirty):")
+        out.add(2, f"JJ_ExitRaw(NULL, __jj_k[{self.tbc}], __jj_state, __jj_L)")
+        out.add(1, "return __jj_r")
+        out.add(0, "")
+        out.add(0, "")
+        return out
 
     def generator_entry(self, out: _Lines, body: _Lines, args: list[str]) -> None:
         # entry() returns the runtime's generator object (JJ_NewGenerator: CPython's protocol

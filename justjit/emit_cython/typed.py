@@ -290,9 +290,10 @@ class TypedOps:
             out.add(depth + 1, text)
         self.suite(second, depth + 1, out)
 
-    def unboxed_declarations(self, out, depth: int) -> None:
+    def unboxed_declarations(self, out, depth: int, params=frozenset()) -> None:
         for name, ctype in sorted(self.unboxed.items()):
-            out.add(depth, f"cdef {ctype} {name} = 0")
+            if name not in params:
+                out.add(depth, f"cdef {ctype} {name} = 0")
         for kind, temp in RESULT_TEMP.items():
             if temp in self.uses:
                 out.add(depth, f"cdef {UNBOXED_KINDS[kind]} {temp} = 0")

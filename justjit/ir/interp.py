@@ -683,6 +683,17 @@ class IRInterpreter:
         seq[index] = self.get(regs, op.value)  # f64: a new float; b1: True or False
         return op.ok
 
+    def op_SelfCall(self, op, regs, st):
+        # The reference semantics of a direct self-call is the generic call it stands for:
+        # declining is always allowed, and this interpreter has no direct body to run.
+        return op.decline
+
+    def op_DirectResult(self, op, regs, st):
+        raise AssertionError("DirectResult is reached only after a SelfCall went dirty")
+
+    def op_ReturnUnboxed(self, op, regs, st):
+        return _Return(self.get(regs, op.value))
+
     def op_TypedCondBranch(self, op, regs, st):
         return op.if_true if self.get(regs, op.cond) else op.if_false
 

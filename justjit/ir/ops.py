@@ -1197,12 +1197,57 @@ class RangeIterNext(Op):
     line: Optional[int] = None
 
 
+# ---- direct self-calls (a function calling its own typed code, justjit.specialize) ----
+
+
+@_op(uses=("func", "args"), defs=("dest",), terminator=True,
+     targets=("ok", "dirty", "decline"), defs_edge="ok",
+     kinds={"dest": UNBOXED_KINDS, "func": "obj", "args": UNBOXED_KINDS})
+class SelfCall(Op):
+    """dest = this function (the same specialization) called with the unboxed `args`, by a
+    C call of its *direct* body (Specialization.direct), with no argument objects, no
+    dispatch and no result object when the callee stays in typed code. Three ways out:
+
+    - `ok`: the callee returned from typed code; dest holds its result.
+    - `dirty`: the callee left typed code (a deopt) and returned an object; the first op of
+      `dirty` is the DirectResult that takes it. Code after this point runs generic.
+    - `decline`: nothing happened; the generic Call must run instead. A SelfCall declines
+      when `func` (the object the call would call) is not this very function with the same
+      state and entry, when a profiler or tracer is on, or when the recursion limit would be
+      reached (the generic call then raises CPython's RecursionError). In a direct body
+      `func` is None: its caller checked all that, and typed code runs no other code.
+
+    Raises what the callee raised (traceback entry added)."""
+    dest: Reg
+    func: Optional[Reg]
+    args: list[Reg]
+    ok: int
+    dirty: int
+    decline: int
+    line: Optional[int] = None
+
+
+@_op(defs=("dest",), raises=False, kinds={"dest": "obj"})
+class DirectResult(Op):
+    """dest = the object that the SelfCall ending the only predecessor block got from a
+    callee that left typed code (a new reference, handed over through the module)."""
+    dest: Reg
+    line: Optional[int] = None
+
+
+@_op(uses=("value",), raises=False, terminator=True, kinds={"value": UNBOXED_KINDS})
+class ReturnUnboxed(Op):
+    """Return from a direct body's typed code with the unboxed result (no object made)."""
+    value: Reg
+    line: Optional[int] = None
+
+
 TYPED_OPS = (ClearLocal, ConstInt, ConstFloat, ConstBool, BoxInt, BoxFloat, BoxBool, BoxRange,
              BoxRangeIter, UnboxInt, UnboxFloat, UnboxBool, BoolToInt, IntToFloat, IntBitwise,
              FloatArith, FloatUnary, IntCompare, FloatCompare, Truth, IntMinMax, FloatMinMax,
              TypedLen, GuardType, GuardIdentity, IntArith, IntUnary, FloatDivide,
              IntToFloatExact, FloatToInt, MathFunc, SeqLoad, ListStore, TypedCondBranch,
-             RangeIterNext)
+             RangeIterNext, SelfCall, DirectResult, ReturnUnboxed)
 
 
 # --------------------------------------------------------------------------------------------

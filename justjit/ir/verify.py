@@ -76,7 +76,7 @@ def _check_definitions(fn: IRFunction, errors: list[str]) -> None:
 
     everything = None  # top of the lattice: "all registers"
     defined_in: dict[int, object] = {b: everything for b in fn.blocks}
-    defined_in[fn.entry] = frozenset()
+    defined_in[fn.entry] = frozenset(fn.args)  # (a direct body's are unboxed registers)
     out_normal: dict[int, object] = {}
     out_exc: dict[int, object] = {}
 

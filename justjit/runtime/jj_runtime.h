@@ -4280,11 +4280,10 @@ JJ_FUNC int JJ_CallCacheRead(JJ_CallCache *cache, PyObject *globals)
     return 1;
 }
 
-/* `func` is a function: if it is a trampoline taking n arguments, call its target with
-   (state, *args) and return 1 with *res the result; else return 0. args[-2] and args[-1] are
-   free. */
-JJ_FUNC int JJ_CallTrampoline(JJ_CallCache *cache, PyObject *func, PyObject **args,
-                              Py_ssize_t n, PyObject **res)
+/* `func` is a function: whether it is a trampoline taking n arguments, with `cache` then
+   holding its current target, state and C entry, and no profiler or tracer is on (their
+   events need the trampoline's frame). */
+JJ_FUNC int JJ_TrampolineReady(JJ_CallCache *cache, PyObject *func, Py_ssize_t n)
 {
     PyFunctionObject *f = (PyFunctionObject *)func;
     if (f->func_code != cache->code) {
@@ -4311,8 +4310,16 @@ JJ_FUNC int JJ_CallTrampoline(JJ_CallCache *cache, PyObject *func, PyObject **ar
             return 0;
         }
     }
-    PyThreadState *tstate = PyThreadState_GET();
-    if (tstate->cframe->use_tracing) {
+    return !PyThreadState_GET()->cframe->use_tracing;
+}
+
+/* `func` is a function: if it is a trampoline taking n arguments, call its target with
+   (state, *args) and return 1 with *res the result; else return 0. args[-2] and args[-1] are
+   free. */
+JJ_FUNC int JJ_CallTrampoline(JJ_CallCache *cache, PyObject *func, PyObject **args,
+                              Py_ssize_t n, PyObject **res)
+{
+    if (!JJ_TrampolineReady(cache, func, n)) {
         return 0;
     }
     /* The trampoline's frame would hold both (LOAD_GLOBAL): the call may rebind them. */
@@ -4334,6 +4341,29 @@ JJ_FUNC int JJ_CallTrampoline(JJ_CallCache *cache, PyObject *func, PyObject **ar
     Py_DECREF(state);
     Py_DECREF(target);
     return 1;
+}
+
+/* A SelfCall of compiled code (ir.ops.SelfCall): whether `func`, what the call would call, is
+   the trampoline of this very specialization, i.e. its target's C entry is `own_entry` (this
+   module's) with `state` (this call's dispatcher state), for n arguments; and the recursion
+   depth allows one more call. Returns the recursion budget to give the direct body (what
+   Py_EnterRecursiveCall would leave in tstate->recursion_remaining), or -1 to decline: the
+   generic call then runs, and raises the RecursionError if that is why. 3.11 only: other
+   versions count their recursion differently, and always decline. */
+JJ_FUNC int JJ_SelfReady(JJ_CallCache *cache, PyObject *func, PyObject *state, void *own_entry,
+                         Py_ssize_t n)
+{
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
+    if (!PyFunction_Check(func) || !JJ_TrampolineReady(cache, func, n) ||
+        (void *)cache->fast != own_entry || cache->state != state) {
+        return -1;
+    }
+    int remaining = PyThreadState_GET()->recursion_remaining - 1;
+    return remaining >= 0 ? remaining : -1;
+#else
+    (void)cache, (void)func, (void)state, (void)own_entry, (void)n;
+    return -1;
+#endif
 }
 
 /* A call of a Python function without keywords: through the trampoline's target if it is one,

@@ -263,6 +263,20 @@ cdef extern from "jj_typed.h":
     bint JJ_ListStore(PyObject *seq, int64_t i, PyObject *v)
     bint JJ_ListStoreFloat(PyObject *seq, int64_t i, double v)
     bint JJ_ListStoreBool(PyObject *seq, int64_t i, bint v)
+    int64_t JJ_DIRECT_MAGIC_i64
+    double JJ_DIRECT_MAGIC_f64
+    int JJ_DIRECT_MAGIC_b1
+    int64_t JJ_DirectDirty_i64(PyObject *result, PyObject **slot)
+    double JJ_DirectDirty_f64(PyObject *result, PyObject **slot)
+    int JJ_DirectDirty_b1(PyObject *result, PyObject **slot)
+    int JJ_DirectOutcome_i64(int64_t value, PyObject **slot) except -1
+    int JJ_DirectOutcome_f64(double value, PyObject **slot) except -1
+    int JJ_DirectOutcome_b1(int value, PyObject **slot) except -1
+    bint JJ_DirectRaised_i64(int64_t value, PyObject *slot)
+    bint JJ_DirectRaised_f64(double value, PyObject *slot)
+    bint JJ_DirectRaised_b1(int value, PyObject *slot)
+    object JJ_DirectTake(PyObject **slot)
+    void JJ_RecursionSet(int remaining)
     bint JJ_IntAdd(int64_t a, int64_t b, int64_t *r)
     bint JJ_IntSub(int64_t a, int64_t b, int64_t *r)
     bint JJ_IntMul(int64_t a, int64_t b, int64_t *r)

@@ -337,6 +337,57 @@ JJ_TYPED int64_t JJ_RangeAdvance(int64_t cur, int64_t stop, int64_t step) {
     return __builtin_add_overflow(cur, step, &next) ? stop : next;
 }
 
+/* ---- direct self-calls (ir.ops.SelfCall, ReturnUnboxed, DirectResult) -------------------- */
+
+/* A direct body returns its typed result as a C value. It returns the kind's *magic* value
+ * when it raised (exception set), when it left typed code and handed its object result over
+ * in the module's slot (JJ_DirectDirty_*), or when that is its typed result; the caller tells
+ * them apart only then (JJ_DirectOutcome_*), so the common return is one register. */
+#define JJ_DIRECT_MAGIC_i64 (-INT64_MAX)  /* (a literal Cython takes as a constant) */
+#define JJ_DIRECT_MAGIC_f64 (-1.7976931348623157e308)
+#define JJ_DIRECT_MAGIC_b1 (-1)
+#define JJ_DEFINE_DIRECT(kind, ctype)                                                         \
+    JJ_TYPED ctype JJ_DirectDirty_##kind(PyObject *result, PyObject **slot) {                 \
+        Py_INCREF(result);                                                                    \
+        *slot = result;                                                                       \
+        return JJ_DIRECT_MAGIC_##kind;                                                        \
+    }                                                                                         \
+    /* 0: `value` is the typed result; 1: an object waits in *slot; -1: the callee raised. */ \
+    JJ_TYPED int JJ_DirectOutcome_##kind(ctype value, PyObject **slot) {                      \
+        if (JJ_LIKELY(value != JJ_DIRECT_MAGIC_##kind))                                       \
+            return 0;                                                                         \
+        if (*slot != NULL)                                                                    \
+            return 1;                                                                         \
+        return PyErr_Occurred() ? -1 : 0;                                                     \
+    }                                                                                         \
+    /* Whether a direct body's result is a failure that has not left it yet (it then adds  \
+     * the body's traceback entry, as JJ_Exit does for an entry's). */                       \
+    JJ_TYPED int JJ_DirectRaised_##kind(ctype value, PyObject *slot) {                        \
+        return JJ_UNLIKELY(value == JJ_DIRECT_MAGIC_##kind) && slot == NULL &&                \
+               PyErr_Occurred() != NULL;                                                      \
+    }
+JJ_DEFINE_DIRECT(i64, int64_t)
+JJ_DEFINE_DIRECT(f64, double)
+JJ_DEFINE_DIRECT(b1, int)
+
+/* The object a callee handed over (a new reference; the slot is emptied). */
+JJ_TYPED PyObject *JJ_DirectTake(PyObject **slot) {
+    PyObject *result = *slot;
+    *slot = NULL;
+    return result;
+}
+
+/* A direct body counts the recursion depth in a C argument (the budget JJ_SelfReady gave the
+ * outermost one, less one per level); where it goes on in generic code, and where the
+ * outermost SelfCall returns, the thread's own counter is set to match. */
+JJ_TYPED void JJ_RecursionSet(int remaining) {
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
+    PyThreadState_GET()->recursion_remaining = remaining;
+#else
+    (void)remaining;
+#endif
+}
+
 /* ---- the dispatcher's chain of specializations --------------------------------------------- */
 
 /* Arguments that fail the entry guards of one specialization are offered to the next one

@@ -1,0 +1,247 @@
+"""Differential tests of direct self-calls (justjit.specialize, "Direct self-calls"): a
+specialization calling itself through its own global name, with arguments of its own types,
+runs its direct body by a C call. Results, big ints past int64 in the middle of a recursion,
+exceptions and their tracebacks, RecursionError, and rebinding the name must all be CPython's.
+
+The recursive functions call themselves by their module global, which each test binds to the
+side being run (the plain function or the jitted one), as a decorated function would be.
+
+PYTEST_DONT_REWRITE: pytest must not rewrite this module, so the functions keep their bytecode.
+"""
+import importlib
+import traceback
+
+import pytest
+
+from difftest import compare_calls
+from justjit import jit
+from justjit.pipeline import BACKEND_MODULES
+
+
+def makes_direct_calls(backend) -> bool:
+    return getattr(importlib.import_module(BACKEND_MODULES[backend]), "DIRECT_CALLS", False)
+
+
+def bound_to(name):
+    """check()'s setup: bind global `name` to the side about to run."""
+    return lambda side: globals().__setitem__(name, side)
+
+
+def run_both(fn, *calls, backend, direct=True):
+    """Compare plain `fn` and jit(fn) (fallback=False) on `calls`, with fn's global name bound
+    to the side that runs; then check whether the compiled module has a direct body."""
+    name = fn.__name__
+    jitted = jit(fn, backend=backend, fallback=False, cache=True)
+    try:
+        compare_calls(fn, jitted, *calls, setup=bound_to(name))
+    finally:
+        globals()[name] = fn
+    assert jitted.signatures and not jitted.signatures[0].startswith("generic")
+    if makes_direct_calls(backend) and direct is not None:
+        has_direct = "__jj_direct(" in jitted.inspect_pyx()
+        assert has_direct == direct, f"{name}: direct body {'missing' if direct else 'made'}"
+    return jitted
+
+
+# --- ints --------------------------------------------------------------------------------------
+
+def fib(n):
+    if n < 2:
+        return n
+    return fib(n - 1) + fib(n - 2)
+
+
+def test_fib(backend):
+    run_both(fib, *[(n,) for n in (0, 1, 2, 10, 20, -5)], backend=backend)
+
+
+def doubling(n):
+    if n == 0:
+        return 1
+    return 2 * doubling(n - 1)
+
+
+def test_results_past_int64_in_the_middle_of_the_recursion(backend):
+    # 2**63 appears at depth 63: the frame whose multiplication overflows goes generic, and
+    # every frame above it continues generic with the big int, as CPython computes it.
+    run_both(doubling, *[(n,) for n in (0, 5, 62, 63, 64, 100, 300)], backend=backend)
+
+
+def ackermann(m, n):
+    if m == 0:
+        return n + 1
+    if n == 0:
+        return ackermann(m - 1, 1)
+    return ackermann(m - 1, ackermann(m, n - 1))
+
+
+def test_two_arguments_and_nested_self_calls(backend):
+    run_both(ackermann, (0, 0), (1, 5), (2, 3), (3, 3), backend=backend)
+
+
+# --- floats and bools ------------------------------------------------------------------------
+
+def halve(x, n):
+    if n == 0:
+        return x
+    return halve(x * 0.5, n - 1) * 1.0
+
+
+def test_float_results(backend):
+    run_both(halve, (1.0, 0), (3.0, 10), (-0.0, 3), (float("inf"), 4), (float("nan"), 2),
+             (5e-324, 3), (1.5, 1100 // 2), backend=backend)
+
+
+def even(n):
+    if n == 0:
+        return True
+    return not even(n - 1)
+
+
+def test_bool_results(backend):
+    run_both(even, (0,), (1,), (7,), (400,), backend=backend)
+
+
+# --- exceptions, tracebacks, recursion depth ---------------------------------------------------
+
+def countdown(n):
+    if n == 0:
+        return 1 // n
+    return countdown(n - 1) + 1
+
+
+def traceback_of(fn, *args):
+    """The exception fn(*args) raises and its traceback entries in this file."""
+    try:
+        fn(*args)
+    except Exception as exc:  # noqa: BLE001
+        return (type(exc), str(exc),
+                [(f.name, f.lineno) for f in traceback.extract_tb(exc.__traceback__)
+                 if f.filename == __file__ and f.name != "traceback_of"])
+    raise AssertionError(f"{fn.__name__}{args!r} did not raise")
+
+
+def test_exception_from_deep_frames_has_every_traceback_entry(backend):
+    jitted = run_both(countdown, (0,), (1,), (30,), backend=backend)
+    try:
+        globals()["countdown"] = jitted
+        got = traceback_of(jitted, 30)
+        globals()["countdown"] = countdown
+        want = traceback_of(countdown, 30)
+    finally:
+        globals()["countdown"] = countdown
+    assert got == want
+
+
+def caught(n):
+    try:
+        if n == 0:
+            return 1 // n
+        return caught(n - 1) + 1
+    except ZeroDivisionError:
+        return -100
+
+
+def test_exception_caught_by_a_frame_of_the_recursion(backend):
+    run_both(caught, (0,), (1,), (25,), backend=backend)
+
+
+def depth(n):
+    if n == 0:
+        return 0
+    return depth(n - 1) + 1
+
+
+def test_recursion_error_then_the_depth_budget_is_whole_again(backend):
+    # After a RecursionError in the middle of direct calls, the thread's recursion counter
+    # must be back where it was: a deep but legal recursion works again.
+    run_both(depth, (10,), (5000,), (600,), (100_000,), (600,), backend=backend)
+
+
+# --- the name changes meaning ------------------------------------------------------------------
+
+def rebound(n):
+    if n == 0:
+        return 0
+    return rebound(n - 1) + 1
+
+
+def test_rebinding_the_name_between_calls(backend):
+    jitted = run_both(rebound, (3,), (50,), backend=backend)
+    other = lambda n: 1000 + n  # noqa: E731
+    # The name now means another function: the compiled code calls that one, as CPython does.
+    try:
+        compare_calls(rebound, jitted, (5,), (0,),
+                      setup=lambda side: globals().__setitem__("rebound", other))
+    finally:
+        globals()["rebound"] = rebound
+
+
+def noisy(n, log):
+    log.append(n)
+    if n == 0:
+        return 0
+    return noisy(n - 1, log) + 1
+
+
+def test_code_that_can_run_other_code_makes_ordinary_calls(backend):
+    # (list.append is a call: such a function gets no direct body, and stays exact)
+    name = "noisy"
+    jitted = jit(noisy, backend=backend, fallback=False, cache=True)
+    try:
+        compare_calls(noisy, jitted, (4, []), (0, []), setup=bound_to(name))
+    finally:
+        globals()[name] = noisy
+    if makes_direct_calls(backend):
+        assert "__jj_direct(" not in jitted.inspect_pyx()
+
+
+def halving(n):
+    if n <= 1:
+        return 0
+    return halving(n / 2) + 1
+
+
+def test_an_argument_of_another_type_makes_an_ordinary_call(backend):
+    # n / 2 is a float: the int specialization calls another one, through the dispatcher
+    # (which, for floats, calls itself directly)
+    run_both(halving, (1,), (2,), (1000,), (7.5,), backend=backend, direct=None)
+
+
+def keyword_self(n):
+    if n == 0:
+        return 0
+    return keyword_self(n=n - 1) + 1
+
+
+def test_a_keyword_call_is_an_ordinary_call(backend):
+    run_both(keyword_self, (0,), (12,), backend=backend, direct=False)
+
+
+@pytest.mark.parametrize("n", [0, 15])
+def test_a_profiler_sees_every_call(backend, n):
+    # With a profile function on, compiled calls decline and go through the trampoline, whose
+    # frames the profiler sees: the same count of calls as CPython's.
+    import sys
+
+    def count_calls(fn):
+        calls = []
+
+        def profile(frame, event, arg):
+            if event == "call" and frame.f_code.co_name == "fib":
+                calls.append(1)
+        sys.setprofile(profile)
+        try:
+            result = fn(n)
+        finally:
+            sys.setprofile(None)
+        return result, len(calls)
+
+    jitted = run_both(fib, (n,), (5,), backend=backend)
+    try:
+        globals()["fib"] = jitted
+        got = count_calls(jitted)
+    finally:
+        globals()["fib"] = fib
+    want = count_calls(fib)
+    assert got == want
