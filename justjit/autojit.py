@@ -73,8 +73,9 @@ ones (a quarter-second rescan) since its remaining ``def`` statements run after
 ``enable()`` returned.
 
 Counting: calls are counted per argument-type signature until the function is
-compiled or refused (see ``Dispatcher``); calls to compiled code and to refused
-functions are not counted. All closures of one ``def`` count as one function (one
+compiled or refused (see ``Dispatcher``), then by the compiled code itself (the
+report's ``compiled`` column, see ``JITStats``); calls to refused functions are not
+counted. All closures of one ``def`` count as one function (one
 row of the report). The report says so.
 
 A function is tried once per process. Refusals (a ``CompileError`` from the
@@ -243,6 +244,7 @@ class AutoFunction:
             "location": self.location,
             "calls": stats.calls if stats is not None else 0,
             "interpreted": stats.interpreted_calls if stats is not None else 0,
+            "compiled": stats.compiled_calls if stats is not None else 0,
             "status": status,
             "compile_seconds": stats.compile_seconds if stats is not None else 0.0,
             "cache_hits": stats.cache_hits if stats is not None else 0,
@@ -537,13 +539,15 @@ class AutoJIT:
         if rows:
             rows.sort(key=lambda r: (-r["calls"], r["function"]))
             width = max(len("function"), *(len(r["function"]) for r in rows))
-            lines.append(f"  {'function':<{width}}  {'calls':>8}  {'status':<10}  {'compile':>8}  cache  where")
+            lines.append(f"  {'function':<{width}}  {'calls':>8}  {'compiled':>8}  {'status':<10}  "
+                         f"{'compile':>8}  cache  where")
             for r in rows:
                 cache = "hit" if r["cache_hits"] else "miss" if r["cache_misses"] else "-"
                 compile_time = f"{r['compile_seconds']:.3f}s" if r["compile_seconds"] else "-"
                 status = "refused" if r["status"] == FALLBACK else r["status"]
                 lines.append(
-                    f"  {r['function']:<{width}}  {r['calls']:>8}  {status:<10}  {compile_time:>8}  "
+                    f"  {r['function']:<{width}}  {r['calls']:>8}  {r['compiled']:>8}  {status:<10}  "
+                    f"{compile_time:>8}  "
                     f"{cache:<5}  {r['location']}"
                 )
                 if r["reason"]:
@@ -555,8 +559,8 @@ class AutoJIT:
                 + (" ..." if len(self.skipped_refused) > 5 else "")
             )
         lines.append(
-            "  calls are counted until a function is compiled or refused; "
-            "calls to compiled code are not counted."
+            "  calls are counted until a function is compiled or refused, then by its compiled "
+            "code ('compiled'); calls to refused functions are not counted."
         )
         if any(record.closure for record in list(self.called)):
             lines.append("  a closure's row counts the calls of every closure its def made.")

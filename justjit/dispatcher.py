@@ -28,11 +28,12 @@ argument-type signature and decides when to compile:
 
 Installing compiled code rebinds ``TARGET`` to the native entry, so every later
 call goes from the trampoline straight to native code, with no Python-level
-bookkeeping: calls to compiled code are not counted (``jitted.stats`` says so).
+bookkeeping: the compiled module counts its calls itself, one C increment per call
+(see ``JITStats``), and the dispatcher reads its counters when ``stats`` are read.
 When compiling is refused, ``TARGET`` becomes an *interpreter path*: another
 generated function that re-creates the equivalent call of the original (positional
 values, ``*args``, keyword-only values as keywords, ``**kwargs``); calls on it are
-not counted either. Today the compiler produces one generic specialization, so
+not counted. Today the compiler produces one generic specialization, so
 the first hot signature compiles code that serves every signature.
 
 Everything else (state, locking, warnings, statistics, introspection) lives in
@@ -277,21 +278,33 @@ def signature_text(types: tuple) -> str:
 
 
 class SignatureStats:
-    """The calls the dispatcher saw for one tuple of argument types.
+    """The calls of one tuple of argument types.
 
-    Only calls that go through the dispatcher are counted: the calls before the
-    function was compiled (or refused), and calls that raced with the compile.
-    Once compiled code is installed, calls go from the trampoline straight to it
-    and are not counted (``compiled`` is then True).
+    - ``interpreted``: calls the dispatcher ran in the interpreter (before the function
+      was compiled, while it compiled, or hot-counting); calls of the interpreter path
+      after a fallback are not counted.
+    - ``compiled_calls``: calls served by the typed specialization made for this
+      signature, counted by the compiled module itself (see ``JITStats``). Calls served
+      by generic compiled code are counted per function, in ``JITStats.generic_calls``:
+      generic code does not look at the argument types, so it cannot tell signatures apart.
+    - ``forwarded``: calls the dispatcher handed to something that counts none: compiled
+      code of a backend without call counters, or the CompileError of a refused function.
+    - ``calls``: the sum of the three. ``compiled``: compiled code serves this signature.
     """
 
-    __slots__ = ("types", "calls", "interpreted", "compiled")
+    __slots__ = ("types", "seen", "interpreted", "compiled_calls", "forwarded", "compiled")
 
     def __init__(self, types: tuple) -> None:
         self.types = types
-        self.calls = 0  # calls that went through the dispatcher
-        self.interpreted = 0  # of those, the ones that ran in the interpreter
-        self.compiled = False  # compiled code serves this signature (calls not counted)
+        self.seen = 0  # calls that went through the dispatcher's Python path (hot counting)
+        self.interpreted = 0
+        self.compiled_calls = 0  # read from the compiled modules' counters (JITStats._refresh)
+        self.forwarded = 0
+        self.compiled = False
+
+    @property
+    def calls(self) -> int:
+        return self.interpreted + self.compiled_calls + self.forwarded
 
     @property
     def text(self) -> str:
@@ -299,7 +312,7 @@ class SignatureStats:
 
     def __repr__(self) -> str:
         return (f"SignatureStats({self.text}, calls={self.calls}, interpreted={self.interpreted}, "
-                f"compiled={self.compiled})")
+                f"compiled_calls={self.compiled_calls}, compiled={self.compiled})")
 
 
 class FallbackRecord:
@@ -331,24 +344,36 @@ class JITStats:
     - ``status``: ``pending``, ``compiling``, ``compiled``, ``fallback``, ``failed``
       or ``disabled``; ``compiled``: whether compiled code is installed.
     - ``signatures``: ``{argument types: SignatureStats}``, the calls counted per
-      signature, interpreted or not.
-    - ``calls`` / ``interpreted_calls``: totals of the counted calls.
+      signature: interpreted, and served by that signature's typed specialization.
+    - ``generic_calls``: calls served by generic compiled code, whatever their signature.
+    - ``calls`` / ``interpreted_calls`` / ``compiled_calls``: totals (``compiled_calls``
+      is the typed calls of every signature plus ``generic_calls``).
     - ``compiles``, ``compile_seconds``: compilations finished and their wall time.
     - ``cache_hits`` / ``cache_misses``: compilations served by the cache or built
       (compilations whose outcome the backend does not report count in neither).
     - ``fallbacks``: ``FallbackRecord``s, the reasons for running in the interpreter.
 
-    ``compiled_calls_counted`` is False: the trampoline -> native path does no
-    bookkeeping, so calls to compiled code (and to the interpreter path after a
-    fallback) are not counted. Reading ``status`` installs a finished background
-    build, as a call would.
+    ``compiled_calls_counted`` is True: a compiled module (both backends) counts the
+    calls of its code in two C counters, one increment per call with no lock (the GIL
+    orders them): calls served by its typed code and by its generic code. A call that
+    fails a specialization's entry guards is counted where it is served: by the next
+    specialization in the chain, or by the generic code. The counters are read here,
+    when the statistics are read. Not counted: direct self-calls inside one module
+    (``__jj_direct``: recursion internal to compiled code), calls of the interpreter
+    path after a fallback, and the calls of compiled code a backend without counters
+    made (the dispatcher counts those it routed there, in ``forwarded``). One limit: a
+    module is loaded once per process, so two jitted objects made from the same code
+    share its counters; each counts from the moment its module was installed, so calls
+    of the other one after that are counted by both. Reading ``status`` installs a
+    finished background build, as a call would.
     """
 
-    compiled_calls_counted = False
+    compiled_calls_counted = True
 
     def __init__(self, dispatcher: "Dispatcher") -> None:
         self._dispatcher = dispatcher
-        self.signatures: dict[tuple, SignatureStats] = {}
+        self._signatures: dict[tuple, SignatureStats] = {}
+        self._generic = 0
         self.compiles = 0
         self.compile_seconds = 0.0
         self.cache_hits = 0
@@ -356,10 +381,43 @@ class JITStats:
         self.fallbacks: list[FallbackRecord] = []
 
     def _record(self, types: tuple) -> SignatureStats:
-        record = self.signatures.get(types)
+        record = self._signatures.get(types)
         if record is None:
-            record = self.signatures[types] = SignatureStats(types)
+            record = self._signatures[types] = SignatureStats(types)
         return record
+
+    def _refresh(self) -> None:
+        """Read the installed modules' call counters into the signatures' ``compiled_calls``
+        and ``generic_calls`` (each counter less its value when its module was installed)."""
+        typed: dict = {}
+        generic = 0
+        for types, read, (typed0, generic0) in list(self._dispatcher._counters):
+            n_typed, n_generic = read()
+            if types is None:
+                generic += n_typed - typed0
+            else:
+                typed[types] = typed.get(types, 0) + n_typed - typed0
+            generic += n_generic - generic0
+        for types in typed:
+            self._record(types)
+        for types, record in list(self._signatures.items()):
+            record.compiled_calls = typed.get(types, 0)
+        self._generic = generic
+
+    @property
+    def signatures(self) -> dict:
+        self._refresh()
+        return self._signatures
+
+    @property
+    def generic_calls(self) -> int:
+        self._refresh()
+        return self._generic
+
+    @property
+    def compiled_calls(self) -> int:
+        records = list(self.signatures.values())
+        return sum(r.compiled_calls for r in records) + self._generic
 
     @property
     def status(self) -> str:
@@ -372,11 +430,12 @@ class JITStats:
 
     @property
     def calls(self) -> int:
-        return sum(r.calls for r in list(self.signatures.values()))
+        records = list(self.signatures.values())
+        return sum(r.calls for r in records) + self._generic
 
     @property
     def interpreted_calls(self) -> int:
-        return sum(r.interpreted for r in list(self.signatures.values()))
+        return sum(r.interpreted for r in list(self._signatures.values()))
 
     def as_dict(self) -> dict:
         return {
@@ -384,11 +443,14 @@ class JITStats:
             "status": self.status,
             "compiled": self.compiled,
             "signatures": {
-                r.text: {"calls": r.calls, "interpreted": r.interpreted, "compiled": r.compiled}
+                r.text: {"calls": r.calls, "interpreted": r.interpreted,
+                         "compiled_calls": r.compiled_calls, "compiled": r.compiled}
                 for r in list(self.signatures.values())
             },
             "calls": self.calls,
             "interpreted_calls": self.interpreted_calls,
+            "compiled_calls": self.compiled_calls,
+            "generic_calls": self._generic,
             "compiled_calls_counted": self.compiled_calls_counted,
             "compiles": self.compiles,
             "compile_seconds": self.compile_seconds,
@@ -400,15 +462,16 @@ class JITStats:
     def __str__(self) -> str:
         d = self.as_dict()
         lines = [
-            f"{d['function']}: {d['status']}, {d['calls']} calls counted "
-            f"({d['interpreted_calls']} interpreted)"
-            + ("; calls to compiled code are not counted" if d["compiled"] else ""),
+            f"{d['function']}: {d['status']}, {d['calls']} calls "
+            f"({d['interpreted_calls']} interpreted, {d['compiled_calls']} compiled, "
+            f"{d['generic_calls']} of them by generic code)",
             f"  compiles: {d['compiles']} in {d['compile_seconds']:.3f} s, "
             f"cache hits: {d['cache_hits']}, misses: {d['cache_misses']}",
         ]
         for text, sig in d["signatures"].items():
             lines.append(
                 f"  {text}: {sig['calls']} calls, {sig['interpreted']} interpreted, "
+                f"{sig['compiled_calls']} typed compiled, "
                 f"compiled: {'yes' if sig['compiled'] else 'no'}"
             )
         for record in self.fallbacks:
@@ -530,6 +593,9 @@ class Dispatcher:
         self._compiling_spec = False
         self._spec_thread: threading.Thread | None = None  # a later signature's build
         self._spec_outcome = None  # (key, _Outcome) of a finished one, not installed yet
+        # The installed modules' call counters: (signature types or None, read, baseline).
+        self._counters: list = []
+        self._counts_calls = False  # the installed code counts its calls itself
         _LIVE.add(self)
 
         code = py_func.__code__
@@ -592,9 +658,9 @@ class Dispatcher:
             if self._outcome is not None:
                 self._install(self._outcome)
             record = self.stats._record(types)
-            record.calls += 1
-            if self.status == PENDING and record.calls > self.config.hot:
-                logger.debug("%s%s is hot after %d calls", self.name, record.text, record.calls - 1)
+            record.seen += 1
+            if self.status == PENDING and record.seen > self.config.hot:
+                logger.debug("%s%s is hot after %d calls", self.name, record.text, record.seen - 1)
                 if self.config.background:
                     self._start_background(types, _profile(args))
                 else:
@@ -603,8 +669,11 @@ class Dispatcher:
             status = self.status
             if status == COMPILED:
                 record.compiled = True
+                if not self._counts_calls:
+                    record.forwarded += 1
                 return self.target
             if status == FAILED:
+                record.forwarded += 1
                 return self._raise_error
             # pending, compiling (background, or re-entered from the compiler), fallback
             record.interpreted += 1
@@ -719,8 +788,13 @@ class Dispatcher:
             if self.trampoline is not None:
                 self.trampoline.compiled = compiled
             self.status = COMPILED
-            for record in stats.signatures.values():
+            for record in stats._signatures.values():
                 record.compiled = True  # compiled code (typed or generic) serves them all
+            read = getattr(getattr(compiled, "handle", None), "__jj_counts", None)
+            self._counts_calls = read is not None
+            if read is not None:
+                types = outcome.types if getattr(compiled, "typed", False) else None
+                self._counters.append((types, read, read()))
             self._chain(compiled)
             self._set_target(compiled.entry)
             logger.info("compiled %s%s backend=%s opt=%d in %.3f s, %s", self.name, sig,
@@ -774,7 +848,7 @@ class Dispatcher:
         types = tuple([type(value) for value in args])
         with self._lock:
             record = self.stats._record(types)
-            record.calls += 1
+            record.seen += 1  # (counted where it is served: generic code or a new specialization)
             record.compiled = True
             if self._outcome is not None:
                 self._install(self._outcome)
@@ -782,7 +856,7 @@ class Dispatcher:
             profile = _profile(args)
             key = tuple([str(t) for t in profile])
             if (self._specs_closed or key in self._generic_keys or key in self._spec_keys
-                    or self._compiling_spec or record.calls <= self.config.hot):
+                    or self._compiling_spec or record.seen <= self.config.hot):
                 return _CONTINUE
             self._compiling_spec = True
             if self.config.background:

@@ -79,7 +79,8 @@ def test_stats_and_one_info_line_per_compilation(backend, caplog):
     stats = jitted.stats
     assert stats.status == "compiled" and stats.compiles == 1 and stats.compile_seconds > 0
     assert (stats.cache_hits, stats.cache_misses) == (0, 1)
-    assert stats.as_dict()["signatures"] == {"(int, int)": {"calls": 1, "interpreted": 0, "compiled": True}}
+    assert stats.as_dict()["signatures"] == {
+        "(int, int)": {"calls": 3, "interpreted": 0, "compiled_calls": 3, "compiled": True}}
 
     # The same function jitted again finds the code already built: a cache hit, one line.
     caplog.clear()
@@ -89,6 +90,59 @@ def test_stats_and_one_info_line_per_compilation(backend, caplog):
     [line] = info_lines(caplog)
     assert "logged_affine(int, int)" in line and f"backend={backend}" in line and "cache hit" in line
     assert (again.stats.cache_hits, again.stats.cache_misses) == (1, 0)
+
+
+def counted_affine(x, k):  # compiled by this test only
+    return x * k + x
+
+
+def test_compiled_calls_are_counted_per_signature(backend):
+    """The compiled module counts the calls of its code: those served by the typed code of
+    a signature's specialization count for that signature; those served by generic code
+    (the llvm backend has no chain of specializations: its floats) in generic_calls."""
+    jitted = jit(counted_affine, backend=backend, fallback=False)
+    compare_calls(counted_affine, jitted, *[(i, 3) for i in range(7)])
+    compare_calls(counted_affine, jitted, *[(i + 0.5, 2.0) for i in range(4)])
+    stats = jitted.stats
+    assert stats.compiled_calls_counted is True
+    counts = {s.text: (s.calls, s.interpreted, s.compiled_calls) for s in stats.signatures.values()}
+    chained = backend == "cython"  # floats get their own specialization
+    assert counts == ({"(int, int)": (7, 0, 7), "(float, float)": (4, 0, 4)} if chained
+                      else {"(int, int)": (7, 0, 7)})  # (the dispatcher never saw floats)
+    assert stats.generic_calls == (0 if chained else 4)
+    assert stats.calls == stats.compiled_calls == 11 and stats.interpreted_calls == 0
+    d = stats.as_dict()
+    assert (d["calls"], d["compiled_calls"], d["generic_calls"]) == (11, 11, 0 if chained else 4)
+    # A signature no specialization takes is served by generic code.
+    compare_calls(counted_affine, jitted, ("ab", 2), ("c", 3))
+    assert stats.calls == 13 and stats.generic_calls == (2 if chained else 6)
+    assert "13 calls (0 interpreted, 13 compiled" in str(stats)
+
+
+def counted_generic(items, extra):  # compiled by this test only
+    return [*items, extra]
+
+
+def test_generic_only_function_counts_its_calls(backend):
+    jitted = jit(counted_generic, backend=backend, fallback=False, hot=2)
+    compare_calls(counted_generic, jitted, *[([i], i) for i in range(5)])
+    compare_calls(counted_generic, jitted, *[((i,), "x") for i in range(3)])
+    assert not jitted.compiled.typed
+    stats = jitted.stats
+    # (list, int): two calls in the interpreter, the third compiled it and ran compiled.
+    counts = {s.text: (s.calls, s.interpreted, s.compiled_calls) for s in stats.signatures.values()}
+    assert counts == {"(list, int)": (2, 2, 0)}  # (tuples went straight to compiled code)
+    assert stats.generic_calls == stats.compiled_calls == 6 and stats.calls == 8
+
+
+def test_a_module_loaded_from_the_cache_counts_its_calls(backend):
+    first = jit(counted_affine, backend=backend, fallback=False)
+    compare_calls(counted_affine, first, (1, 2), (3, 4))
+    again = jit(counted_affine, backend=backend, fallback=False)  # a cache hit
+    compare_calls(counted_affine, again, *[(i, 5) for i in range(6)])
+    assert again.stats.cache_hits == 1
+    [sig] = again.stats.signatures.values()
+    assert (sig.text, sig.calls, sig.compiled_calls) == ("(int, int)", 6, 6)
 
 
 def mixed(x, y):  # compiled by this test only

@@ -61,6 +61,9 @@ __all__ = ["compile", "explain", "NativeCode", "stats", "STAGES"]
 STAGES = ("llvm", "llvm-raw")
 TYPED = True  # lowers the typed ops of justjit.specialize (no chain of specializations yet)
 WARM = True  # offers warm_key_parts and load_warm, and compile(on_entry=)
+# The symbol of a module's call counters, [2 x i64]: calls served by its typed code and by its
+# generic code (llvm_lower emits them, NativeCode.call_counts reads them).
+CALLS_NAME = "jj_calls"
 
 _lock = threading.RLock()  # LLVM's global context and our tables: one compile at a time
 _initialized = False
@@ -250,19 +253,35 @@ class NativeCode:
     `self` tuple, so it dies with the function; its engine is disposed of after it (see
     `_ENGINES`)."""
 
-    __slots__ = ("engine", "method_def", "address", "name", "key", "__weakref__")
+    __slots__ = ("engine", "method_def", "address", "name", "key", "counters", "__weakref__")
 
-    def __init__(self, engine, address: int, name: str, key: str) -> None:
+    def __init__(self, engine, address: int, name: str, key: str, counters: int = 0) -> None:
         self.engine = engine
         self.address = address
         self.name = name
         self.key = key
+        self.counters = counters  # the address of the module's @jj_calls (0: none)
         self.method_def = None
         stats.engines_alive += 1
         _ENGINES.append((weakref.ref(self), engine))
 
     def __repr__(self) -> str:
         return f"<justjit NativeCode {self.name} at {self.address:#x}>"
+
+    def call_counts(self) -> tuple[int, int]:
+        """(calls served by the typed code, calls served by the generic code), read from
+        the module's counters (see llvm_lower.CALLS_NAME)."""
+        if not self.counters:
+            return (0, 0)
+        import ctypes
+
+        counts = (ctypes.c_int64 * 2).from_address(self.counters)
+        return (int(counts[0]), int(counts[1]))
+
+
+# The name the dispatcher reads a compiled module's call counters by (a Cython module's
+# `__jj_counts` function). Set here: in the class body the name would be mangled.
+NativeCode.__jj_counts = NativeCode.call_counts
 
 
 # An engine is never garbage itself. A suspended generator keeps its machine code alive
@@ -319,7 +338,7 @@ def _load(obj: bytes, name: str, key: str, constants: tuple, symbols: list[str],
     if not address:
         raise CompileError(f"the object code of {name} has no {entry_symbol}", stage="llvm")
     stats.engines += 1
-    native = NativeCode(engine, address, name, key)
+    native = NativeCode(engine, address, name, key, engine.get_global_value_address(CALLS_NAME))
     func, mdef = capi.new_builtin(name, address, constants + (native,))
     native.method_def = mdef
     stats.load_seconds += time.perf_counter() - start

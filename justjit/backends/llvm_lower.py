@@ -85,6 +85,7 @@ from ..ir import ops as ir
 from ..ir.ops import IRFunction, Reg
 from ..ir.printer import format_op
 from . import llvm_capi as capi
+from .llvm import CALLS_NAME  # (defined there: a warm load reads the counters without us)
 from .llvm_runtime import HELPER_PREFIX
 
 __all__ = ["LowerError", "LoweredModule", "lower", "ENTRY_NAME", "LOWERING_FORMAT"]
@@ -389,6 +390,7 @@ class _Lowering:
         self.unwind_regs: set[Reg] = set()
         self.unwind_used = False
         self.landings: dict[int, ir.Block] = {}
+        self.entry_deopts: dict[int, str] = {}  # generic block -> its entry guards' stub
         # Per op being lowered.
         self.block: Optional[ir.Block] = None
         self.index = 0
@@ -763,6 +765,11 @@ class _Lowering:
             self.lower_block(fn.blocks[b])
         for b in sorted(self.landings):
             self.landing(self.landings[b])
+        for target, stub in sorted(self.entry_deopts.items()):
+            self.label(stub)
+            self.count_call(0, -1)
+            self.count_call(1, 1)
+            self.emit(f"br label %b{target}")
         if self.unwind_used:
             self.unwind()
         body = self.body
@@ -791,7 +798,8 @@ class _Lowering:
         decls = [self.decls[k] for k in sorted(self.decls)]
         data = [f"@{name} = external global i8" for name in sorted(self.data)]
         fn_text = [line for f in functions for line in f]
-        text = "\n".join(head + data + self.globals_ + [""] + decls + [""]
+        counters = [f"@{CALLS_NAME} = global [2 x i64] zeroinitializer"]
+        text = "\n".join(head + data + counters + self.globals_ + [""] + decls + [""]
                          + [capi.refcount_ir(self.inline_decref)]
                          + fn_text + ["", "!0 = !{}", '!1 = !{!"branch_weights", i32 1, i32 2000}',
                                       ""])
@@ -890,8 +898,33 @@ class _Lowering:
             self.emit(f"{v} = load ptr, ptr {p}, align 8")
             self.incref(v)
             self.emit(f"store ptr {v}, ptr {self.slot(reg)}, align 8")
+        spec = getattr(self.fn, "specialization", None)
+        self.count_call(0 if spec is not None and spec.typed else 1, 1)
         self.emit(f"br label %b{self.fn.entry}")
         return self.body
+
+    def count_call(self, index: int, delta: int) -> None:
+        """Add `delta` to the module's call counter `index` (@jj_calls: 0 typed code, 1
+        generic code; under the GIL, so a plain add). A call is counted once, on entry, in
+        the counter of the code it enters; one that fails the entry guards moves to the
+        generic counter (`entry_deopt`). Generators count the calls that make them."""
+        p = self.tmp("calls")
+        self.emit(f"{p} = getelementptr inbounds [2 x i64], ptr @{CALLS_NAME}, i64 0, "
+                  f"i64 {index}")
+        n = self.inst(f"load i64, ptr {p}, align 8", "n")
+        self.emit(f"store i64 {self.inst(f'add i64 {n}, {delta}', 'n')}, ptr {p}, align 8")
+
+    def entry_deopt(self, term: ir.Op) -> str:
+        """The label a failing guard goes to: term.deopt, or for an entry guard of a typed
+        specialization a stub that first moves the call to the generic counter."""
+        spec = getattr(self.fn, "specialization", None)
+        bid = self.block.id if self.block is not None else None
+        if (spec is None or not spec.typed or bid not in spec.fast_blocks
+                or spec.fast_blocks[bid] is not None):
+            return f"b{term.deopt}"
+        if term.deopt not in self.entry_deopts:
+            self.entry_deopts[term.deopt] = self.new_label("entry.deopt")
+        return self.entry_deopts[term.deopt]
 
     def generator_entry(self) -> list[str]:
         """A generator function: make the generator over a heap frame holding the arguments
@@ -909,6 +942,7 @@ class _Lowering:
                 ("ptr", self.const(code)), ("ptr", self.const_index(self.tbcode_index)),
                 ("ptr", self.name(getattr(code, "co_name", None) or self.fn.name)),
                 ("ptr", self.name(getattr(code, "co_qualname", None) or self.fn.qualname))]
+        self.count_call(1, 1)
         g = self.call("ptr", "*JJL_NewGenerator", args, hint="gen")
         self.emit(f"ret ptr {g}")
         return self.body
@@ -1783,10 +1817,11 @@ class _Lowering:
     # One that may deopt branches to `deopt` before writing anything; its defs are written on
     # the ok side only (a dest may also be an operand: the deopt side sees the old value).
 
-    def deopt_if(self, term: ir.Op, bad: str) -> None:
-        """Go to term.deopt when `bad`; go on in a new block (the ok side) otherwise."""
+    def deopt_if(self, term: ir.Op, bad: str, deopt: Optional[str] = None) -> None:
+        """Go to term.deopt (or the label `deopt`) when `bad`; go on in a new block (the ok
+        side) otherwise."""
         ok = self.new_label("typed.ok")
-        self.emit(f"br i1 {bad}, label %b{term.deopt}, label %{ok}")
+        self.emit(f"br i1 {bad}, label %{deopt or f'b{term.deopt}'}, label %{ok}")
         self.label(ok)
 
     def ok_with(self, term: ir.Op, value: str) -> None:
@@ -1809,11 +1844,12 @@ class _Lowering:
             c = self.type_is(x, GUARD_TYPE_SYMBOLS[term.type_name])
         else:
             raise LowerError(f"GuardType {term.type_name!r}")
+        deopt = self.entry_deopt(term)
         if term.type_name != "int":
-            self.emit(f"br i1 {c}, label %b{term.ok}, label %b{term.deopt}")
+            self.emit(f"br i1 {c}, label %b{term.ok}, label %{deopt}")
             return
         # An exact int: does it fit int64? Surely with few digits; else ask CPython.
-        self.deopt_if(term, self.inst(f"xor i1 {c}, true", "c"))
+        self.deopt_if(term, self.inst(f"xor i1 {c}, true", "c"), deopt)
         if LONG_INLINE:
             size = self.field(x, capi.OB_SIZE)
             biased = self.inst(f"add i64 {size}, {LONG_FAST_DIGITS}")
@@ -1825,7 +1861,7 @@ class _Lowering:
         self.call("i64", "PyLong_AsLongLongAndOverflow", [("ptr", x), ("ptr", "%jj.ovf")])
         overflow = self.inst("load i32, ptr %jj.ovf, align 4")
         fits = self.inst(f"icmp eq i32 {overflow}, 0", "c")
-        self.emit(f"br i1 {fits}, label %b{term.ok}, label %b{term.deopt}")
+        self.emit(f"br i1 {fits}, label %b{term.ok}, label %{deopt}")
 
     def rounded_toward_zero(self, rem: str, x: str, y: str) -> str:
         """i1: rem != 0 and x, y of unlike signs: where C's division, which truncates,

@@ -1174,6 +1174,7 @@ class _Emitter(TypedOps):
         nconst_marker = len(out.lines)  # the constant count is known only at the end
         out.add(0, "cdef tuple __jj_K = None")
         out.add(0, "cdef object __jj_UNBOUND = object()")
+        out.add(0, "cdef Py_ssize_t __jj_calls[2]  # calls served by typed, generic code")
         if self.self_calls:
             out.add(0, "cdef PyObject *__jj_dirty = NULL  # a direct body's object result")
         if self.chained:
@@ -1203,6 +1204,11 @@ class _Emitter(TypedOps):
         if self.fast_entry_args is not None:
             init.add(1, f"JJ_ExportFastEntry(globals(), <void *>__jj_fast_entry, "
                         f"{self.fast_entry_args})")
+        init.add(0, "")
+        init.add(0, "")
+        init.add(0, "def __jj_counts():")
+        init.add(1, '"""(calls served by the typed code, calls served by the generic code)."""')
+        init.add(1, "return (__jj_calls[0], __jj_calls[1])")
         if self.chained:
             init.add(0, "")
             init.add(0, "")
@@ -1278,10 +1284,21 @@ class _Emitter(TypedOps):
                 out.add(depth, f"cdef PyObject *__jj_{key} = JJ_TupleItem(__jj_state, {index})"
                         if self.direct else f"cdef object __jj_{key} = __jj_state[{index}]")
 
+    def call_counter(self) -> int:
+        """Which of the module's call counters (`__jj_calls`, read by `__jj_counts`) a call
+        entering the body counts in: 0 (typed code) in a typed specialization, else 1
+        (generic code). A call failing the entry guards moves from 0 to 1 where the generic
+        code serves it, or leaves 0 for the module that does (`offer_to_next`). Calls of
+        `entry` and of `__jj_fast_entry` are counted, each with one increment; direct
+        self-calls (`__jj_direct`) are recursion inside compiled code and are not."""
+        spec = getattr(self.fn, "specialization", None)
+        return 0 if spec is not None and spec.typed and not self.gen else 1
+
     def function_entry(self, out: _Lines, body: _Lines, args: list[str]) -> None:
         params = "".join(f", object {a}" for a in args)
         out.add(0, f"cdef object __jj_body(tuple __jj_state{params}, int *__jj_L):")
         self.declarations(out, 1, args)
+        out.add(1, f"__jj_calls[{self.call_counter()}] += 1")
         out.extend(body, 1)
         if not any(not t.startswith("#") for _, t, _ in body.lines):
             out.add(1, "return None")
@@ -1379,6 +1396,7 @@ class _Emitter(TypedOps):
         gi_code = self.k(code) if isinstance(code, types.CodeType) else self.k_tbc()
         params = "".join(", " + a for a in args)
         out.add(0, f"def entry(tuple __jj_state{params}):")
+        out.add(1, f"__jj_calls[{self.call_counter()}] += 1")
         out.add(1, f"return JJ_NewGenerator(__jj_generator(__jj_state{params}), {gi_code}, "
                    f"{self.k_tbc()}, __jj_state, {self.name(name)}, {self.name(qualname)})")
         out.add(0, "")

@@ -267,16 +267,20 @@ class TypedOps:
     def offer_to_next(self) -> list[str]:
         """Arguments that fail the entry guards go to the next specialization in the
         dispatcher's chain (`__jj_chain`), if any; it answers, or returns `__jj_continue` to
-        let this module's generic code run them. Nothing has happened yet at that point."""
+        let this module's generic code run them. Nothing has happened yet at that point.
+        The call, counted as served by the typed code on entry, is counted where it is
+        served: by the next module, or here by the generic code (see `call_counter`)."""
         self.uses.add("m")
         self.chained = True
         args = [self.reg(a) for a in self.fn.args]
         values = "".join(f", <PyObject *>{a}" for a in ["__jj_state"] + args)
-        return ["if __jj_next is not None:",
+        return ["__jj_calls[0] -= 1",
+                "if __jj_next is not None:",
                 f"    __jj_m = JJ_CallNext(<PyObject *>__jj_next, __jj_L, {len(args) + 1}{values})",
                 "    if __jj_m is not __jj_continue:",
                 "        return __jj_m",
-                "    __jj_m = None"]
+                "    __jj_m = None",
+                "__jj_calls[1] += 1"]
 
     def two_way(self, test: str, first_lines: list, first: list, second_lines: list,
                 second: list, depth: int, out) -> None:
