@@ -380,6 +380,7 @@ class _Lowering:
         self.nlocals = sum(1 for r in self.frame if r.kind in ("var", "cell"))
         self.uses_state: set[str] = set()
         self.uses_L = False
+        self.uses_cline = False  # a call passes its line to JJ_Warn (caller)
         self.uses_meth = False
         self.uses_gres = False
         self.uses_ovf = False  # %jj.ovf: PyLong_AsLongLongAndOverflow's flag
@@ -814,6 +815,8 @@ class _Lowering:
         self.emit("%jj.tb = alloca i32, align 4")
         if self.uses_L:
             self.emit("%jj.L = alloca [2 x i32], align 4")
+        if self.uses_cline:
+            self.emit("%jj.cline = alloca i32, align 4")
         if self.uses_meth:
             self.emit("%jj.meth = alloca ptr, align 8")
         if self.uses_gres:
@@ -1237,9 +1240,15 @@ class _Lowering:
 
     def caller(self) -> list:
         """What a call passes about the calling function (its state tuple, traceback code and
-        line slot), for a callee that needs its frame: warnings.warn (jj_runtime.h, JJ_Warn)."""
+        line slot), for a callee that needs its frame: warnings.warn (jj_runtime.h, JJ_Warn).
+        The line goes in a slot of its own, copied at the call: handing out %jj.line itself
+        would keep LLVM from promoting it to registers (Mandelbrot ran at half speed)."""
+        self.uses_cline = True
+        line = self.tmp("line")
+        self.emit(f"{line} = load i32, ptr %jj.line, align 4")
+        self.emit(f"store i32 {line}, ptr %jj.cline, align 4")
         return [("ptr", "%jj.state"), ("ptr", self.const_index(self.tbcode_index)),
-                ("ptr", "%jj.line")]
+                ("ptr", "%jj.cline")]
 
     def op_MakeFunction(self, op: ir.MakeFunction, released):
         args = [self.const(op.code), self.state("g"), self.opt(op.defaults),
