@@ -39,6 +39,7 @@ dataclasses (making a dataclass costs about 1 ms at import).
 from __future__ import annotations
 
 import os
+import threading
 import stat
 import sys
 from collections import namedtuple
@@ -225,17 +226,39 @@ def _cython_version() -> str:
 # Where the cache lives, and whether it is safe to use
 # ---------------------------------------------------------------------------
 
+# The cache directory of the function being compiled on this thread (its @jit(cache_dir=...)
+# or resolved setting), set by the dispatcher around a compilation: see `compiling_into`.
+_function_dir = threading.local()
+
+
+class compiling_into:
+    """``with compiling_into(path):`` the cache this thread opens is ``path``'s (None: the
+    configured one)."""
+
+    def __init__(self, path) -> None:
+        self.path = path
+
+    def __enter__(self):
+        self.saved = getattr(_function_dir, "path", None)
+        _function_dir.path = self.path
+        return self
+
+    def __exit__(self, *exc) -> None:
+        _function_dir.path = self.saved
+
+
 def cache_dir() -> Path:
     """The configured cache directory (not created, not checked).
 
-    The ``cache_dir`` setting of `justjit.config` (code, ``$JUSTJIT_CACHE_DIR`` or
+    The cache directory of the function being compiled (`compiling_into`), else the
+    ``cache_dir`` setting of `justjit.config` (code, ``$JUSTJIT_CACHE_DIR`` or
     ``[tool.justjit]`` in pyproject.toml, in that order), else
     ``$XDG_CACHE_HOME/justjit`` (when that is an absolute path, as the XDG spec
     requires), else ``~/.cache/justjit``.  Read at each use.
     """
     from justjit import config
 
-    explicit = config.current().values["cache_dir"]
+    explicit = getattr(_function_dir, "path", None) or config.current().values["cache_dir"]
     if explicit:
         return Path(explicit).expanduser()
     return config.default_cache_dir()

@@ -114,7 +114,7 @@ SETTINGS: dict[str, Setting] = {
     for s in (
         Setting("backend", "backend", DEFAULT_BACKEND, "compiler backend: 'cython' or 'llvm'", True),
         Setting("cache", "bool", True, "use the on-disk cache of compiled modules", True),
-        Setting("cache_dir", "path", None, "cache directory (default $XDG_CACHE_HOME/justjit or ~/.cache/justjit)", False),
+        Setting("cache_dir", "path", None, "cache directory (default $XDG_CACHE_HOME/justjit or ~/.cache/justjit)", True),
         Setting("hot", "int", 0, "@jit: interpreted calls per argument-type signature before compiling", True, 0),
         Setting("background", "bool", False, "@jit: compile in a background thread, interpret meanwhile", True),
         Setting("threshold", "int", 1000, "enable() / run: calls that make a function hot", False, 1),
@@ -134,6 +134,7 @@ class JITConfig:
     backend: str = DEFAULT_BACKEND
     fallback: bool = True
     cache: bool = True
+    cache_dir: str | None = None
     disable: bool = False
     dump_dir: str | None = None
     hot: int = 0
@@ -400,6 +401,9 @@ def resolve(
     background: bool | None = None,
     opt_level: int | None = None,
     max_signatures: int | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    dump_dir: str | os.PathLike | None = None,
+    disable: bool | None = None,
     environ: Mapping[str, str] | None = None,
     pyproject=None,
 ) -> JITConfig:
@@ -417,6 +421,9 @@ def resolve(
         "background": background,
         "opt_level": opt_level,
         "max_signatures": max_signatures,
+        "cache_dir": None if cache_dir is None else os.fspath(cache_dir),
+        "dump_dir": None if dump_dir is None else os.fspath(dump_dir),
+        "disable": disable,
     }
     decorator = {}
     for name, value in given.items():

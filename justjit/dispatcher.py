@@ -729,7 +729,9 @@ class Dispatcher:
         logger.debug("compiling %s%s backend=%s", self.name, sig or "", self.backend)
         start = time.perf_counter()
         try:
-            with _COMPILE_LOCK:
+            from justjit.cache import compiling_into
+
+            with _COMPILE_LOCK, compiling_into(self.config.cache_dir):
                 start = time.perf_counter()
                 before = _build_counters()
                 try:
@@ -1145,6 +1147,9 @@ def jit(
     background: bool | None = None,
     opt_level: int | None = None,
     max_signatures: int | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    dump_dir: str | os.PathLike | None = None,
+    disable: bool | None = None,
 ):
     """Compile a Python function to native code.
 
@@ -1164,6 +1169,9 @@ def jit(
     - ``opt_level`` (default 2): the C compiler's optimization level, 0 to 3.
     - ``max_signatures`` (default 8): how many argument-type signatures get their own
       typed specialization; calls of further signatures run the generic code.
+    - ``cache_dir``: this function's cache directory (default: the configured one).
+    - ``dump_dir``: a directory receiving a copy of each .pyx generated for it.
+    - ``disable`` (default False): run this function in the interpreter.
 
     The returned function has ``py_func``, ``signatures``, ``stats``, ``wait()``,
     ``inspect_pyx()`` and ``dispatcher``. ``disable`` in the configuration runs every
@@ -1171,7 +1179,8 @@ def jit(
     """
     cfg = _config.resolve(
         backend=backend, fallback=fallback, cache=cache, hot=hot, background=background,
-        opt_level=opt_level, max_signatures=max_signatures,
+        opt_level=opt_level, max_signatures=max_signatures, cache_dir=cache_dir,
+        dump_dir=dump_dir, disable=disable,
     )
 
     def decorate(f):

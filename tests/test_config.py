@@ -251,12 +251,12 @@ def test_describe_shows_code_layer(isolated):
 LAYERED = [
     ("backend", "'llvm'", "cython", "llvm", "cython"),
     ("cache", "false", "on", False, True),
-    ("cache_dir", "'pp-cache'", "env-cache", "code-cache", None),
+    ("cache_dir", "'pp-cache'", "env-cache", "code-cache", "deco-cache"),
     ("hot", "1", "2", 3, 4),
     ("background", "true", "0", True, False),
     ("opt_level", "1", "0", 3, 1),
-    ("dump_dir", "'pp-dumps'", "env-dumps", "code-dumps", None),
-    ("disable", "true", "no", True, None),
+    ("dump_dir", "'pp-dumps'", "env-dumps", "code-dumps", "deco-dumps"),
+    ("disable", "true", "no", True, False),
 ]
 
 
@@ -298,3 +298,24 @@ def test_every_setting_goes_through_the_five_layers(isolated, monkeypatch, name,
     expect(from_env, f"environment ({setting.env})")
     monkeypatch.delenv(setting.env)
     expect(from_pyproject, f"pyproject.toml ({path})")
+
+
+def _double(x):
+    return 2 * x
+
+
+def test_decorator_cache_dir_dump_dir_and_disable_act(isolated, tmp_path):
+    """@jit(cache_dir=, dump_dir=, disable=) override the configuration for that function:
+    its modules go to its own cache directory, its .pyx to its dump directory, and disable
+    keeps it in the interpreter."""
+    configured, own, dumps = tmp_path / "configured", tmp_path / "own", tmp_path / "dumps"
+    justjit.config.cache_dir = str(configured)
+    f = jit(_double, fallback=False, cache_dir=own, dump_dir=dumps)
+    assert f(21) == _double(21)
+    assert f.stats.status == "compiled"
+    assert any(p.is_file() for p in own.rglob("*")), "nothing in the function's cache dir"
+    assert not configured.exists() or not any(p.is_file() for p in configured.rglob("*"))
+    assert list(dumps.glob("*.pyx")), "no .pyx in the function's dump dir"
+    g = jit(_double, fallback=False, disable=True)
+    assert g(5) == _double(5)
+    assert g.stats.status == "disabled"
