@@ -508,8 +508,7 @@ class _Specializer:
         env = self.facts.before[self.B][self.i]
         plan = tuple(sorted(((r, env.get(r))
                              for r in self.needed(self.live.exc_live[self.B], env)
-                             if (env.get(r).is_unboxed and r not in self.both)
-                             or (r in self.unloaded and env.get(r) == T.SELF)),
+                             if self.objectless(r, env, self.both)),
                             key=lambda rt: (rt[0].kind, rt[0].name)))
         if self.piece[2] is None:
             self.piece[2] = plan
@@ -537,10 +536,15 @@ class _Specializer:
             self.resume_ids[(b, j)] = self.new_id()
         return self.resume_ids[(b, j)]
 
+    def objectless(self, r: Reg, env, both) -> bool:
+        """Whether r's object register does not hold its value here: unboxed and not BOTH, or
+        a direct body's unloaded own name (`materialize` gives it one)."""
+        t = env.get(r)
+        return (t.is_unboxed and r not in both) or (r in self.unloaded and t == T.SELF)
+
     def boxes(self, regs, env, both) -> list:
         return [(r, env.get(r)) for r in sorted(regs, key=lambda r: (r.kind, r.name))
-                if (env.get(r).is_unboxed and r not in both)
-                or (r in self.unloaded and env.get(r) == T.SELF)]
+                if self.objectless(r, env, both)]
 
     def materialize(self, r: Reg, t: PyType, line) -> ir.Op:
         """The op giving unboxed (or unloaded, see typed_LoadGlobal) `r` its object."""

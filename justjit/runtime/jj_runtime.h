@@ -2694,6 +2694,22 @@ JJ_FUNC void JJ_GenRaiseAtStart(JJ_GenObject *gen, PyObject *typ, PyObject *val,
     }
 }
 
+/* A JJ_ThrowBox holding (typ, val, tb); steals the references (released on failure). */
+JJ_FUNC PyObject *JJ_NewThrowBox(PyObject *typ, PyObject *val, PyObject *tb)
+{
+    JJ_ThrowBox *box = PyObject_New(JJ_ThrowBox, jj_throwbox_type);
+    if (box == NULL) {
+        Py_XDECREF(typ);
+        Py_XDECREF(val);
+        Py_XDECREF(tb);
+        return NULL;
+    }
+    box->type = typ;
+    box->value = val;
+    box->tb = tb;
+    return (PyObject *)box;
+}
+
 /* Throw the exception (typ, val, tb) into the generator, not through a delegate. Steals. */
 JJ_FUNC PyObject *JJ_GenThrowHere(JJ_GenObject *gen, PyObject *typ, PyObject *val, PyObject *tb)
 {
@@ -2713,18 +2729,12 @@ JJ_FUNC PyObject *JJ_GenThrowHere(JJ_GenObject *gen, PyObject *typ, PyObject *va
     default:
         break;
     }
-    JJ_ThrowBox *box = PyObject_New(JJ_ThrowBox, jj_throwbox_type);
+    PyObject *box = JJ_NewThrowBox(typ, val, tb);
     if (box == NULL) {
-        Py_DECREF(typ);
-        Py_XDECREF(val);
-        Py_XDECREF(tb);
         return NULL;
     }
-    box->type = typ;
-    box->value = val;
-    box->tb = tb;
     PyObject *result;
-    PySendResult status = JJ_GenResume(gen, (PyObject *)box, &result);
+    PySendResult status = JJ_GenResume(gen, box, &result);
     Py_DECREF(box);
     return JJ_GenMethodResult(status, result);
 }
@@ -2764,22 +2774,6 @@ JJ_FUNC PyObject *JJ_GenThrowToDelegate(JJ_GenObject *gen, PyObject *const *args
     }
     Py_DECREF(inner);
     return result;
-}
-
-/* A JJ_ThrowBox holding (typ, val, tb); steals the references (released on failure). */
-JJ_FUNC PyObject *JJ_NewThrowBox(PyObject *typ, PyObject *val, PyObject *tb)
-{
-    JJ_ThrowBox *box = PyObject_New(JJ_ThrowBox, jj_throwbox_type);
-    if (box == NULL) {
-        Py_XDECREF(typ);
-        Py_XDECREF(val);
-        Py_XDECREF(tb);
-        return NULL;
-    }
-    box->type = typ;
-    box->value = val;
-    box->tb = tb;
-    return (PyObject *)box;
 }
 
 /* gen_close_iter for a delegate that is not a generator of CPython's: its close(), if any.
