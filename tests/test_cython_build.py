@@ -237,3 +237,55 @@ def test_module_init_failure_is_a_load_error(root):
     assert excinfo.value.stage == "load"
     assert "boom at import" in str(excinfo.value)
     assert Path(excinfo.value.pyx_path).read_text() == source
+
+
+def test_shared_cython_context_writes_what_a_fresh_one_writes(tmp_path):
+    """Successive builds reuse one Cython Context (the cimported .pxd files are analysed
+    once): the C must not depend on what was compiled before, and a name may be built
+    again (e.g. after the cache was cleared)."""
+    from justjit.backends import cython_build
+
+    body = ("from jj_runtime cimport *\n\ncdef int g(int x):\n    return x * 2\n\n"
+            "def f(x):\n    try:\n        return g(x) + len(x)\n    except TypeError as e:\n"
+            "        return str(e)\n")
+    other = "from libc.stdint cimport int64_t\n\ndef h(int64_t n):\n    return [n] * 2\n"
+    (tmp_path / "ctx_a.pyx").write_text(body)
+    (tmp_path / "ctx_b.pyx").write_text(other)
+
+    def cythonize(name, out):
+        failure = cython_build._run_cython(tmp_path / f"{name}.pyx", tmp_path / out, name)
+        assert failure is None, failure
+        return (tmp_path / out).read_text()
+
+    cython_build._drop_cython_context()
+    fresh = cythonize("ctx_a", "fresh.c")
+    reuses = stats.cython_context_reuses
+    cythonize("ctx_b", "b.c")
+    shared = cythonize("ctx_a", "shared.c")      # the same module name again
+    assert stats.cython_context_reuses == reuses + 2
+    assert shared == fresh
+
+
+def test_cython_utility_code_compiles_at_o1_with_gcc():
+    from justjit.backends import cython_build
+
+    text = ("int hot(void) { return 1; }\n/* #### Code section: utility_code_def ### */\n"
+            "/* Refnanny */\nstatic int util(void) { return 2; }\n"
+            "/* GetItemInt */\nstatic int index_(void) { return 3; }\n"
+            "/* AddTraceback */\nstatic int tb(void) { return 4; }\n"
+            "/* #### Code section: utility_code_pragmas_end ### */\nint tail;\n")
+    out = cython_build._utility_code_at_o1(text)
+
+    def level(name):  # the optimization level in force where `name` is defined
+        before = out[:out.index(name)]
+        pushed = before.count("#pragma GCC push_options") - before.count("#pragma GCC pop_options")
+        return "O1" if pushed else "O2"
+
+    assert out.count('#pragma GCC optimize ("O1")') == out.count("#pragma GCC push_options")
+    assert [level(n) for n in ("int hot", "static int util", "static int index_",
+                               "static int tb", "int tail")] == ["O2", "O1", "O2", "O1", "O2"]
+    assert cython_build._utility_code_at_o1("no markers\n") == "no markers\n"
+    tc = cython_build._toolchain(2)
+    if cython_build._is_gcc(tc.identity):   # the rewrite is in the key where it applies
+        assert cython_build.toolchain_parts(2)["c_transform"]
+    assert not cython_build.toolchain_parts(1)["c_transform"]
