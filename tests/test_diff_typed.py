@@ -228,6 +228,22 @@ def test_math_functions_and_domain_errors(backend):
                 backend=backend)
 
 
+def root_sum(xs):
+    s = 0.0
+    for i in range(len(xs)):
+        s += math.sqrt(xs[i])
+    return s
+
+
+def test_sqrt_edges(backend):
+    # sqrt is typed as one instruction behind its domain check: -0.0, nan and the
+    # infinities pass through as libm's, below 0 the generic call raises the ValueError.
+    typed_check(root_sum, ([4.0, 2.0, 1e308, 5e-324],), ([-0.0, 0.0],), ([NAN, 1.0],),
+                ([INF, 1.0],), ([1.0, -INF],), ([9.0, -1e-300],), backend=backend)
+    typed_check(lambda x: math.sqrt(x), (-0.0,), (2.0,), (NAN,), (INF,), (-INF,), (-1.0,),
+                backend=backend)
+
+
 def float_to_int(x):
     return int(x), int(-x)
 

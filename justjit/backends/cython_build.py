@@ -633,7 +633,7 @@ _UTILITY_END = "/* #### Code section: utility_code_pragmas_end ### */\n"
 _UTILITY_PIECE = re.compile(r"^/\* ([\w.]+)(?: \(used by [\w.]+\))? \*/$", re.MULTILINE)
 # Pieces that stay at -O2: Cython's indexing (the state tuple's items at every entry of a
 # compiled body). At -O1 it is no longer inlined, and the sieve kernel was 2 % slower.
-_UTILITY_KEEP_O2 = frozenset({"GetItemInt", "GettItemInt_wraparound"})
+_UTILITY_KEEP_O2 = frozenset({"GetItemInt", "GettItemInt_wraparound"})   # (sic: Cython spells it so)
 
 
 def _utility_o1_applies(tc: Toolchain, opt_level: int) -> bool:

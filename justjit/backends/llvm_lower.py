@@ -1994,6 +1994,12 @@ class _Lowering:
         if term.name not in ir.MATH_FUNCS:
             raise LowerError(f"unknown MathFunc {term.name!r}")
         x = self.uload(term.arg)
+        if term.name == "sqrt":
+            # Its only error is the domain below 0 (nan and inf pass through): the
+            # intrinsic is one instruction where libm's call also sets errno.
+            self.deopt_if(term, self.inst(f"fcmp olt double {x}, {_double(0.0)}", "c"))
+            self.ok_with(term, self.call("double", "llvm.sqrt.f64", [("double", x)]))
+            return
         errno = self.call("ptr", ERRNO_LOCATION, [], hint="errno")
         self.emit(f"store i32 0, ptr {errno}, align 4")
         r = self.libm(term.name, x)
