@@ -9,6 +9,7 @@ side being run (the plain function or the jitted one), as a decorated function w
 PYTEST_DONT_REWRITE: pytest must not rewrite this module, so the functions keep their bytecode.
 """
 import importlib
+import math
 import traceback
 
 import pytest
@@ -20,6 +21,13 @@ from justjit.pipeline import BACKEND_MODULES
 
 def makes_direct_calls(backend) -> bool:
     return getattr(importlib.import_module(BACKEND_MODULES[backend]), "DIRECT_CALLS", False)
+
+
+def has_direct_body(jitted, backend) -> bool:
+    """Whether the compiled module of `jitted` has a direct body (and calls it)."""
+    if backend == "llvm":
+        return "@jj_direct(" in jitted.inspect_llvm()
+    return "__jj_direct(" in jitted.inspect_pyx()
 
 
 def bound_to(name):
@@ -38,7 +46,7 @@ def run_both(fn, *calls, backend, direct=True):
         globals()[name] = fn
     assert jitted.signatures and not jitted.signatures[0].startswith("generic")
     if makes_direct_calls(backend) and direct is not None:
-        has_direct = "__jj_direct(" in jitted.inspect_pyx()
+        has_direct = has_direct_body(jitted, backend)
         assert has_direct == direct, f"{name}: direct body {'missing' if direct else 'made'}"
     return jitted
 
@@ -90,6 +98,28 @@ def halve(x, n):
 def test_float_results(backend):
     run_both(halve, (1.0, 0), (3.0, 10), (-0.0, 3), (float("inf"), 4), (float("nan"), 2),
              (5e-324, 3), (1.5, 1100 // 2), backend=backend)
+
+
+def roots(x, n):
+    if n == 0:
+        return x
+    return roots(math.sqrt(x), n - 1) + 1.0 / x
+
+
+def test_typed_code_holding_objects(backend):
+    # math and math.sqrt are objects the typed code holds (the llvm direct body then keeps
+    # its frame from the start); sqrt of a negative number and 1.0 / 0.0 raise from deep
+    # frames, with every traceback entry
+    jitted = run_both(roots, (4.0, 0), (16.0, 3), (1e300, 40), (-1.0, 2), (0.0, 1), (0.0, 3),
+                      backend=backend)
+    try:
+        globals()["roots"] = jitted
+        got = traceback_of(jitted, 0.0, 5)
+        globals()["roots"] = roots
+        want = traceback_of(roots, 0.0, 5)
+    finally:
+        globals()["roots"] = roots
+    assert got == want
 
 
 def even(n):
@@ -167,14 +197,16 @@ def rebound(n):
 
 
 def test_rebinding_the_name_between_calls(backend):
-    jitted = run_both(rebound, (3,), (50,), backend=backend)
+    original = rebound
+    jitted = run_both(original, (3,), (50,), backend=backend)
     other = lambda n: 1000 + n  # noqa: E731
     # The name now means another function: the compiled code calls that one, as CPython does.
     try:
-        compare_calls(rebound, jitted, (5,), (0,),
+        compare_calls(original, jitted, (5,), (0,),
                       setup=lambda side: globals().__setitem__("rebound", other))
     finally:
-        globals()["rebound"] = rebound
+        # (not `= rebound`: that reads the global, which is `other` here)
+        globals()["rebound"] = original
 
 
 def noisy(n, log):
@@ -193,7 +225,7 @@ def test_code_that_can_run_other_code_makes_ordinary_calls(backend):
     finally:
         globals()[name] = noisy
     if makes_direct_calls(backend):
-        assert "__jj_direct(" not in jitted.inspect_pyx()
+        assert not has_direct_body(jitted, backend)
 
 
 def halving(n):

@@ -182,6 +182,36 @@ static void JJL_BadState(void)
                     "justjit: compiled entry expects a (globals, builtins, closure) tuple first");
 }
 
+/* Direct self-calls (ir.ops.SelfCall; justjit/backends/llvm_lower.py, "Direct self-calls").
+   jj_runtime.h's JJ_SelfReady for LLVM code, whose entry is not a registered C entry but a
+   builtin function: with own_entry NULL, JJ_SelfReady accepts a trampoline taking n
+   arguments whose target has no registered C entry, with `state` (this call's dispatcher
+   state), if the recursion limit allows one more call; that target must then be this very
+   compiled entry, the builtin function whose self is this module's constants tuple `consts`.
+   Returns the recursion budget to give the direct body, or -1 to decline (the generic call
+   runs, and raises the RecursionError if that is why). */
+static int JJL_SelfReady(JJ_CallCache *cache, PyObject *func, PyObject *consts, PyObject *state,
+                         Py_ssize_t n)
+{
+    int budget = JJ_SelfReady(cache, func, state, NULL, n);
+    if (budget >= 0 && (!PyCFunction_CheckExact(cache->target) ||
+                        PyCFunction_GET_SELF(cache->target) != consts)) {
+        return -1;
+    }
+    return budget;
+}
+
+/* A direct body counts the recursion depth in an argument; where it goes on in generic code,
+   and where the outermost SelfCall returns, the thread's own counter is set to match. */
+static void JJL_RecursionSet(int remaining)
+{
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
+    PyThreadState_GET()->recursion_remaining = remaining;
+#else
+    (void)remaining;
+#endif
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Fast paths                                                                                 */
 /*
@@ -400,6 +430,11 @@ static PyObject *JJL_LoadGlobalCached(PyObject *globals, PyObject *builtins, PyO
    The LLVM code reserves JJL_ATTR_CACHE_WORDS zeroed words per site. */
 #define JJL_ATTR_CACHE_WORDS 5
 _Static_assert(sizeof(JJ_AttrCache) == JJL_ATTR_CACHE_WORDS * 8, "JJ_AttrCache layout");
+
+/* A call site's JJ_CallCache (jj_runtime.h): JJL_CALL_CACHE_WORDS zeroed words of the LLVM
+   code's data, passed to JJ_VectorcallCached. */
+#define JJL_CALL_CACHE_WORDS 6
+_Static_assert(sizeof(JJ_CallCache) == JJL_CALL_CACHE_WORDS * 8, "JJ_CallCache layout");
 
 static PyObject *JJL_GetAttrCached(PyObject *obj, PyObject *name, JJ_AttrCache *cache)
 {
@@ -793,6 +828,7 @@ static const jjl_symbol jjl_symbols[] = {
     JJL_SYM(JJ_Contains),
     JJL_SYM(JJ_DelAttr),
     JJL_SYM(JJ_Call),
+    JJL_SYM(JJ_VectorcallCached),
     JJL_SYM(JJ_CallEx),
     JJL_SYM(JJ_Warn),
     /* data: the address of the slot holding warnings.warn (compared with a call's callable) */
@@ -834,6 +870,8 @@ static const jjl_symbol jjl_symbols[] = {
     JJL_SYM(JJL_NotIterator),
     JJL_SYM(JJL_ArgCountError),
     JJL_SYM(JJL_BadState),
+    JJL_SYM(JJL_SelfReady),
+    JJL_SYM(JJL_RecursionSet),
     JJL_SYM(JJL_ReleaseFrame),
     JJL_SYM(JJL_Add),
     JJL_SYM(JJL_InPlaceAdd),

@@ -32,9 +32,10 @@ How the IR becomes LLVM IR:
   justjit/runtime/jj_runtime.h as the Cython path (the helpers live in the `_jj_rt` runtime
   extension; their symbols are `jjrt.<name>`). Where CPython 3.11 specializes an instruction
   for exact ints/floats, lists/tuples or globals, a `JJL_*` fast path of _jj_rt.c does the
-  same and falls back to that C-API call. Calls use PyObject_Vectorcall directly (but a
-  call of warnings.warn itself goes to JJ_Warn, which gives it this function's line and
-  globals); a GetAttr
+  same and falls back to that C-API call. Calls go through JJ_VectorcallCached with a
+  JJ_CallCache per site, as on the Cython path (a @jit trampoline's target is called without
+  the trampoline's interpreter frame; warnings.warn itself goes to JJ_Warn, which gives it
+  this function's line and globals); a GetAttr
   whose only use is as the callable of a Call in the same block is LOAD_METHOD
   (`_PyObject_GetMethod`, no bound-method object); tuples and lists are filled in place;
   FOR_ITER calls the iterator's tp_iternext slot; LOAD_GLOBAL has a per-site cache in the
@@ -61,6 +62,16 @@ How the IR becomes LLVM IR:
   terminator that may deopt branches before writing its dest, so the deopt side sees the
   old values. Only boxing (PyLong_FromLongLong, PyFloat_FromDouble, range()), a big int's
   value, libm (fmod, floor, the math functions, errno) are calls.
+- Direct self-calls (justjit.specialize, "Direct self-calls"). A specialization with a direct
+  body also defines `jj_direct(self, state, <unboxed arguments>, i32 budget)`, the lowering
+  of `Specialization.direct` by a child `_Lowering` into the same module (same constants
+  and caches). It returns the typed result as a C value, or the kind's magic value
+  (DIRECT_RESULT) when it raised (traceback entry added by its unwind, as the entry's),
+  when its generic code returned an object (then in @jj.dirty, a new reference, stored after
+  its frame is released), or when that is its typed result. The recursion depth is counted
+  in `budget` (what the thread's counter would be); its transfer blocks set the thread's
+  counter before generic code runs, and the outermost SelfCall, whose JJL_SelfReady checks
+  that the callee is this very entry and state, restores it after the call.
 - Constants (objects from co_consts, interned names, kwnames tuples, code objects, the
   traceback code object) are items of the constants tuple, read with invariant loads. Only
   None, True and False are referred to by symbol. Nothing from the user's program is spliced
@@ -96,6 +107,8 @@ LOWERING_FORMAT = 1
 
 ENTRY_NAME = "jj_entry"
 RESUME_NAME = "jj_resume"
+DIRECT_NAME = "jj_direct"  # a specialization's direct body (see "Direct self-calls" above)
+DIRTY_NAME = "jj.dirty"  # where a direct body hands over an object result
 RELEASED_KINDS = ("stack", "tmp")  # released where they die
 
 BINARY_FUNCS = {
@@ -124,6 +137,13 @@ _SINGLETONS = {id(None): "@_Py_NoneStruct", id(True): "@_Py_TrueStruct",
 LL_TYPES = {"i64": "i64", "f64": "double", "b1": "i1"}   # unboxed register kind -> LLVM type
 ZERO = {"i64": "0", "double": "0.0", "i1": "false"}
 INT64_MIN = -(1 << 63)
+# A direct body's result, per kind of the typed result: its LLVM type and *magic* value, which
+# means "look at @jj.dirty, then PyErr_Occurred()" (jj_typed.h's JJ_DIRECT_MAGIC_*: the values
+# the Cython path uses; a bool comes back as an i32, so that -1 is free for the magic).
+DIRECT_RESULT = {"i64": ("i64", str(-(1 << 63) + 1)),
+                 "f64": ("double", "0x%016X" % struct.unpack("<Q", struct.pack(
+                     "<d", -1.7976931348623157e308))[0]),
+                 "b1": ("i32", "-1")}
 # GuardType: the exact type each lattice name means ("none" is `is None` instead).
 GUARD_TYPE_SYMBOLS = {"int": "PyLong_Type", "float": "PyFloat_Type", "bool": "PyBool_Type",
                       "str": "PyUnicode_Type", "bytes": "PyBytes_Type", "list": "PyList_Type",
@@ -133,6 +153,8 @@ GUARD_TYPE_SYMBOLS = {"int": "PyLong_Type", "float": "PyFloat_Type", "bool": "Py
 LEN_OFFSETS = {"list": 16, "tuple": 16, "bytes": 16, "str": 16, "dict": 16, "set": 24}
 FLOAT_VALUE = 16  # PyFloatObject.ob_fval
 ATTR_CACHE_WORDS = 5  # JJL_GetAttrCached's cache (JJL_ATTR_CACHE_WORDS in _jj_rt.c)
+CALL_CACHE_WORDS = 6  # jj_runtime.h's JJ_CallCache (JJL_CALL_CACHE_WORDS in _jj_rt.c)
+CALL_FREE = 3  # JJ_CALL_FREE: free argument slots a call site leaves before its arguments
 # 3.11's PyLongObject: ob_size is the signed digit count, the digits follow at LONG_DIGITS.
 # With it, GuardType "int" and UnboxInt read small ints inline; elsewhere they call the C API.
 LONG_INLINE = capi.VERSION == (3, 11)
@@ -335,7 +357,10 @@ def _natural(name: str):
 
 class _Lowering:
     def __init__(self, fn: IRFunction, inline_decref: bool = False,
-                 frame_helper: bool = True) -> None:
+                 frame_helper: bool = True, parent: Optional["_Lowering"] = None) -> None:
+        # parent: this lowers the direct body of the parent's function (see the module
+        # docstring) into the parent's module, sharing its constants, declarations and data.
+        self.direct = parent is not None
         fn = with_eval_breaker_checks(fn)
         self.fn = fn
         self.gen = bool(fn.is_generator)
@@ -349,13 +374,21 @@ class _Lowering:
             self.order.remove(fn.entry)
             self.order.insert(0, fn.entry)
         self.release_after, self.release_on_entry = _releases(fn, self.live, self.order)
-        self.k = _Constants()
-        from ..emit_cython.emitter import tb_code
-        self.tbcode_index = self.k.obj(tb_code(fn))
         self.code_flags = getattr(fn.code, "co_flags", 0) or 0
-        self.decls: dict[str, str] = {}
-        self.data: set[str] = set()
-        self.globals_: list[str] = []  # module-level variables (definitions)
+        if parent is not None:
+            self.k = parent.k
+            self.tbcode_index = parent.tbcode_index
+            self.decls = parent.decls
+            self.data = parent.data
+            self.globals_ = parent.globals_
+        else:
+            self.k = _Constants()
+            from ..emit_cython.emitter import tb_code
+            self.tbcode_index = self.k.obj(tb_code(fn))
+            self.decls: dict[str, str] = {}
+            self.data: set[str] = set()
+            self.globals_: list[str] = []  # module-level variables (definitions)
+        self.dirty = parent.dirty if parent is not None else False  # @jj.dirty defined
         self.body: list[str] = []
         self.n = 0
         self.cur = ""
@@ -378,6 +411,11 @@ class _Lowering:
         if self.unboxed and self.gen:
             raise LowerError("unboxed registers in a generator (specialize never makes them)")
         self.nlocals = sum(1 for r in self.frame if r.kind in ("var", "cell"))
+        # A direct body's typed code (the blocks its entry reaches before any transfer) that
+        # touches no object register leaves the frame alone: it is zeroed only on the ways
+        # out of typed code (deopt transfers, typed blocks' landing pads and failures), so
+        # that a call that stays typed costs no frame work at all.
+        self.typed_region = self.frame_free_typed_region() if self.direct else None
         self.uses_state: set[str] = set()
         self.uses_L = False
         self.uses_cline = False  # a call passes its line to JJ_Warn (caller)
@@ -385,7 +423,8 @@ class _Lowering:
         self.uses_gres = False
         self.uses_ovf = False  # %jj.ovf: PyLong_AsLongLongAndOverflow's flag
         self.range_format = False
-        self.ticks = False
+        self.ticks = parent.ticks if parent is not None else False
+        self.typed_unwind = False  # a direct body's typed code fails (see `typed_region`)
         self.resumes: list[str] = []  # generators: the resume points' labels, 1-based
         self.argv_size = 0
         self.unwind_regs: set[Reg] = set()
@@ -604,6 +643,9 @@ class _Lowering:
         self.unwind_used = True
         live = self.live.live_before[block.id][self.index]
         self.unwind_regs |= {r for r in live if r.kind in RELEASED_KINDS}
+        if self.typed_region is not None and block.id in self.typed_region:
+            self.typed_unwind = True
+            return "unwind.typed"  # zeroes the frame first
         return "unwind"
 
     def fail_if(self, cond: str, op: Optional[ir.Op]) -> None:
@@ -651,6 +693,12 @@ class _Lowering:
         self.known_line = None
         self.last_comment = None
         self.label(f"b{block.id}")
+        transfer = self.fn.specialization.transfers.get(block.id) if self.direct else None
+        if transfer is not None:
+            if self.typed_region is not None and transfer[0] == "deopt":
+                self.zero_frame()  # leaving typed code (exc transfers: the landing pad did)
+            # generic code counts on the thread's counter
+            self.call("void", "*JJL_RecursionSet", [("i32", "%jj.rem")])
         handler = block.handler
         if handler is not None and block.id in self.reach:
             self.body.append(f"  ; b{block.id}: exceptions go to b{handler.target}")
@@ -700,6 +748,8 @@ class _Lowering:
         """The landing pad of `block`'s exception edge."""
         h = block.handler
         self.label(f"land.b{block.id}")
+        if self.typed_region is not None and block.id in self.typed_region:
+            self.zero_frame()
         line = self.tmp("line")
         flag = self.tmp("tb")
         self.emit(f"{line} = load i32, ptr %jj.line, align 4")
@@ -722,11 +772,12 @@ class _Lowering:
                                  or h.lasti_dest.kind not in RELEASED_KINDS))
         self.emit(f"br label %b{h.target}")
 
-    def exit_release(self, regs=()) -> None:
+    def exit_release(self, regs=(), inline: bool = False) -> None:
         """Release the frame's references at an exit: `regs` (the stack/tmp registers that
         may hold one), last first, then the locals and cells in frame order. With
-        `frame_helper`, one call to JJL_ReleaseFrame does it for every slot."""
-        if self.frame_helper:
+        `frame_helper` (and not `inline`), one call to JJL_ReleaseFrame does it for every
+        slot."""
+        if self.frame_helper and not inline:
             self.call("void", "*JJL_ReleaseFrame",
                       [("ptr", "%jj.frame"), ("i64", str(self.nlocals)),
                        ("i64", str(len(self.frame)))])
@@ -756,7 +807,10 @@ class _Lowering:
         self.emit("br label %unwind.release")
         self.label("unwind.release")
         self.exit_release(regs=self.unwind_regs)
-        self.emit("ret ptr null")
+        if self.direct:
+            self.emit("ret {} {}".format(*self.direct_result()))
+        else:
+            self.emit("ret ptr null")
 
     # ---- the module -------------------------------------------------------------------------
 
@@ -790,6 +844,11 @@ class _Lowering:
             entry = self.entry_checks(frame=True) + self.function_prologue()
             functions = [[f"define ptr @{ENTRY_NAME}(ptr %self, ptr %args, i64 %nargs) {{"]
                          + entry + body + ["}"]]
+            spec = getattr(fn, "specialization", None)
+            if spec is not None and spec.direct is not None:
+                child = _Lowering(spec.direct, self.inline_decref, self.frame_helper,
+                                  parent=self)
+                functions.append([""] + child.direct_function())
         head = [
             f"; JustJIT: {_comment(fn.qualname)} from {_comment(str(fn.filename))}:"
             f"{fn.firstlineno}",
@@ -835,6 +894,52 @@ class _Lowering:
                 p = self.item_ptr("%jj.state", capi.TUPLE_ITEMS + 8 * index)
                 self.emit(f"%jj.{name} = load ptr, ptr {p}, align 8, !invariant.load !0")
 
+    def frame_free_typed_region(self) -> Optional[set]:
+        """The blocks of this direct body's typed code if none of them touches an object
+        register (nor returns an object), else None (see `typed_region`)."""
+        transfers = self.fn.specialization.transfers
+        region, todo = {self.fn.entry}, [self.fn.entry]
+        while todo:
+            for s in self.fn.blocks[todo.pop()].all_successors():
+                if s not in region and s not in transfers:
+                    region.add(s)
+                    todo.append(s)
+        for b in region:
+            block = self.fn.blocks[b]
+            if self.release_on_entry.get(b) or isinstance(block.terminator, ir.Return):
+                return None
+            for i, op in enumerate(block_points(block)):
+                if (b, i) in self.release_after or any(
+                        r.kind not in ir.UNBOXED_KINDS for r in list(op.uses()) + list(op.defs())
+                        if r is not None):
+                    return None
+        return region
+
+    def zero_frame(self) -> None:
+        nslots = max(len(self.frame), 1)
+        self.emit(f"call void @llvm.memset.p0.i64(ptr align 8 %jj.frame, i8 0, "
+                  f"i64 {8 * nslots}, i1 false)")
+        self.decls["llvm.memset.p0.i64"] = ("declare void @llvm.memset.p0.i64(ptr, i8, i64, "
+                                           "i1)")
+
+    def frame_allocas(self) -> None:
+        """The register frame (zeroed, but see `typed_region`), the scratch slots and the
+        unboxed registers."""
+        nslots = max(len(self.frame), 1)
+        self.emit(f"%jj.frame = alloca [{nslots} x ptr], align 8")
+        for k, reg in enumerate(self.frame):
+            self.body.append(f"  ; slot {k}: {_comment(str(reg))} ({reg.kind})")
+        self.locals_allocas()
+        for reg, p in self.unboxed.items():
+            ty = LL_TYPES[reg.kind]
+            self.body.append(f"  ; {p}: {_comment(str(reg))} ({reg.kind})")
+            self.emit(f"{p} = alloca {ty}")
+            # Defined on every path: a value is never read before it is written, but
+            # a zero keeps LLVM from reasoning about undefined ones.
+            self.emit(f"store {ty} {ZERO[ty]}, ptr {p}")
+        if getattr(self, "typed_region", None) is None:
+            self.zero_frame()
+
     def entry_checks(self, frame: bool) -> list[str]:
         """The native entry's first block: (frame slots and scratch,) then the checks of
         nargs and of the state tuple; continues in block `state.ok` with %jj.state set."""
@@ -842,22 +947,7 @@ class _Lowering:
         nparams = len(self.fn.args)
         self.label("entry")
         if frame:
-            nslots = max(len(self.frame), 1)
-            self.emit(f"%jj.frame = alloca [{nslots} x ptr], align 8")
-            for k, reg in enumerate(self.frame):
-                self.body.append(f"  ; slot {k}: {_comment(str(reg))} ({reg.kind})")
-            self.locals_allocas()
-            for reg, p in self.unboxed.items():
-                ty = LL_TYPES[reg.kind]
-                self.body.append(f"  ; {p}: {_comment(str(reg))} ({reg.kind})")
-                self.emit(f"{p} = alloca {ty}")
-                # Defined on every path: a value is never read before it is written, but
-                # a zero keeps LLVM from reasoning about undefined ones.
-                self.emit(f"store {ty} {ZERO[ty]}, ptr {p}")
-            self.emit(f"call void @llvm.memset.p0.i64(ptr align 8 %jj.frame, i8 0, "
-                      f"i64 {8 * nslots}, i1 false)")
-            self.decls["llvm.memset.p0.i64"] = ("declare void @llvm.memset.p0.i64(ptr, i8, i64, "
-                                               "i1)")
+            self.frame_allocas()
         c = self.tmp("c")
         self.emit(f"{c} = icmp eq i64 %nargs, {nparams + 1}")
         self.emit(f"br i1 {c}, label %args.ok, label %args.bad")
@@ -906,6 +996,116 @@ class _Lowering:
         self.emit(f"br label %b{self.fn.entry}")
         return self.body
 
+    def direct_function(self) -> list[str]:
+        """The text of the direct body `jj_direct` (a child lowering, see the module
+        docstring): no argument checks, the unboxed arguments straight into their registers,
+        then the typed copy's entry."""
+        fn = self.fn
+        for b in self.order:
+            self.lower_block(fn.blocks[b])
+        for b in sorted(self.landings):
+            self.landing(self.landings[b])
+        if self.entry_deopts:
+            raise LowerError("a direct body has entry guards")
+        if self.typed_unwind:
+            self.label("unwind.typed")
+            self.zero_frame()
+            self.emit("br label %unwind")
+        if self.unwind_used:
+            self.unwind()
+        body = self.body
+        self.body = []
+        self.label("entry")
+        self.frame_allocas()
+        params = []
+        for k, reg in enumerate(fn.args):
+            ty = LL_TYPES[reg.kind]
+            params.append(f"{ty} %jj.arg{k}")
+            self.ustore(reg, f"%jj.arg{k}")
+        self.load_state()
+        self.emit(f"br label %b{fn.entry}")
+        prologue = self.body
+        self.body = []
+        rty, _ = self.direct_result()
+        head = (f"define internal {rty} @{DIRECT_NAME}(ptr %self, ptr %jj.state, "
+                f"{''.join(p + ', ' for p in params)}i32 %jj.rem) {{")
+        return [head] + prologue + body + ["}"]
+
+    def direct_result(self) -> tuple[str, str]:
+        """(LLVM type, magic value) of this direct body's result (DIRECT_RESULT)."""
+        return DIRECT_RESULT[self.fn.specialization.direct_result.unboxed]
+
+    def dirty_slot(self) -> str:
+        if not self.dirty:
+            self.globals_.append(f"@{DIRTY_NAME} = internal global ptr null")
+            self.dirty = True
+        return f"@{DIRTY_NAME}"
+
+    def term_SelfCall(self, term: ir.SelfCall) -> None:
+        """A direct call of this specialization's direct body (ir.ops.SelfCall): declined
+        (b{decline}: the generic Call runs) unless the callee is this very entry and state
+        (JJL_SelfReady; in a direct body its caller checked that) and the recursion depth
+        allows it; then ok (dest = the typed result), dirty (the callee's object waits in
+        @jj.dirty) or raised."""
+        args = "".join(f"{LL_TYPES[a.kind]} {self.uload(a)}, " for a in term.args)
+        go_label = self.new_label("selfcall")
+        if term.func is None:
+            go = self.inst("icmp sgt i32 %jj.rem, 0", "c")
+            self.emit(f"br i1 {go}, label %{go_label}, label %b{term.decline}")
+            self.label(go_label)
+            budget = self.inst("sub i32 %jj.rem, 1", "rem")
+        else:
+            budget = self.call("i32", "*JJL_SelfReady",
+                               [("ptr", self.call_cache()), ("ptr", self.load(term.func)),
+                                ("ptr", "%self"), ("ptr", "%jj.state"),
+                                ("i64", str(len(term.args)))], hint="sc")
+            go = self.inst(f"icmp sge i32 {budget}, 0", "c")
+            self.emit(f"br i1 {go}, label %{go_label}, label %b{term.decline}")
+            self.label(go_label)
+        rty, magic = DIRECT_RESULT[term.dest.kind]
+        value = self.inst(f"call {rty} @{DIRECT_NAME}(ptr %self, ptr %jj.state, {args}"
+                          f"i32 {budget})", "d")
+        if term.func is not None:
+            # the direct bodies counted the depth in their budget; their transfers to generic
+            # code set the thread's counter: back to what it was before the call
+            self.call("void", "*JJL_RecursionSet",
+                      [("i32", self.inst(f"add i32 {budget}, 1", "rem"))])
+        cmp = "fcmp oeq" if rty == "double" else "icmp eq"
+        is_magic = self.inst(f"{cmp} {rty} {value}, {magic}", "c")
+        check, ok = self.new_label("direct.magic"), self.new_label("direct.ok")
+        self.emit(f"br i1 {is_magic}, label %{check}, label %{ok}, !prof !1")
+        self.label(check)
+        dirty = self.inst(f"load ptr, ptr {self.dirty_slot()}, align 8", "dirty")
+        has = self.inst(f"icmp ne ptr {dirty}, null", "c")
+        raised_label = self.new_label("direct.raised")
+        self.emit(f"br i1 {has}, label %b{term.dirty}, label %{raised_label}")
+        self.label(raised_label)
+        err = self.call("ptr", "PyErr_Occurred", [], hint="err")
+        self.fail_if(self.inst(f"icmp ne ptr {err}, null", "c"), term)
+        self.emit(f"br label %{ok}")
+        self.label(ok)
+        if term.dest.kind == "b1":
+            value = self.inst(f"trunc i32 {value} to i1", "v")
+        self.ok_with(term, value)
+
+    def op_DirectResult(self, op: ir.DirectResult, released):
+        # The object the SelfCall's callee handed over (a new reference): taken, slot emptied.
+        slot = self.dirty_slot()
+        v = self.inst(f"load ptr, ptr {slot}, align 8", "dirty")
+        self.emit(f"store ptr null, ptr {slot}, align 8")
+        self.store(op.dest, v)
+
+    def term_ReturnUnboxed(self, term: ir.ReturnUnboxed) -> None:
+        v = self.uload(term.value)
+        if term.value.kind == "b1":
+            v = self.inst(f"zext i1 {v} to i32", "v")
+        if self.typed_region is None:
+            regs = {r for r in self.live.live_before[self.block.id][self.index]
+                    if r.kind in RELEASED_KINDS}
+            # (typed code: the frame is nearly empty, a few inline tests beat the helper's loop)
+            self.exit_release(regs=regs, inline=True)
+        self.emit(f"ret {self.direct_result()[0]} {v}")
+
     def count_call(self, index: int, delta: int) -> None:
         """Add `delta` to the module's call counter `index` (@jj_calls: 0 typed code, 1
         generic code; under the GIL, so a plain add). A call is counted once, on entry, in
@@ -922,7 +1122,7 @@ class _Lowering:
         specialization a stub that first moves the call to the generic counter."""
         spec = getattr(self.fn, "specialization", None)
         bid = self.block.id if self.block is not None else None
-        if (spec is None or not spec.typed or bid not in spec.fast_blocks
+        if (self.direct or spec is None or not spec.typed or bid not in spec.fast_blocks
                 or spec.fast_blocks[bid] is not None):
             return f"b{term.deopt}"
         if term.deopt not in self.entry_deopts:
@@ -1167,8 +1367,8 @@ class _Lowering:
                                            self.opt(op.step)]))
 
     def argv(self, values: list[str], skip: int = 1) -> str:
-        """Store `values` at argv[skip:] (slot 0 free for PY_VECTORCALL_ARGUMENTS_OFFSET);
-        returns a pointer to argv[skip]."""
+        """Store `values` at argv[skip:] (the slots before are free for the callee:
+        PY_VECTORCALL_ARGUMENTS_OFFSET, JJ_CALL_FREE); returns a pointer to argv[skip]."""
         self.argv_size = max(self.argv_size, len(values) + skip)
         for i, v in enumerate(values):
             p = self.tmp("av")
@@ -1179,6 +1379,11 @@ class _Lowering:
         return p
 
     def op_Call(self, op: ir.Call, released):
+        # CALL through jj_runtime.h's JJ_VectorcallCached, as the Cython path does, with a
+        # JJ_CallCache per site in the module's data: a call of a @jit trampoline goes
+        # straight to its target (no interpreter frame for the trampoline; fib's calls cost
+        # a third as much), warnings.warn goes to JJ_Warn, bound methods, dict.get and
+        # list.append skip the method machinery; anything else is PyObject_Vectorcall.
         func = self.load(op.func)
         values = [self.load(a) for a in op.args]
         kwnames = tuple(op.kwnames)
@@ -1187,50 +1392,33 @@ class _Lowering:
             raise LowerError("Call with more keyword names than arguments")
         kw = self.const(kwnames) if nkw else "null"
         companion = self.companion.get(op.func)
-        offset = capi.PY_VECTORCALL_ARGUMENTS_OFFSET - (1 << 64)  # as a signed i64 literal
         npos = len(values) - nkw
         if companion is None:
-            argp = self.argv(values)
-            nargsf = str(npos | offset)
+            argp = self.argv(values, skip=CALL_FREE)
+            npos_value = str(npos)
         else:
-            # CALL after LOAD_METHOD: with `self` (argv[1]) when the lookup found an unbound
-            # method, else without; argv[0] stays free for PY_VECTORCALL_ARGUMENTS_OFFSET.
-            argp = self.argv(values, skip=2)
+            # CALL after LOAD_METHOD: with `self` (argv[CALL_FREE]) when the lookup found an
+            # unbound method, else without.
+            argp = self.argv(values, skip=CALL_FREE + 1)
             self_obj = self.load(companion)
             p1 = self.tmp("av")
-            self.emit(f"{p1} = getelementptr ptr, ptr %jj.argv, i64 1")
+            self.emit(f"{p1} = getelementptr ptr, ptr %jj.argv, i64 {CALL_FREE}")
             self.emit(f"store ptr {self_obj}, ptr {p1}, align 8")
             has = self.tmp("c")
             self.emit(f"{has} = icmp ne ptr {self_obj}, null")
-            sel_p = self.tmp("av")
-            self.emit(f"{sel_p} = select i1 {has}, ptr {p1}, ptr {argp}")
-            sel_n = self.tmp("n")
-            self.emit(f"{sel_n} = select i1 {has}, i64 {(npos + 1) | offset}, i64 {npos | offset}")
-            argp, nargsf = sel_p, sel_n
-        # warnings.warn itself is called through JJ_Warn, which gives it this function's line
-        # and globals (jj_runtime.h); any other callable through PyObject_Vectorcall.
-        warn_sym = HELPER_PREFIX + "jj_warnings_warn"
-        self.data.add(warn_sym)
-        warn = self.tmp("warn")
-        self.emit(f"{warn} = load ptr, ptr @{warn_sym}, align 8")
-        is_warn = self.tmp("c")
-        self.emit(f"{is_warn} = icmp eq ptr {func}, {warn}")
-        to_warn, to_call, done = (self.new_label(h) for h in ("warn", "call", "called"))
-        self.emit(f"br i1 {is_warn}, label %{to_warn}, label %{to_call}, !prof !1")
-        self.label(to_warn)
-        npos_value = self.tmp("n")
-        self.emit(f"{npos_value} = and i64 {nargsf}, {(1 << 63) - 1}")
-        warned = self.call("ptr", "*JJ_Warn", self.caller() + [("ptr", argp),
-                                                              ("i64", npos_value), ("ptr", kw)])
-        self.emit(f"br label %{done}")
-        self.label(to_call)
-        called = self.call("ptr", "PyObject_Vectorcall", [("ptr", func), ("ptr", argp),
-                                                          ("i64", nargsf), ("ptr", kw)])
-        self.emit(f"br label %{done}")
-        self.label(done)
-        res = self.tmp("r")
-        self.emit(f"{res} = phi ptr [{warned}, %{to_warn}], [{called}, %{to_call}]")
+            argp = self.inst(f"select i1 {has}, ptr {p1}, ptr {argp}", "av")
+            npos_value = self.inst(f"select i1 {has}, i64 {npos + 1}, i64 {npos}", "n")
+        res = self.call("ptr", "*JJ_VectorcallCached",
+                        [("ptr", self.call_cache())] + self.caller()
+                        + [("ptr", func), ("ptr", argp), ("i64", npos_value), ("ptr", kw)])
         self.store(op.dest, self.check_null(res, op))
+
+    def call_cache(self) -> str:
+        """A new call site's JJ_CallCache (zeroed words of the module's data)."""
+        cache = f"@jj.ccache.{len(self.globals_)}"
+        self.globals_.append(f"{cache} = internal global [{CALL_CACHE_WORDS} x i64] "
+                             "zeroinitializer")
+        return cache
 
     def op_CallEx(self, op: ir.CallEx, released):
         self.store(op.dest, self.obj_call(op, "*JJ_CallEx", [self.load(op.func),
@@ -1783,6 +1971,12 @@ class _Lowering:
         regs = {r for r in self.live.live_before[self.block.id][self.index]
                 if r.kind in RELEASED_KINDS and r != term.value}
         self.exit_release(regs=regs)
+        if self.direct:
+            # Generic code's result: handed over in @jj.dirty, after the frame's release
+            # (which may run code that makes direct calls of its own).
+            self.emit(f"store ptr {v}, ptr {self.dirty_slot()}, align 8")
+            self.emit("ret {} {}".format(*self.direct_result()))
+            return
         self.emit(f"ret ptr {v}")
 
     def raise_flag_from_L(self) -> None:
