@@ -168,6 +168,26 @@ def test_mutating_container_during_iteration(backend):
     check(mutate_while_iterating, ([1, 2, 5],), ({"a": 1},), ({1},), backend=backend)
 
 
+def shrink_while_iterating(xs):
+    seen = []
+    it = iter(xs)
+    for x in it:          # a list iterator is stepped inline (llvm): it reads the size each time
+        seen.append(x)
+        if x == 2:
+            xs.pop()
+    xs.append(99)         # an exhausted list iterator stays exhausted
+    seen.append(list(it))
+    for x in xs:
+        seen.append(x)
+        if x == 1:
+            xs.clear()
+    return seen, xs
+
+
+def test_shrinking_a_list_during_iteration(backend):
+    check(shrink_while_iterating, ([1, 2, 3, 4],), ([2, 5],), ([],), ([7, 1, 8],), backend=backend)
+
+
 def loop_variable_after_loop(xs):
     for x in xs:
         pass

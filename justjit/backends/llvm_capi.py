@@ -20,7 +20,7 @@ import sys
 
 __all__ = [
     "FINGERPRINT", "OB_REFCNT", "OB_TYPE", "OB_SIZE", "TUPLE_ITEMS", "LIST_ITEMS", "TP_FLAGS",
-    "TP_ITERNEXT", "TPFLAGS_TUPLE_SUBCLASS", "PY_VECTORCALL_ARGUMENTS_OFFSET", "METH_FASTCALL",
+    "TP_ITERNEXT", "TPFLAGS_TUPLE_SUBCLASS", "LISTITER_INDEX", "LISTITER_SEQ", "PY_VECTORCALL_ARGUMENTS_OFFSET", "METH_FASTCALL",
     "refcount_ir", "new_builtin",
 ]
 
@@ -41,13 +41,17 @@ LIST_ITEMS = 24
 TP_FLAGS = 168
 TP_ITERNEXT = 224
 TPFLAGS_TUPLE_SUBCLASS = 1 << 26
+# listiterobject (Objects/listobject.c, the same in 3.11-3.13): it_index, then it_seq (NULL once
+# exhausted). FOR_ITER steps a list iterator inline, as listiter_next does.
+LISTITER_INDEX = 16
+LISTITER_SEQ = 24
 
 PY_VECTORCALL_ARGUMENTS_OFFSET = 1 << 63
 METH_FASTCALL = 0x0080
 
 FINGERPRINT = (f"capi-1 py{VERSION[0]}.{VERSION[1]} immortal={IMMORTAL} "
                f"offsets={OB_REFCNT},{OB_TYPE},{OB_SIZE},{TUPLE_ITEMS},{LIST_ITEMS},"
-               f"{TP_FLAGS},{TP_ITERNEXT}")
+               f"{TP_FLAGS},{TP_ITERNEXT},{LISTITER_INDEX},{LISTITER_SEQ}")
 
 
 def _word(address: int) -> int:
@@ -71,6 +75,10 @@ def _check_layout() -> None:
         problems.append("Py_TPFLAGS_TUPLE_SUBCLASS")
     if _word(id(object) + TP_ITERNEXT) != 0 or _word(id(type(iter([]))) + TP_ITERNEXT) == 0:
         problems.append("PyTypeObject.tp_iternext")
+    it = iter(lst)
+    next(it)
+    if _word(id(it) + LISTITER_INDEX) != 1 or _word(id(it) + LISTITER_SEQ) != id(lst):
+        problems.append("listiterobject")
     before = sys.getrefcount(t)
     ctypes.c_ssize_t.from_address(id(t) + OB_REFCNT).value += 1
     after = sys.getrefcount(t)

@@ -1933,6 +1933,7 @@ class _Lowering:
         it = self.load(term.iterator)
         tp = self.tmp("type")
         self.emit(f"{tp} = load ptr, ptr {self.item_ptr(it, capi.OB_TYPE)}, align 8")
+        self.list_iter_step(term, it, tp)
         next_fn = self.tmp("next")
         self.emit(f"{next_fn} = load ptr, ptr {self.item_ptr(tp, capi.TP_ITERNEXT)}, align 8")
         c = self.tmp("c")
@@ -1958,6 +1959,37 @@ class _Lowering:
         self.label(body)
         self.store(term.dest, item)
         self.emit(f"br label %b{term.body}")
+
+    def list_iter_step(self, term: ir.ForIter, it: str, tp: str) -> None:
+        """A list iterator with an item left yields it inline (listiter_next's steps: the
+        index is read against the list's current size, so a loop that grows or shrinks the
+        list sees what CPython sees); anything else, and the end, go on to tp_iternext (at
+        the end it drops its list, as listiter_next does)."""
+        self.data.add("PyListIter_Type")
+        inline, has_seq, has_item = (self.new_label(h) for h in ("listiter", "listiter.seq",
+                                                                 "listiter.item"))
+        other = self.new_label("iter")
+        self.emit(f"br i1 {self.inst(f'icmp eq ptr {tp}, @PyListIter_Type', 'c')}, "
+                  f"label %{inline}, label %{other}")
+        self.label(inline)
+        seq = self.field(it, capi.LISTITER_SEQ, "ptr")
+        self.emit(f"br i1 {self.inst(f'icmp ne ptr {seq}, null', 'c')}, label %{has_seq}, "
+                  f"label %{other}")
+        self.label(has_seq)
+        index = self.field(it, capi.LISTITER_INDEX)
+        size = self.field(seq, capi.OB_SIZE)
+        self.emit(f"br i1 {self.inst(f'icmp slt i64 {index}, {size}', 'c')}, "
+                  f"label %{has_item}, label %{other}")
+        self.label(has_item)
+        items = self.field(seq, capi.LIST_ITEMS, "ptr")
+        item = self.inst(f"load ptr, ptr {self.inst(f'getelementptr ptr, ptr {items}, i64 {index}', 'p')}, "
+                         f"align 8", "item")
+        self.emit(f"store i64 {self.inst(f'add i64 {index}, 1')}, "
+                  f"ptr {self.item_ptr(it, capi.LISTITER_INDEX)}, align 8")
+        self.incref(item)
+        self.store(term.dest, item)
+        self.emit(f"br label %b{term.body}")
+        self.label(other)
 
     def term_Return(self, term: ir.Return) -> None:
         if self.gen:
