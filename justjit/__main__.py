@@ -119,15 +119,25 @@ def _parse_types(text: str, parser) -> tuple:
     """`--types int,float,list[float]` -> the lattice types of the arguments, in co_varnames
     order: any type a specialization can be made for (analyses.types.GUARD_NAMES), "none" for
     None, "object" for an argument left unspecialized."""
-    from justjit.analyses.types import GUARD_NAMES, NONE, OBJECT
+    import re
+
+    from justjit.analyses.types import GUARD_NAMES, NONE, OBJECT, ndarray_type
+    from justjit.ir.ops import NP_DTYPES
 
     known = {str(t): t for t in GUARD_NAMES}
     known.update(none=NONE, object=OBJECT)
+    array = re.compile(r"ndarray\[(\w+),\s*([12])d,\s*([CFA])\]")
     out = []
-    for name in filter(None, (part.strip() for part in text.split(","))):
+    # (commas inside brackets belong to an array type: ndarray[float64,1d,C])
+    for name in filter(None, (p.strip() for p in re.split(r",(?![^\[]*\])", text))):
         t = known.get(name)
+        m = array.fullmatch(name)
+        if t is None and m is not None and m.group(1) in NP_DTYPES:
+            t = ndarray_type(m.group(1), int(m.group(2)), m.group(3))
         if t is None:
-            parser.error(f"unknown type {name!r} in --types; use {', '.join(known)}")
+            parser.error(f"unknown type {name!r} in --types; use {', '.join(known)} or "
+                         f"ndarray[DTYPE,NDIMd,LAYOUT] (DTYPE one of {', '.join(NP_DTYPES)}, "
+                         f"NDIM 1 or 2, LAYOUT C, F or A)")
         out.append(t)
     return tuple(out)
 

@@ -121,9 +121,38 @@ _CLASS_NAMES = {int: "int", float: "float", bool: "bool", type(None): "None", st
                 bytes: "bytes", list: "list", tuple: "tuple", dict: "dict", set: "set"}
 
 
+# numpy arrays are specialized by dtype, ndim and layout (analyses.types.ndarray_type); the
+# dtypes and ndims with typed code (ir.ops.NP_DTYPES).
+_ARRAY_DTYPES = ("int32", "int64", "float32", "float64")
+_ARRAY_MAX_NDIM = 2
+
+
+def array_profile(value) -> tuple | None:
+    """``(dtype name, ndim, layout)`` of an exact numpy.ndarray that typed code handles
+    (native byte order; layout "C", "F" or "A" as ir.ops.GuardArray checks), else None.
+    numpy is only looked up, never imported: an array exists, so it is."""
+    np = sys.modules.get("numpy")
+    if np is None or type(value) is not getattr(np, "ndarray", None):
+        return None
+    dtype = value.dtype
+    if (dtype.name not in _ARRAY_DTYPES or dtype.type is not getattr(np, dtype.name)
+            or not dtype.isnative or not 1 <= value.ndim <= _ARRAY_MAX_NDIM):
+        return None  # (a C long long array is "int64" with numpy.longlong scalars: not typed)
+    flags = value.flags
+    layout = "C" if flags.c_contiguous else "F" if flags.f_contiguous else "A"
+    return (dtype.name, value.ndim, layout)
+
+
+def array_profile_name(key: tuple) -> str:
+    return f"ndarray[{key[0]},{key[1]}d,{key[2]}]"
+
+
 def profile_name(value) -> str:
     """``str(analyses.types.profile_type(value))``, without importing the lattice."""
     name = _CLASS_NAMES.get(type(value), "object")
+    if name == "object":
+        key = array_profile(value)
+        return "object" if key is None else array_profile_name(key)
     if name == "int" and not _INT64_MIN <= value <= _INT64_MAX:
         return "object"
     if name == "list" and value:

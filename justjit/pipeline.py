@@ -110,10 +110,26 @@ def compile_function(py_func, *, backend: str = "cython", use_cache: bool = True
             arg_types.release()
 
 
+def _without_arrays(arg_types):
+    """`arg_types` with numpy array types as "object", for a backend without the numpy typed
+    ops (NUMPY): its arrays go through generic code. Unchanged (not even made) when no name
+    is an array's."""
+    from .fingerprint import arg_type_names
+
+    names = arg_type_names(arg_types)
+    if arg_types is None or not any(n.startswith("ndarray[") for n in names):
+        return arg_types
+    from .analyses.types import OBJECT
+
+    return tuple(OBJECT if t.array is not None else t for t in arg_types)
+
+
 def _compile(py_func, backend, use_cache, opt_level, dump_dir, metadata, arg_types):
     backend_module = _backend_module(backend, py_func)
     if not getattr(backend_module, "TYPED", False):
         arg_types = None  # a backend that does not emit typed ops yet: generic code
+    elif not getattr(backend_module, "NUMPY", False):
+        arg_types = _without_arrays(arg_types)
     warm = None
     if use_cache and getattr(backend_module, "WARM", False):
         warm = _WarmPath(py_func, backend_module, backend, opt_level, arg_types)

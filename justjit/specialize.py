@@ -72,6 +72,10 @@ Contract for the backends (Cython emitter, llvm)
   copysign(Py_HUGE_VAL, s) / Py_NAN / -0.0).
 - MathFunc: errno = 0; r = <name>(x) from <math.h>; deopt on the condition in ir/ops.py.
 - ClearLocal is DeleteLocal without its CheckBound precondition (assign the UNBOUND sentinel).
+- numpy (GuardArray, ArrayLoad, ArrayStore, NpArith, BoxNumpy, BoxFloatOrNumpy, BoxIntTuple):
+  only for a backend with NUMPY (justjit.pipeline turns array types into object for the
+  others). Two more multi-register shadows: a "float or numpy.float64" (`%x.f` and the b1
+  `%x.np`, set on the edges that join the two) and an array index (i, j) (`%x.i0`, `%x.i1`).
 - Direct self-calls (below, and ir.ops.SelfCall): only with `direct_calls=True`, for a backend
   that emits `Specialization.direct`, the direct body, as a second C function taking the
   unboxed arguments and returning the unboxed result. A backend without them gets ordinary
@@ -168,6 +172,10 @@ def shadow(reg: Reg, t: PyType):
     (cur, stop, step) triple of a range or range iterator."""
     if t.unboxed == "range":
         return tuple(Reg(f"{reg.name}.{p}", "i64") for p in ("cur", "stop", "step"))
+    if t == T.FLOAT_OR_NP_FLOAT64:  # (the float's shadow, and whether it is a numpy one)
+        return Reg(f"{reg.name}.f", "f64"), Reg(f"{reg.name}.np", "b1")
+    if t == T.INT_PAIR:
+        return Reg(f"{reg.name}.i0", "i64"), Reg(f"{reg.name}.i1", "i64")
     return Reg(f"{reg.name}.{_SUFFIX[t.unboxed]}", t.unboxed)
 
 
@@ -183,6 +191,12 @@ def box_op(reg: Reg, t: PyType, line) -> ir.Op:
         return ir.BoxRange(reg, *shadow(reg, t), line=line)
     if t.name == T.RANGE_ITER_NAME:
         return ir.BoxRangeIter(reg, *shadow(reg, t), line=line)
+    if t in T.NP_DTYPE_OF:
+        return ir.BoxNumpy(reg, shadow(reg, t), T.NP_DTYPE_OF[t], line=line)
+    if t == T.FLOAT_OR_NP_FLOAT64:
+        return ir.BoxFloatOrNumpy(reg, *shadow(reg, t), line=line)
+    if t == T.INT_PAIR:
+        return ir.BoxIntTuple(reg, list(shadow(reg, t)), line=line)
     raise SpecializeError(f"cannot box {reg} of type {t}")
 
 
@@ -335,7 +349,8 @@ class _Specializer:
         if self.facts.typing[(b, i)].how == "typed":
             # A typed list store keeps CPython's object when there is one (identity), so
             # it counts as reading the value as an object (typed_SetItem).
-            if isinstance(op, ir.SetItem) and env.get(op.value) in (INT, FLOAT):
+            if (isinstance(op, ir.SetItem) and env.get(op.obj).array is None
+                    and env.get(op.value) in (INT, FLOAT)):
                 return {op.value}
             return set()
         return {r for r in op.uses() if env.get(r).is_unboxed}
@@ -583,19 +598,23 @@ class _Specializer:
         env_s, env_p = self.facts.block_in[s], self.facts.edge_env(p, s)
         both_s = self.block_state[s][0]
         regs = []
+        flags = []  # a float or a numpy.float64 going on as "either": say which
         for r in self.needed(self.live.live_in[s], env_p):
             tp, ts = env_p.get(r), env_s.get(r)
-            if ts.is_unboxed and tp != ts:
+            if ts == T.FLOAT_OR_NP_FLOAT64 and tp in (FLOAT, T.NP_FLOAT64):
+                flags.append(ir.ConstBool(shadow(r, ts)[1], tp == T.NP_FLOAT64, line=self.line))
+            elif ts.is_unboxed and tp != ts:
                 raise SpecializeError(f"{r} is {tp} on b{p}->b{s} but {ts} at b{s}")
             if tp.is_unboxed and r not in both_out and (not ts.is_unboxed or r in both_s):
                 regs.append(r)
         target = self.fast_id[s]
-        if not regs:
+        if not regs and not flags:
             return target
         regs.sort(key=lambda r: (r.kind, r.name))
+        flags.sort(key=lambda op: op.dest.name)
         bid = self.new_id()
         line = self.line
-        self.blocks[bid] = Block(bid, [box_op(r, env_p.get(r), line) for r in regs],
+        self.blocks[bid] = Block(bid, flags + [box_op(r, env_p.get(r), line) for r in regs],
                                  ir.Jump(target, line=line))
         self.info.edge_blocks.add(bid)
         return bid
@@ -643,8 +662,8 @@ class _Specializer:
             self.set_raw(dest, env)
 
     def as_int(self, r: Reg, t: PyType) -> Reg:
-        if t == INT:
-            return shadow(r, INT)
+        if t == INT or t.unboxed == "i64":  # (a numpy int's value)
+            return shadow(r, t)
         if t == BOOL:
             out = self.fresh("i64")
             self.emit(ir.BoolToInt(out, shadow(r, BOOL), line=self.line))
@@ -653,8 +672,10 @@ class _Specializer:
 
     def as_float(self, r: Reg, t: PyType) -> Reg:
         """The double CPython's arithmetic and math functions see (ints rounded)."""
-        if t == FLOAT:
-            return shadow(r, FLOAT)
+        if t == FLOAT or t.unboxed == "f64":  # (a numpy float's value: exact)
+            return shadow(r, t)
+        if t == T.FLOAT_OR_NP_FLOAT64:
+            return shadow(r, t)[0]
         out = self.fresh("f64")
         self.emit(ir.IntToFloat(out, self.as_int(r, t), line=self.line))
         return out
@@ -711,6 +732,9 @@ class _Specializer:
                 if after.get(d).is_unboxed:
                     raise SpecializeError(f"generic {type(op).__name__} gives unboxed {d}")
             return
+        if typing.how == "guarded" and len(op.defs()) > 1:  # (UnpackSequence)
+            self.guard_unbox(op.defs(), after, b, i)
+            return
         (d,) = op.defs()
         t = after.get(d)
         if typing.how == "known":
@@ -721,6 +745,17 @@ class _Specializer:
             self.check(lambda ok, dp: ir.GuardType(d, GUARD_NAMES[t], ok, dp, line=self.line),
                        resume=(b, i + 1), env=after.with_types({d: OBJECT}))
         if t.is_unboxed:
+            self.emit(unbox_op(d, t, self.line))
+            self.both.add(d)
+
+    def guard_unbox(self, defs, after, b: int, i: int) -> None:
+        """Check and unbox each of several results of generic op i (a failure resumes after
+        it, with the results not yet unboxed as objects)."""
+        for k, d in enumerate(defs):
+            t = after.get(d)
+            rest = after.with_types({r: OBJECT for r in defs[k:]})
+            self.check(lambda ok, dp: ir.GuardType(d, GUARD_NAMES[t], ok, dp, line=self.line),
+                       resume=(b, i + 1), env=rest)
             self.emit(unbox_op(d, t, self.line))
             self.both.add(d)
 
@@ -770,7 +805,15 @@ class _Specializer:
         t = after.get(op.dest)
         base = op.op[:-1] if op.op.endswith("=") else op.op
         dst = shadow(op.dest, t)
-        if t == INT:
+        if t in T.NP_DTYPE_OF:
+            dtype = T.NP_DTYPE_OF[t]
+            if t.unboxed == "f64":
+                a, b = self.as_float(op.left, lt), self.as_float(op.right, rt)
+            else:
+                a, b = shadow(op.left, lt), shadow(op.right, rt)
+            self.check(lambda ok, dp: ir.NpArith(dst, base, a, b, dtype, ok, dp,
+                                                 line=self.line))
+        elif t == INT:
             a, b = self.as_int(op.left, lt), self.as_int(op.right, rt)
             if base in ir.INT_ARITH_OPS:
                 self.check(lambda ok, dp: ir.IntArith(dst, base, a, b, ok, dp, line=self.line))
@@ -969,10 +1012,28 @@ class _Specializer:
             self.start_piece(ok)
         self.set_raw(op.dest, env)
 
+    def array_indices(self, key: Reg, t: PyType) -> list:
+        return list(shadow(key, t)) if t == T.INT_PAIR else [self.as_int(key, t)]
+
+    def typed_BuildTuple(self, op, env, after):  # an array index (i, j): two int64s
+        for dst, item in zip(shadow(op.dest, T.INT_PAIR), op.items):
+            self.emit(ir.Move(dst, self.as_int(item, env.get(item)), line=self.line))
+        self.set_raw(op.dest, env)
+
     def typed_GetItem(self, op, env, after):
-        of = "tuple" if env.get(op.obj) == T.TUPLE else "list"
-        index = self.as_int(op.key, env.get(op.key))
+        obj = env.get(op.obj)
         d, t, line = op.dest, after.get(op.dest), self.line
+        if obj.array is not None:
+            dst, indices = shadow(d, t), self.array_indices(op.key, env.get(op.key))
+            self.check(lambda ok, dp: ir.ArrayLoad(dst, op.obj, indices, obj.array[0], ok, dp,
+                                                   line=line))
+            self.set_raw(d, env)
+            if d in self.may_after[(self.B, self.i)]:
+                # Read as an object later: box it once now, as numpy makes one scalar per read.
+                self.need_obj(d, t)
+            return
+        of = "tuple" if obj in (T.TUPLE, T.TUPLE_OF_INT) else "list"
+        index = self.as_int(op.key, env.get(op.key))
         if t.is_unboxed and d not in self.may_after[(self.B, self.i)]:
             # Only the element's value is used: read it straight into the shadow.
             dst = shadow(d, t)
@@ -990,8 +1051,18 @@ class _Specializer:
             self.both.add(d)
 
     def typed_SetItem(self, op, env, after):
-        index = self.as_int(op.key, env.get(op.key))
         v, vt, line = op.value, env.get(op.value), self.line
+        array = env.get(op.obj).array
+        if array is not None:
+            indices = self.array_indices(op.key, env.get(op.key))
+            dtype = array[0]
+            cast = T.array_store_cast(dtype, vt)
+            value = (self.as_float(v, vt) if ir.NP_DTYPES[dtype] == "f64" or cast == "trunc"
+                     else shadow(v, vt))
+            self.check(lambda ok, dp: ir.ArrayStore(op.obj, indices, value, dtype, cast, ok,
+                                                    dp, line=line))
+            return
+        index = self.as_int(op.key, env.get(op.key))
         if vt == BOOL:
             value = shadow(v, BOOL)  # True or False itself
         elif vt == FLOAT and v not in self.both and v not in self.may_after[(self.B, self.i)]:
@@ -1087,6 +1158,10 @@ class _Specializer:
         empty = T.TypeEnv()
         for r, t in zip(fn.args, self.facts.arg_types):
             if t is OBJECT or t == OBJECT:
+                continue
+            if t.array is not None:
+                self.check(lambda ok, dp: ir.GuardArray(r, *t.array, ok, dp, line=self.line),
+                           resume=(fn.entry, 0), env=empty)
                 continue
             name = GUARD_NAMES[t]
             self.check(lambda ok, dp: ir.GuardType(r, name, ok, dp, line=self.line),

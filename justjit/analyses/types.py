@@ -27,6 +27,14 @@ module and its functions. A LoadGlobal (or a GetAttr on the math module) has a k
 when the name resolves to that very object now (given `globals_`, else builtins are assumed),
 and only under a guard that it still does at run time.
 
+numpy (no import of numpy here): an array argument's type names its dtype, ndim and layout
+(ndarray_type, checked by the entry guard); its elements a[i] / a[i, j] are numpy scalars
+(NP_SCALARS, held unboxed: int32/int64 in i64, float32/float64 in f64), and their arithmetic
+follows numpy's promotion (numpy_binary_result) where C reproduces it exactly, with a deopt
+wherever numpy would wrap, warn or raise. The array types are hints, not proofs: every typed
+element access re-checks the array's dtype and ndim, since Python code run by a generic op
+may change them.
+
 Conservative: whatever is not proven (or speculated under a guard that specialized code
 checks) is OBJECT. The per-op rules say, besides the result types, how specialized code treats
 the op (`Typing.how`) and what it speculates (`Typing.guard`, shown by format_types):
@@ -50,6 +58,7 @@ import types as _pytypes
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping, Optional
 
+from ..fingerprint import array_profile, array_profile_name
 from ..ir import ops as ir
 from ..ir.ops import ExcEdge, IRFunction, Op, Reg
 from ..ir.printer import format_op
@@ -70,6 +79,7 @@ class PyType:
     unboxed: Optional[str] = field(default=None, compare=False)  # "i64"/"f64"/"b1"/"range"
     value: Any = None   # known objects: the object itself
     origin: Any = None  # range iterators: (block, index) of their GetIter
+    array: Optional[tuple] = None  # numpy arrays: (dtype, ndim, layout), see ndarray_type
 
     def __str__(self) -> str:
         return self.name
@@ -108,6 +118,39 @@ LISTS = (LIST, LIST_OF_INT, LIST_OF_FLOAT)
 # Sequences indexed by an int without a call (ir.ops.SeqLoad; lists also ListStore).
 SEQ_LOADS = LISTS + (TUPLE,)
 PROFILE_SAMPLE = 8  # elements looked at, from each end of a list
+# A tuple of exact ints (an ndarray's shape): reading one by index is an int, under the same
+# per-read guard as a list[int]'s.
+TUPLE_OF_INT = PyType("tuple[int]", tuple)
+ELEMENT_TYPES[TUPLE_OF_INT] = INT
+SEQ_LOADS = SEQ_LOADS + (TUPLE_OF_INT,)
+
+# numpy. An array argument's type says its dtype, ndim and layout (ndarray_type; the entry
+# guard checks all three); reading an element gives a numpy scalar of its dtype, held unboxed
+# (ir.ops.NP_DTYPES). Nothing here imports numpy: these types exist before any array does.
+NP_SCALARS = {dtype: PyType("numpy." + dtype, None, kind)
+              for dtype, kind in ir.NP_DTYPES.items()}
+NP_INT32, NP_INT64 = NP_SCALARS["int32"], NP_SCALARS["int64"]
+NP_FLOAT32, NP_FLOAT64 = NP_SCALARS["float32"], NP_SCALARS["float64"]
+NP_DTYPE_OF = {t: dtype for dtype, t in NP_SCALARS.items()}
+# An accumulator started as a Python float that numpy float64s are then added to
+# (`total = 0.0; total += a[i] * b[i]`): a float or a numpy.float64, the join of the two. Its
+# value is one double, with a flag saying which class to box it as (specialize.shadow); any
+# operation with another numpy.float64 is one of two numpy.float64s, whichever it is.
+FLOAT_OR_NP_FLOAT64 = PyType("float|numpy.float64", None, "f64|np")
+# The index `(i, j)` of a 2-d array's element, built of two ints only to be used as that
+# index: held as two int64s (no tuple is made unless generic code needs one).
+INT_PAIR = PyType("tuple[int,int]", tuple, "pair")
+
+
+def ndarray_type(dtype: str, ndim: int, layout: str) -> PyType:
+    """The type of exact numpy.ndarray arguments of that dtype (a key of NP_DTYPES), ndim and
+    layout ("C", "F": contiguous that way, "A": neither; see ir.ops.GuardArray)."""
+    return PyType(array_profile_name((dtype, ndim, layout)), array=(dtype, ndim, layout))
+
+
+def _array_profile(value) -> Optional[PyType]:
+    key = array_profile(value)
+    return None if key is None else ndarray_type(*key)
 
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 
@@ -120,7 +163,8 @@ GUARD_NAMES = {INT: "int", FLOAT: "float", BOOL: "bool", NONE: "none", STR: "str
 # Types whose values have no observable lifetime (no __del__, no weakrefs, no contents):
 # specialized code may keep a stale reference to one a little longer.
 LIFETIME_INVISIBLE = ("None", "bool", "int", "float", "str", "bytes", "range",
-                      RANGE_ITER_NAME, UNBOUND.name)
+                      RANGE_ITER_NAME, UNBOUND.name) + tuple(
+                          str(t) for t in (*NP_SCALARS.values(), FLOAT_OR_NP_FLOAT64, INT_PAIR))
 
 
 def range_iter(origin) -> PyType:
@@ -128,7 +172,11 @@ def range_iter(origin) -> PyType:
 
 
 def join(a: PyType, b: PyType) -> PyType:
-    return a if a == b else OBJECT
+    if a == b:
+        return a
+    if {a, b} <= {FLOAT, NP_FLOAT64, FLOAT_OR_NP_FLOAT64}:
+        return FLOAT_OR_NP_FLOAT64
+    return OBJECT
 
 
 def type_of_class(cls) -> PyType:
@@ -147,6 +195,8 @@ def profile_type(value) -> PyType:
     t = _BY_CLASS.get(type(value), OBJECT)
     if t is INT and not INT64_MIN <= value <= INT64_MAX:
         return OBJECT
+    if t is OBJECT:
+        return _array_profile(value) or OBJECT
     if t is LIST and value:
         sample = value[:PROFILE_SAMPLE] + value[-PROFILE_SAMPLE:]
         if all(type(x) is float for x in sample):
@@ -169,6 +219,8 @@ def in_type(value, t: PyType) -> bool:
     """Whether `value` belongs to lattice type `t` (what GuardType checks)."""
     if t is OBJECT:
         return True
+    if t.array is not None:
+        return profile_type(value) == t
     if t.value is not None:
         return value is t.value
     if t.cls is None or type(value) is not t.cls:
@@ -319,9 +371,58 @@ _INT_ARITH_GUARDS = {
 }
 
 
+def _np_operand(t: PyType) -> Optional[str]:
+    """A numpy scalar's dtype, "int" / "float" for a Python int / float (NEP 50's "weak"
+    operands), else None (bool and everything else stay generic)."""
+    if t == INT:
+        return "int"
+    if t == FLOAT:
+        return "float"
+    return NP_DTYPE_OF.get(t)
+
+
+def numpy_binary_result(base: str, lt: PyType, rt: PyType) -> Optional[PyType]:
+    """The numpy scalar type of `left <base> right` when one operand is a numpy scalar and
+    the operation is one NpArith reproduces exactly (numpy 2, NEP 50 promotion), else None.
+    Two numpy scalars promote (int32 with int64 is int64; an int with a float, or float32 with
+    float64, is float64); a Python int takes the other's dtype, a Python float makes float64.
+    Left generic: float32 with a Python number (its conversion to float32 may warn or round
+    twice), and true division of two ints."""
+    if FLOAT_OR_NP_FLOAT64 in (lt, rt):
+        # (float or numpy.float64) with a numpy.float64 is a numpy.float64 either way
+        ok = {lt, rt} <= {FLOAT_OR_NP_FLOAT64, NP_FLOAT64} and base in ir.NP_ARITH_OPS
+        return NP_FLOAT64 if ok else None
+    a, b = _np_operand(lt), _np_operand(rt)
+    if a is None or b is None or base not in ir.NP_ARITH_OPS:
+        return None
+    strong = [k for k in (a, b) if k in ir.NP_DTYPES]
+    if not strong:
+        return None
+    if len(strong) == 2:
+        x, y = strong
+        if x == y:
+            result = x
+        elif {x, y} == {"int32", "int64"}:
+            result = "int64"
+        else:
+            result = "float64"
+    else:
+        weak = b if a in ir.NP_DTYPES else a
+        if strong[0] == "float32":
+            return None
+        result = "float64" if weak == "float" else strong[0]
+    if base == "/" and result not in ("float32", "float64"):
+        return None
+    return NP_SCALARS[result]
+
+
 def binary_result(op: str, lt: PyType, rt: PyType) -> tuple[PyType, str, Optional[str]]:
     """(result type, how, guard) of `left <op> right` (op with or without "=")."""
     base = op[:-1] if op.endswith("=") and op not in ("==",) else op
+    np_result = numpy_binary_result(base, lt, rt)
+    if np_result is not None:
+        return (np_result, "typed",
+                "overflow, out-of-range operand, zero divisor or inf/nan/underflow -> deopt")
     if _int_like(lt) and _int_like(rt):
         if lt == BOOL and rt == BOOL and base in ir.INT_BITWISE_OPS:
             return BOOL, "proven", None  # bool & bool is a bool (bool.__and__)
@@ -350,6 +451,21 @@ def binary_result(op: str, lt: PyType, rt: PyType) -> tuple[PyType, str, Optiona
     return OBJECT, "generic", None
 
 
+# What ArrayStore does with a value of each type stored into an array of each dtype: the
+# conversions numpy makes that C reproduces exactly (ir.ops.ARRAY_STORE_CASTS); any other pair
+# is stored by generic code.
+_ARRAY_STORES = {
+    "float64": {FLOAT: "exact", NP_FLOAT64: "exact", NP_FLOAT32: "exact", INT: "exact"},
+    "float32": {NP_FLOAT32: "exact", FLOAT: "round", NP_FLOAT64: "round"},
+    "int64": {INT: "exact", NP_INT64: "exact", NP_INT32: "exact", FLOAT: "trunc"},
+    "int32": {INT: "exact", NP_INT32: "exact", FLOAT: "trunc"},
+}
+
+
+def array_store_cast(dtype: str, value: PyType) -> Optional[str]:
+    return _ARRAY_STORES[dtype].get(value)
+
+
 def exact_class(t: PyType) -> Optional[type]:
     if t.value is not None:
         return type(t.value)
@@ -369,6 +485,26 @@ class SelfCallPlan:
     result: PyType
 
 
+def _index_tuples(fn: IRFunction) -> dict:
+    """(block, index) of each BuildTuple whose tuple's one use is as the key of a GetItem or
+    SetItem later in its block -> that op: `a[i, j]`, whose tuple may stay unboxed."""
+    uses: dict = {}
+    for block in fn.blocks.values():
+        for op in block_points(block):
+            for r in op.uses():
+                uses[r] = uses.get(r, 0) + 1
+    out = {}
+    for block in fn.blocks.values():
+        for k, op in enumerate(block.ops):
+            if not isinstance(op, ir.BuildTuple) or uses.get(op.dest) != 1:
+                continue
+            for later in block.ops[k + 1:]:
+                if isinstance(later, (ir.GetItem, ir.SetItem)) and later.key == op.dest:
+                    out[(block.id, k)] = later
+                    break
+    return out
+
+
 class _Typer:
     """The per-op rules: `typing(op, env, where)` -> Typing."""
 
@@ -379,6 +515,8 @@ class _Typer:
         self.no_typed_iter = no_typed_iter  # GetIter origins not to give RANGE_ITER
         self.arg_types = arg_types
         self.self_call = self_call
+        self.index_tuples = _index_tuples(fn)
+
 
     def typing(self, op: Op, env: TypeEnv, where) -> Typing:
         method = getattr(self, "t_" + type(op).__name__, None)
@@ -466,6 +604,11 @@ class _Typer:
 
     def t_GetAttr(self, op, env, where):
         obj = env.get(op.obj)
+        if obj.array is not None and op.name == "shape":
+            return Typing({op.dest: TUPLE_OF_INT})  # an exact ndarray's shape: exact ints
+        if obj.array is not None and op.name == "copy":
+            # ndarray.copy itself (an ndarray has no instance dict)
+            return Typing({op.dest: PyType(f"{obj}.copy", origin=("copy", obj.array))})
         if obj.value is not math:
             return None
         value = getattr(math, op.name, None)
@@ -480,6 +623,11 @@ class _Typer:
 
     def t_Call(self, op, env, where):
         func = env.get(op.func)
+        if func.origin is not None and func.origin[0] == "copy" and not op.args:
+            # a.copy(): a new array like a, C-contiguous (order="C"). Not checked here: typed
+            # element accesses check the dtype and ndim anyway.
+            dtype, ndim, _ = func.origin[1]
+            return Typing({op.dest: ndarray_type(dtype, ndim, "C")})
         if func == SELF and not op.kwnames and len(op.args) == len(self.arg_types) and all(
                 env.get(a) == t for a, t in zip(op.args, self.arg_types)):
             return Typing({op.dest: self.self_call.result}, "typed",
@@ -537,7 +685,18 @@ class _Typer:
     # ---- containers, iteration ----
 
     def t_BuildTuple(self, op, env, where):
+        consumer = self.index_tuples.get(where)
+        array = env.get(consumer.obj).array if consumer is not None else None
+        if (array is not None and array[1] == len(op.items) == 2
+                and all(env.get(r) == INT for r in op.items)):
+            return Typing({op.dest: INT_PAIR}, "typed")
         return Typing({op.dest: TUPLE})
+
+    def t_UnpackSequence(self, op, env, where):
+        if env.get(op.src) == TUPLE_OF_INT:  # rows, cols = a.shape
+            return Typing({d: INT for d in op.dests}, "guarded",
+                          ", ".join(map(str, op.dests)) + " are int64s")
+        return None
 
     def t_BuildList(self, op, env, where):
         return Typing({op.dest: LIST})
@@ -571,6 +730,11 @@ class _Typer:
 
     def t_GetItem(self, op, env, where):
         obj, key = env.get(op.obj), env.get(op.key)
+        if obj.array is not None:
+            if (obj.array[1], key) in ((1, INT), (2, INT_PAIR)):  # (a bool index is a mask)
+                return Typing({op.dest: NP_SCALARS[obj.array[0]]}, "typed",
+                              "index out of range or array changed -> deopt")
+            return None
         if obj in SEQ_LOADS and _int_like(key):
             element = ELEMENT_TYPES.get(obj)
             if element is None:
@@ -584,6 +748,13 @@ class _Typer:
         return None
 
     def t_SetItem(self, op, env, where):
+        obj = env.get(op.obj)
+        if obj.array is not None:
+            if ((obj.array[1], env.get(op.key)) in ((1, INT), (2, INT_PAIR))
+                    and array_store_cast(obj.array[0], env.get(op.value)) is not None):
+                return Typing({}, "typed", "index out of range, read-only array or a cast "
+                                           "numpy checks -> deopt")
+            return None
         if env.get(op.obj) in LISTS and _int_like(env.get(op.key)):
             return Typing({}, "typed", "index out of range -> deopt")
         return None
@@ -727,7 +898,7 @@ def argument_types(fn: IRFunction, arg_types) -> tuple:
             t = TUPLE
         elif code is not None and i >= nplain and code.co_flags & 0x08 and i == len(fn.args) - 1:
             t = DICT
-        elif t not in GUARD_NAMES:
+        elif t not in GUARD_NAMES and t.array is None:
             t = OBJECT
         out.append(t)
     return tuple(out)

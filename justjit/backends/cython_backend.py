@@ -18,6 +18,7 @@ TYPED = True  # emits the typed ops of justjit.specialize
 DIRECT_CALLS = True  # runs SelfCall: a specialization's calls of itself (justjit.specialize)
 CHAINS = True  # modules take the next specialization of the dispatcher's chain (__jj_chain)
 WARM = True  # offers warm_key_parts and load_warm, and compile(on_entry=)
+NUMPY = True  # emits the numpy typed ops (GuardArray, ArrayLoad, ...; runtime/jj_numpy.h)
 
 
 # (a named tuple, not a dataclass: a warm load imports this module, and making a dataclass

@@ -54,7 +54,18 @@ DEOPT_REASONS = {
     "MathFunc": "deopt: domain or range error",
     "SeqLoad": "deopt: index out of range or another element type",
     "ListStore": "deopt: index out of range",
+    "GuardArray": "guard: ndarray[{dtype},{ndim}d,{layout}]",
+    "ArrayLoad": "deopt: index out of range or array changed",
+    "ArrayStore": "deopt: index out of range, read-only, array changed or a cast numpy checks",
+    "NpArith": "deopt: numpy would wrap, warn or raise",
 }
+
+
+def _numpy():
+    """numpy, for the classes the generated code checks and makes (imported by whoever made
+    the array that a specialization is for)."""
+    import numpy
+    return numpy
 
 
 def unboxed_name(r: Reg) -> str:
@@ -86,7 +97,8 @@ class TypedOps:
 
     TERMINATORS = (ir.GuardType, ir.GuardIdentity, ir.IntArith, ir.IntUnary, ir.FloatDivide,
                    ir.IntToFloatExact, ir.FloatToInt, ir.MathFunc, ir.SeqLoad, ir.ListStore,
-                   ir.TypedCondBranch, ir.RangeIterNext)
+                   ir.TypedCondBranch, ir.RangeIterNext, ir.GuardArray, ir.ArrayLoad,
+                   ir.ArrayStore, ir.NpArith)
 
     # ---- ops that cannot fail ----
 
@@ -119,6 +131,35 @@ class TypedOps:
     def op_BoxRangeIter(self, op: ir.BoxRangeIter):
         return (f"{self.reg(op.dest)} = JJ_BoxRangeIter({self.reg(op.cur)}, "
                 f"{self.reg(op.stop)}, {self.reg(op.step)})")
+
+    def op_BoxNumpy(self, op: ir.BoxNumpy):
+        self._np_dtype(op.dtype)
+        cls = self.p_const(getattr(_numpy(), op.dtype))
+        return f"{self.reg(op.dest)} = JJ_BoxNumpy_{op.dtype}({cls}, {self.reg(op.src)})"
+
+    def op_BoxFloatOrNumpy(self, op: ir.BoxFloatOrNumpy):
+        cls = self.p_const(_numpy().float64)
+        return (f"{self.reg(op.dest)} = JJ_BoxNumpy_float64({cls}, {self.reg(op.src)}) "
+                f"if {self.reg(op.is_numpy)} else JJ_BoxFloat({self.reg(op.src)})")
+
+    def _np_slot(self, term, write: bool) -> str:
+        """The element's address (NULL: decline) for ArrayLoad / ArrayStore: jj_numpy.h's
+        JJ_NpSlot<ndim>, which checks the array's dtype, ndim, the indices (and write
+        access) at each access."""
+        if len(term.indices) not in (1, 2):
+            raise self.error(f"no typed access with {len(term.indices)} indices")
+        indices = "".join(f", {self.reg(i)}" for i in term.indices)
+        return (f"JJ_NpSlot{len(term.indices)}_{self._np_dtype(term.dtype)}"
+                f"(<PyObject *>{self.reg(term.arr)}{indices}, {int(write)})")
+
+    def op_BoxIntTuple(self, op: ir.BoxIntTuple):
+        items = "".join(f"JJ_BoxInt({self.reg(r)}), " for r in op.items)
+        return f"{self.reg(op.dest)} = ({items})"
+
+    def _np_dtype(self, dtype: str) -> str:
+        if dtype not in ir.NP_DTYPES:
+            raise self.error(f"no typed numpy dtype {dtype!r}")
+        return dtype
 
     def op_UnboxInt(self, op: ir.UnboxInt):
         return f"{self.reg(op.dest)} = JJ_UnboxInt(<PyObject *>{self.reg(op.src)})"
@@ -197,6 +238,20 @@ class TypedOps:
             return f"not {helper}(<PyObject *>{reg(term.src)})", []
         if isinstance(term, ir.GuardIdentity):
             return f"<PyObject *>{reg(term.src)} != {self.p_const(term.expected)}", []
+        if isinstance(term, ir.GuardArray):
+            if term.layout not in ("C", "F", "A"):
+                raise self.error(f"no array layout {term.layout!r}")
+            helper = f"JJ_GuardArray_{self._np_dtype(term.dtype)}"
+            cls = self.p_const(_numpy().ndarray)
+            return (f"not {helper}(<PyObject *>{reg(term.src)}, {cls}, {int(term.ndim)}, "
+                    f"b'{term.layout}')"), []
+        if isinstance(term, ir.ArrayStore):
+            if term.cast not in ir.ARRAY_STORE_CASTS:
+                raise self.error(f"no array store cast {term.cast!r}")
+            # (an exact store's helper is named by the value's kind, the others by the cast)
+            how = term.value.kind if term.cast == "exact" else term.cast
+            slot = self._np_slot(term, write=True)
+            return f"JJ_ArrayStore_{self._np_dtype(term.dtype)}_{how}({slot}, {reg(term.value)})", []
         if isinstance(term, ir.IntArith):
             call = self._helper(INT_ARITH_HELPERS, term.op, reg(term.left), reg(term.right))
         elif isinstance(term, ir.IntUnary):
@@ -221,6 +276,13 @@ class TypedOps:
             if helper is not None:
                 return f"{helper}({seq}, {index}, {reg(term.value)})", []
             return f"JJ_ListStore({seq}, {index}, <PyObject *>{reg(term.value)})", []
+        elif isinstance(term, ir.ArrayLoad):
+            call = f"JJ_ArrayLoad_{self._np_dtype(term.dtype)}({self._np_slot(term, write=False)}, "
+        elif isinstance(term, ir.NpArith):
+            if term.op not in ir.NP_ARITH_OPS:
+                raise self.error(f"no numpy operator {term.op!r}")
+            call = (f"JJ_NpArith_{self._np_dtype(term.dtype)}(b'{term.op}', {reg(term.left)}, "
+                    f"{reg(term.right)}, ")
         elif isinstance(term, ir.MathFunc):
             if term.name not in ir.MATH_FUNCS:
                 raise self.error(f"no typed math function {term.name!r}")
@@ -252,7 +314,8 @@ class TypedOps:
             return
         test, on_ok = self.typed_test(term)
         reason = DEOPT_REASONS[type(term).__name__].format(
-            type_name=getattr(term, "type_name", ""))
+            type_name=getattr(term, "type_name", ""), dtype=getattr(term, "dtype", ""),
+            ndim=getattr(term, "ndim", ""), layout=getattr(term, "layout", ""))
         deopt_lines = [f"# {reason}"]
         if self.is_entry_guard(term):
             deopt_lines += self.offer_to_next()
@@ -260,7 +323,8 @@ class TypedOps:
 
     def is_entry_guard(self, term: ir.Op) -> bool:
         spec = getattr(self.fn, "specialization", None)
-        return (isinstance(term, ir.GuardType) and spec is not None and spec.typed
+        return (isinstance(term, (ir.GuardType, ir.GuardArray)) and spec is not None
+                and spec.typed
                 and self.cur_block in spec.fast_blocks
                 and spec.fast_blocks[self.cur_block] is None)
 

@@ -683,6 +683,84 @@ class IRInterpreter:
         seq[index] = self.get(regs, op.value)  # f64: a new float; b1: True or False
         return op.ok
 
+    # numpy (ops.GuardArray ...): numpy itself computes, under errstate "raise" so that any
+    # warning or error numpy would give is a deopt, as the C helpers decline.
+
+    def op_GuardArray(self, op, regs, st):
+        from ..fingerprint import array_profile
+        key = array_profile(self.get(regs, op.src))
+        return op.ok if key == (op.dtype, op.ndim, op.layout) else op.deopt
+
+    def _np_slot(self, regs, op):
+        """The non-negative indices of arr[indices] when arr is still of op's dtype and ndim
+        and they are in range, else None."""
+        from ..fingerprint import array_profile
+        arr, indices = self.get(regs, op.arr), [self.get(regs, r) for r in op.indices]
+        key = array_profile(arr)
+        if key is None or key[:2] != (op.dtype, len(indices)) or not all(
+                -n <= i < n for i, n in zip(indices, arr.shape)):
+            return None
+        return tuple(i % n for i, n in zip(indices, arr.shape))
+
+    def op_ArrayLoad(self, op, regs, st):
+        arr, i = self.get(regs, op.arr), self._np_slot(regs, op)
+        if i is None:
+            return op.deopt
+        self.put(regs, op.dest, (float if op.dest.kind == "f64" else int)(arr[i]))
+        return op.ok
+
+    def op_ArrayStore(self, op, regs, st):
+        import numpy as np
+        arr, value, i = self.get(regs, op.arr), self.get(regs, op.value), self._np_slot(regs, op)
+        if i is None or not arr.flags.writeable:
+            return op.deopt
+        if op.cast == "trunc":
+            if not math.isfinite(value):
+                return op.deopt
+            value = int(value)
+        try:
+            with np.errstate(all="raise"):
+                converted = np.dtype(op.dtype).type(value)
+        except (OverflowError, FloatingPointError):
+            return op.deopt
+        if op.cast == "exact" and converted != value and value == value:
+            raise AssertionError(f"ArrayStore exact of {value!r} into {op.dtype}")
+        arr[i] = converted
+        return op.ok
+
+    def op_NpArith(self, op, regs, st):
+        import numpy as np
+        a, b = self.get(regs, op.left), self.get(regs, op.right)
+        cls = getattr(np, op.dtype)
+        if op.dtype.startswith("int"):
+            info = np.iinfo(cls)
+            exact = {"+": a + b, "-": a - b, "*": a * b}[op.op]
+            if not all(info.min <= x <= info.max for x in (a, b, exact)):
+                return op.deopt
+            self.put(regs, op.dest, exact)
+            return op.ok
+        try:
+            with np.errstate(all="raise"):
+                x = _BINARY[op.op](cls(a), cls(b))
+        except (FloatingPointError, ZeroDivisionError):
+            return op.deopt
+        if not math.isfinite(x):
+            return op.deopt
+        self.put(regs, op.dest, float(x))
+        return op.ok
+
+    def op_BoxNumpy(self, op, regs, st):
+        import numpy as np
+        regs[op.dest] = getattr(np, op.dtype)(self.get(regs, op.src))
+
+    def op_BoxIntTuple(self, op, regs, st):
+        regs[op.dest] = tuple(self.get(regs, r) for r in op.items)
+
+    def op_BoxFloatOrNumpy(self, op, regs, st):
+        import numpy as np
+        value = self.get(regs, op.src)
+        regs[op.dest] = np.float64(value) if self.get(regs, op.is_numpy) else float(value)
+
     def op_SelfCall(self, op, regs, st):
         # The reference semantics of a direct self-call is the generic call it stands for:
         # declining is always allowed, and this interpreter has no direct body to run.

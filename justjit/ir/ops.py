@@ -835,6 +835,37 @@ class BoxFloat(Op):
     line: Optional[int] = None
 
 
+@_op(uses=("src",), defs=("dest",), raises=False, kinds={"dest": "obj", "src": ("i64", "f64")})
+class BoxNumpy(Op):
+    """dest = a new numpy scalar of `dtype` (numpy.float64, ...) with the value of src. Same
+    allocation note as BoxInt."""
+    dest: Reg
+    src: Reg
+    dtype: str
+    line: Optional[int] = None
+
+
+@_op(uses=("src", "is_numpy"), defs=("dest",), raises=False,
+     kinds={"dest": "obj", "src": "f64", "is_numpy": "b1"})
+class BoxFloatOrNumpy(Op):
+    """dest = a new numpy.float64 with the value of src if is_numpy, else a new Python float
+    (a value of type "float or numpy.float64", see analyses.types.FLOAT_OR_NP_FLOAT64)."""
+    dest: Reg
+    src: Reg
+    is_numpy: Reg
+    line: Optional[int] = None
+
+
+@_op(uses=("items",), defs=("dest",), raises=False, kinds={"dest": "obj", "items": "i64"})
+class BoxIntTuple(Op):
+    """dest = a new tuple of Python ints with the values of items (PyLong_FromLongLong each):
+    an array index `(i, j)` that typed code kept as two int64s. Same allocation note as
+    BoxInt."""
+    dest: Reg
+    items: list[Reg]
+    line: Optional[int] = None
+
+
 @_op(uses=("src",), defs=("dest",), raises=False, kinds={"dest": "obj", "src": "b1"})
 class BoxBool(Op):
     """dest = True if src else False (the singletons)."""
@@ -1167,6 +1198,84 @@ class ListStore(Op):
     line: Optional[int] = None
 
 
+# ---- numpy arrays and scalars (C: justjit/runtime/jj_numpy.h) ----
+#
+# numpy dtypes with typed element access and scalar arithmetic (native byte order), and the
+# unboxed kind that holds their values exactly (an int32 in an i64, a float32 in an f64).
+NP_DTYPES = {"int32": "i64", "int64": "i64", "float32": "f64", "float64": "f64"}
+NP_ARITH_OPS = ("+", "-", "*", "/")  # NpArith ("/" only for the float dtypes)
+# ArrayStore conversions: "exact" (value already of the dtype), "trunc" (a Python float into an
+# int array: int(value)), "round" (a double into a float32 array).
+ARRAY_STORE_CASTS = ("exact", "trunc", "round")
+
+
+@_op(uses=("src",), raises=False, terminator=True, targets=("ok", "deopt"),
+     kinds={"src": "obj"})
+class GuardArray(Op):
+    """Go to ok if src is an exact numpy.ndarray of dtype `dtype` (NP_DTYPES, native byte
+    order), `ndim` dimensions and `layout` ("C": C-contiguous, "F": only Fortran-contiguous,
+    "A": neither), else to deopt."""
+    src: Reg
+    dtype: str
+    ndim: int
+    layout: str
+    ok: int
+    deopt: int
+    line: Optional[int] = None
+
+
+@_op(uses=("arr", "indices"), defs=("dest",), raises=False, terminator=True,
+     targets=("ok", "deopt"), defs_edge="ok",
+     kinds={"dest": ("i64", "f64"), "arr": "obj", "indices": "i64"})
+class ArrayLoad(Op):
+    """dest = the value of arr[i] or arr[i, j] (`indices`) for an exact 1-d or 2-d ndarray of
+    dtype `dtype` (a negative index counts from the end of its axis). Deopt, having read
+    nothing, when the array is no longer of that ndim and dtype or an index is out of range
+    (generic code raises numpy's IndexError)."""
+    dest: Reg
+    arr: Reg
+    indices: list[Reg]
+    dtype: str
+    ok: int
+    deopt: int
+    line: Optional[int] = None
+
+
+@_op(uses=("arr", "indices", "value"), raises=False, terminator=True,
+     targets=("ok", "deopt"), kinds={"arr": "obj", "indices": "i64", "value": ("i64", "f64")})
+class ArrayStore(Op):
+    """arr[i] or arr[i, j] (`indices`) = value for an exact 1-d or 2-d ndarray of dtype
+    `dtype`, converting as `cast` says (ARRAY_STORE_CASTS). Deopt, having stored nothing, when
+    the array changed dtype or ndim, is read-only, an index is out of range, or numpy's cast
+    would raise or warn."""
+    arr: Reg
+    indices: list[Reg]
+    value: Reg
+    dtype: str
+    cast: str
+    ok: int
+    deopt: int
+    line: Optional[int] = None
+
+
+@_op(uses=("left", "right"), defs=("dest",), raises=False, terminator=True,
+     targets=("ok", "deopt"), defs_edge="ok",
+     kinds={"dest": ("i64", "f64"), "left": ("i64", "f64"), "right": ("i64", "f64")})
+class NpArith(Op):
+    """dest = left <op> right as numpy scalars of `dtype` (op in NP_ARITH_OPS), the operands
+    already converted to it. Deopt where numpy would warn, raise or wrap: integer overflow, an
+    int32 operand out of range (a Python int numpy cannot convert), a zero divisor, a float
+    result that is not finite or underflows."""
+    dest: Reg
+    op: str
+    left: Reg
+    right: Reg
+    dtype: str
+    ok: int
+    deopt: int
+    line: Optional[int] = None
+
+
 # ---- typed terminators ----
 
 
@@ -1247,7 +1356,9 @@ TYPED_OPS = (ClearLocal, ConstInt, ConstFloat, ConstBool, BoxInt, BoxFloat, BoxB
              FloatArith, FloatUnary, IntCompare, FloatCompare, Truth, IntMinMax, FloatMinMax,
              TypedLen, GuardType, GuardIdentity, IntArith, IntUnary, FloatDivide,
              IntToFloatExact, FloatToInt, MathFunc, SeqLoad, ListStore, TypedCondBranch,
-             RangeIterNext, SelfCall, DirectResult, ReturnUnboxed)
+             RangeIterNext, SelfCall, DirectResult, ReturnUnboxed, BoxNumpy, BoxFloatOrNumpy, BoxIntTuple,
+             GuardArray,
+             ArrayLoad, ArrayStore, NpArith)
 
 
 # --------------------------------------------------------------------------------------------
