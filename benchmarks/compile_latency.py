@@ -8,7 +8,12 @@ Two figures, each against its target:
    median is over several distinct realistic ~20-line functions (loops, branches,
    try/except, calls, comprehensions, closures, f-strings). The very first compile in the
    process also pays for importing and warming up Cython; it is reported separately and
-   left out of the median. Target: median <= 1.0 s.
+   left out of the median. Target: median <= 1.0 s. With justjit's quick first tier
+   (``tiered``, the default) that call runs the -Og module; the -O2 build that follows in
+   the background is waited for after the timing (reported as ``upgrade``), so that the
+   next compile has the CPU to itself. The CPU time of the call (this process and its
+   finished gcc children) is reported too: the load of a shared machine inflates the wall
+   time, not that.
 2. **Warm first call**: in a fresh interpreter whose cache already holds the function, the
    time from the jitted function's first call to its return. ``import justjit`` (and
    importing the module that defines the functions, and decorating) happen before and are
@@ -360,6 +365,13 @@ print(json.dumps(out))
 """
 
 
+def _cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (gcc): the cold compile's cost
+    without the wait for a CPU, which a loaded machine adds to the wall time."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def _median(values):
     return statistics.median(values) if values else float("nan")
 
@@ -439,15 +451,25 @@ def run(root: Path, args) -> dict:
         fresh_cache(root, name)
         before = dict(totals)
         jitted = justjit.jit(fn, fallback=False, cache=True)
+        cpu0 = _cpu_seconds()
         start = time.perf_counter()
         result = jitted(*call_args)
         seconds = time.perf_counter() - start
+        cpu = _cpu_seconds() - cpu0
+        stages = {k: (totals[k] - before[k]) * 1e3 for k in STAGE_ORDER}
+        # The opt_level build of a quick first tier (justjit's `tiered`) runs in the
+        # background: wait for it (untimed but reported) so that the next compile does not
+        # share the CPU with it and the warm processes find it in the cache.
+        start = time.perf_counter()
+        jitted.wait()
+        upgrade_seconds = time.perf_counter() - start
         stats = jitted.dispatcher.stats
         assert stats.status == "compiled" and stats.cache_misses == 1, (name, stats.status)
         assert repr(result) == repr(fn(*call_args)), f"{name}: jitted result differs"
-        stages = {k: (totals[k] - before[k]) * 1e3 for k in STAGE_ORDER}
         stages["call+other"] = seconds * 1e3 - sum(stages.values())
-        cold[name] = {"ms": seconds * 1e3, "stages_ms": stages}
+        cold[name] = {"ms": seconds * 1e3, "cpu_ms": cpu * 1e3, "stages_ms": stages,
+                      "upgrade_ms": upgrade_seconds * 1e3,
+                      "upgrades": getattr(stats, "upgrades", 0)}  # (0: a justjit without tiers)
     first, rest = names[0], names[1:]
     cold_median_ms = _median([cold[n]["ms"] for n in rest])
 
@@ -487,8 +509,10 @@ def run(root: Path, args) -> dict:
 
     # ---- report
     opt = justjit.config.resolve().opt_level
+    tiers = (f"gcc -Og, then -O{opt} in the background" if any(c["upgrades"] for c in cold.values())
+             else f"gcc -O{opt}")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"# JustJIT compile latency (Python {sys.version.split()[0]}, gcc -O{opt}, "
+    print(f"# JustJIT compile latency (Python {sys.version.split()[0]}, {tiers}, "
           f"{os.cpu_count()} CPUs, load average {load:.1f}, warm processes: {bytecode})\n")
     print("| measure | value | target | met |")
     print("|---|---:|---:|:---:|")
@@ -497,26 +521,32 @@ def run(root: Path, args) -> dict:
           f"| {_yes(cold_median_ms <= COLD_TARGET_S * 1e3)} |")
     print(f"| warm first call in a fresh process, median of {len(warm)} | {warm_ms:.1f} ms "
           f"| <= {WARM_TARGET_MS:.0f} ms | {_yes(warm_ms <= WARM_TARGET_MS)} |")
+    print(f"| the same, CPU time (this process and gcc; median) "
+          f"| {_median([cold[n]['cpu_ms'] for n in rest]):.0f} ms | - | - |")
     print(f"| first compile in the process ({first}, includes importing Cython) "
           f"| {cold[first]['ms']:.0f} ms | - | - |")
     print(f"| `import justjit` in a fresh process (median) "
           f"| {_median([w['import_justjit_ms'] for w in warm]):.1f} ms | - | - |")
     print(f"| `import justjit` in this process | {import_ms:.1f} ms | - | - |")
+    print(f"| background -O{opt} build until swapped in, after the cold first call (median) "
+          f"| {_median([cold[n]['upgrade_ms'] for n in rest]):.0f} ms | - | - |")
     print(f"| second call in the fresh process (median) "
           f"| {_median([w['second_call_ms'] for w in warm]) * 1e3:.0f} us | - | - |")
 
     print("\n## Cold compile by stage (ms)\n")
+    print("(the stages of the first call; `upgrade`: then waiting for the background build)\n")
     cols = STAGE_ORDER + ["call+other"]
-    print("| function | total | " + " | ".join(cols) + " |")
-    print("|---|---:|" + "---:|" * len(cols))
+    print("| function | total | " + " | ".join(cols) + " | upgrade |")
+    print("|---|---:|" + "---:|" * (len(cols) + 1))
     for name in names:
         s = cold[name]["stages_ms"]
         note = " (first)" if name == first else ""
         print(f"| {name}{note} | {cold[name]['ms']:.0f} | "
-              + " | ".join(f"{s[c]:.1f}" for c in cols) + " |")
+              + " | ".join(f"{s[c]:.1f}" for c in cols) + f" | {cold[name]['upgrade_ms']:.0f} |")
     med = {c: _median([cold[n]["stages_ms"][c] for n in rest]) for c in cols}
     print(f"| median (first excluded) | {cold_median_ms:.0f} | "
-          + " | ".join(f"{med[c]:.1f}" for c in cols) + " |")
+          + " | ".join(f"{med[c]:.1f}" for c in cols)
+          + f" | {_median([cold[n]['upgrade_ms'] for n in rest]):.0f} |")
 
     print("\n## Warm first call, fresh process (ms)\n")
     print("| function | import justjit | first call | modules the first call imports |")
@@ -573,6 +603,7 @@ def profile_cold(root: Path, module, name: str) -> None:
     profiler.enable()
     jitted(*call_args)
     profiler.disable()
+    jitted.wait()
     out = io.StringIO()
     pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(20)
     print(f"\n## cProfile: cold compile of {name} (top 20, cumulative)\n")

@@ -324,6 +324,7 @@ class AutoJIT:
             hot=self.threshold,
             background=True,
             opt_level=settings.opt_level,
+            tiered=settings.tiered,
             max_signatures=settings.max_signatures,
         )
         self.is_user_file = _UserCode()

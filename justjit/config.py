@@ -32,6 +32,10 @@ background     JUSTJIT_BACKGROUND          False       @jit: compile in a thread
 threshold      JUSTJIT_THRESHOLD           1000        enable()/``run``: calls that make
                                                        a function hot
 opt_level      JUSTJIT_OPT_LEVEL           2           C compiler -O level (0-3)
+tiered         JUSTJIT_TIERED              True        cython, opt_level >= 2: serve the
+                                                       first calls from a module built at
+                                                       -Og while the opt_level build runs
+                                                       in the background, then swap
 max_signatures JUSTJIT_MAX_SIGNATURES      8           @jit: typed specializations per
                                                        function; beyond, generic code
 dump_dir       JUSTJIT_DUMP_DIR            None        copy every generated .pyx there
@@ -41,7 +45,8 @@ fallback       JUSTJIT_FALLBACK            True        interpret (with a JITWarn
 =============  ==========================  ==========  ==============================
 
 Per-function settings (``backend``, ``cache``, ``hot``, ``background``, ``opt_level``,
-``max_signatures``, ``dump_dir``, ``disable``, ``fallback``) are resolved when ``@jit`` runs, into a frozen
+``tiered``, ``max_signatures``, ``dump_dir``, ``disable``, ``fallback``) are resolved when
+``@jit`` runs, into a frozen
 ``JITConfig``: change ``justjit.config`` before importing the code that uses ``@jit``.
 Process-wide settings (``cache_dir``, ``threshold``) are read when they are used.
 Relative paths in pyproject.toml are relative to the directory of that file.
@@ -119,6 +124,7 @@ SETTINGS: dict[str, Setting] = {
         Setting("background", "bool", False, "@jit: compile in a background thread, interpret meanwhile", True),
         Setting("threshold", "int", 1000, "enable() / run: calls that make a function hot", False, 1),
         Setting("opt_level", "int", 2, "C compiler optimization level (0-3)", True, 0, 3),
+        Setting("tiered", "bool", True, "cython: a quick -Og build first, then the opt_level one (background)", True),
         Setting("max_signatures", "int", 8, "@jit: typed specializations per function (beyond: generic code)", True, 1),
         Setting("dump_dir", "path", None, "directory receiving a copy of every generated .pyx", True),
         Setting("disable", "bool", False, "run every jitted function in the interpreter", True),
@@ -140,6 +146,7 @@ class JITConfig:
     hot: int = 0
     background: bool = False
     opt_level: int = 2
+    tiered: bool = True
     max_signatures: int = 8
 
 
@@ -400,6 +407,7 @@ def resolve(
     hot: int | None = None,
     background: bool | None = None,
     opt_level: int | None = None,
+    tiered: bool | None = None,
     max_signatures: int | None = None,
     cache_dir: str | os.PathLike | None = None,
     dump_dir: str | os.PathLike | None = None,
@@ -420,6 +428,7 @@ def resolve(
         "hot": hot,
         "background": background,
         "opt_level": opt_level,
+        "tiered": tiered,
         "max_signatures": max_signatures,
         "cache_dir": None if cache_dir is None else os.fspath(cache_dir),
         "dump_dir": None if dump_dir is None else os.fspath(dump_dir),

@@ -26,6 +26,13 @@ argument-type signature and decides when to compile:
   interpreter, as do all calls until the build is ready; the first call that finds
   it ready installs it. ``jitted.wait()`` blocks until it is.
 
+With ``tiered`` (the default; the Cython backend at ``opt_level`` >= 2), a function
+that has to be built is first built at -Og, about half of gcc's time at -O2, and
+installed; a background thread then compiles the same C at ``opt_level``, puts that
+module in the cache and swaps it in (``_swap``: the trampoline's target, the chain of
+specializations, the call counters; see ``Dispatcher._upgrade``). The two modules come
+from one .pyx, so they behave alike; ``wait()`` also waits for the swap.
+
 Installing compiled code rebinds ``TARGET`` to the native entry, so every later
 call goes from the trampoline straight to native code, with no Python-level
 bookkeeping: the compiled module counts its calls itself, one C increment per call
@@ -78,14 +85,14 @@ DISABLED = "disabled"  # disabled by configuration: TARGET is the interpreter pa
 
 # Arguments of pipeline.compile_function beyond (py_func, backend, use_cache) that the
 # dispatcher passes when the pipeline accepts them.
-_OPTIONAL_COMPILE_ARGS = ("opt_level", "dump_dir", "metadata", "arg_types")
+_OPTIONAL_COMPILE_ARGS = ("opt_level", "dump_dir", "metadata", "arg_types", "tiered")
 
 
 def _compile_function(py_func, *, backend: str, use_cache: bool, **optional):
     """The one place that reaches the compiler (tests patch the pipeline's function).
 
-    ``optional`` (``opt_level``, ``dump_dir``, ``metadata``, ``arg_types``) is passed on only where
-    ``compile_function`` declares the parameter (or ``**kwargs``).
+    ``optional`` (``opt_level``, ``dump_dir``, ``metadata``, ``arg_types``, ``tiered``) is
+    passed on only where ``compile_function`` declares the parameter (or ``**kwargs``).
     """
     from justjit import pipeline
 
@@ -351,6 +358,8 @@ class JITStats:
     - ``compiles``, ``compile_seconds``: compilations finished and their wall time.
     - ``cache_hits`` / ``cache_misses``: compilations served by the cache or built
       (compilations whose outcome the backend does not report count in neither).
+    - ``upgrades``: quick first tiers (``tiered``) swapped for their opt_level build; the
+      first tier is not a compilation of its own (``compiles`` counts it once).
     - ``fallbacks``: ``FallbackRecord``s, the reasons for running in the interpreter.
 
     ``compiled_calls_counted`` is True: a compiled module (both backends) counts the
@@ -378,6 +387,7 @@ class JITStats:
         self.compile_seconds = 0.0
         self.cache_hits = 0
         self.cache_misses = 0
+        self.upgrades = 0  # quick first tiers swapped for their opt_level build
         self.fallbacks: list[FallbackRecord] = []
 
     def _record(self, types: tuple) -> SignatureStats:
@@ -456,6 +466,7 @@ class JITStats:
             "compile_seconds": self.compile_seconds,
             "cache_hits": self.cache_hits,
             "cache_misses": self.cache_misses,
+            "upgrades": self.upgrades,
             "fallbacks": [r.as_dict() for r in self.fallbacks],
         }
 
@@ -542,6 +553,7 @@ def _after_fork_in_child() -> None:
     _ALL_DISPATCHERS.clear()
     for dispatcher in list(_LIVE):
         dispatcher._lock = threading.RLock()
+        dispatcher._upgrades.clear()  # (their threads are not in the child: quick code stays)
         if dispatcher.status == COMPILING:
             dispatcher.status = PENDING
             dispatcher._thread = None
@@ -583,11 +595,10 @@ class Dispatcher:
         self._listener = listener
         self._thread: threading.Thread | None = None  # the background build, if any
         self._outcome: _Outcome | None = None  # a finished background build, not installed yet
-        # Typed specializations (see _chain): their argument type keys, the chain's head
-        # entry and the tail module's link, keys known to get no typed code.
+        # Typed specializations (see _chain): their argument type keys, the chain's modules
+        # (entry and link; the last is the head), keys known to get no typed code.
         self._spec_keys: set = set()
-        self._head = None
-        self._tail_link = None
+        self._links: list = []  # [(entry, its module's __jj_chain)], oldest first
         self._specs_closed = False
         self._generic_keys: set = set()
         self._compiling_spec = False
@@ -596,6 +607,7 @@ class Dispatcher:
         # The installed modules' call counters: (signature types or None, read, baseline).
         self._counters: list = []
         self._counts_calls = False  # the installed code counts its calls itself
+        self._upgrades: set = set()  # threads building the opt_level tier of a quick module
         _LIVE.add(self)
 
         code = py_func.__code__
@@ -742,6 +754,7 @@ class Dispatcher:
                         opt_level=self.config.opt_level,
                         dump_dir=self.config.dump_dir,
                         metadata=metadata,
+                        tiered=self.config.tiered,
                         arg_types=arg_types if arg_types is not None else types,
                     )
                 finally:
@@ -792,17 +805,80 @@ class Dispatcher:
             self.status = COMPILED
             for record in stats._signatures.values():
                 record.compiled = True  # compiled code (typed or generic) serves them all
-            read = getattr(getattr(compiled, "handle", None), "__jj_counts", None)
-            self._counts_calls = read is not None
-            if read is not None:
-                types = outcome.types if getattr(compiled, "typed", False) else None
-                self._counters.append((types, read, read()))
+            types = outcome.types if getattr(compiled, "typed", False) else None
+            self._counts_calls = self._count(compiled, types)
             self._chain(compiled)
             self._set_target(compiled.entry)
-            logger.info("compiled %s%s backend=%s opt=%d in %.3f s, %s", self.name, sig,
-                        self.backend, self.config.opt_level, outcome.seconds, cache)
+            quick = getattr(compiled, "upgrade", None) is not None  # (tests' stand-ins: none)
+            if quick:
+                self._start_upgrade(compiled, types)
+            logger.info("compiled %s%s backend=%s opt=%s in %.3f s, %s", self.name, sig,
+                        self.backend, "g (until the upgrade)" if quick else
+                        self.config.opt_level, outcome.seconds, cache)
         if self._listener is not None:
             self._listener(self)
+
+    def _count(self, compiled, types: tuple | None) -> bool:
+        """Read the call counters of ``compiled``'s module from now on (``types``: of its typed
+        code; None: generic); whether it has them."""
+        read = getattr(getattr(compiled, "handle", None), "__jj_counts", None)
+        if read is not None:
+            self._counters.append((types, read, read()))
+        return read is not None
+
+    # -- the second tier: swap a quick module for its opt_level build ----------------
+
+    def _start_upgrade(self, compiled, types: tuple | None) -> None:
+        # Not a daemon: at exit the interpreter waits for it, so that the opt_level module
+        # is in the cache for the next process (the exit then takes what the build had left).
+        thread = threading.Thread(target=self._upgrade, args=(compiled, types),
+                                  name=f"justjit upgrade {self.name}")
+        self._upgrades.add(thread)
+        with _ALL_LOCK:
+            _ALL_DISPATCHERS.add(self)
+        try:
+            thread.start()
+        except RuntimeError:  # e.g. at interpreter shutdown: the quick module stays
+            self._upgrades.discard(thread)
+
+    def _upgrade(self, quick, types: tuple | None) -> None:
+        """The upgrade thread: build ``quick``'s opt_level module (outside the compile lock:
+        it runs gcc only, and the next function's compile need not wait for it) and swap it
+        in. A failure leaves the quick module in place."""
+        start = time.perf_counter()
+        try:
+            better = quick.upgrade()
+        except BaseException as exc:  # noqa: BLE001 - a CompileError, an interrupt: keep quick
+            better = None
+            logger.info("no -O%d tier for %s (it keeps its quick module): %s",
+                        self.config.opt_level, self.name, exc)
+        with self._lock:
+            if better is not None:
+                self._swap(quick, better, types)
+                # (DEBUG: one INFO line per compilation, and this is the same compilation's end)
+                logger.debug("upgraded %s to -O%d in %.3f s", self.name, self.config.opt_level,
+                            time.perf_counter() - start)
+            self._upgrades.discard(threading.current_thread())
+
+    def _swap(self, quick, better, types: tuple | None) -> None:
+        """Put ``better`` wherever ``quick`` is: its place in the chain, the trampoline's
+        target, ``compiled``. ``signatures`` and the statistics stay (the calls ``quick``
+        counted stay counted). Under the lock."""
+        self._count(better, types)
+        for i, (entry, _link) in enumerate(self._links):
+            # (the same .pyx: it has the chain's link too; a string, as `__jj_chain` would be
+            # name-mangled in a class body)
+            if entry is quick.entry:
+                self._links[i] = (better.entry, getattr(better.handle, "__jj_chain"))
+                self._relink()
+                break
+        if self.target is quick.entry:
+            self._set_target(better.entry)
+        if self.compiled is quick:
+            self.compiled = better
+            if self.trampoline is not None:
+                self.trampoline.compiled = better
+        self.stats.upgrades += 1
 
     def _account(self, outcome: _Outcome) -> str:
         """Count a finished compilation in ``stats`` (installed or not); its cache outcome as
@@ -832,16 +908,17 @@ class Dispatcher:
         if link is None:  # a backend without the chain: the first specialization only
             self._specs_closed = True
             return
-        full = len(self._spec_keys) >= self.config.max_signatures
-        link(self._head if self._head is not None else (None if full else self._miss),
-             _CONTINUE)
-        self._head = compiled.entry
-        if full:
+        self._links.append((compiled.entry, link))
+        if len(self._spec_keys) >= self.config.max_signatures:
             self._specs_closed = True
-            if self._tail_link is not None:
-                self._tail_link(None, _CONTINUE)
-        if self._tail_link is None:
-            self._tail_link = link
+        self._relink()
+
+    def _relink(self) -> None:
+        """Link each module of the chain to the one before it; the oldest to `_miss` while
+        more specializations may be made, else to its own generic code. Under the lock."""
+        for i, (_entry, link) in enumerate(self._links):
+            link(self._links[i - 1][0] if i else None if self._specs_closed else self._miss,
+                 _CONTINUE)
 
     def _miss(self, state, *args):
         """Arguments no specialization's guards accepted (the end of the chain): count the
@@ -922,17 +999,25 @@ class Dispatcher:
                 self._install_specialization()
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until a pending background compilation has finished, and install it.
+        """Block until a pending background compilation has finished, and install it; and
+        until the opt_level build of a quick first tier is swapped in (``tiered``).
 
         Returns False if ``timeout`` (seconds) ran out first, else True. Does not
         raise the CompileError of a refused function (calls do, with fallback=False).
         """
+        deadline = None if timeout is None else time.monotonic() + timeout
         for thread in (self._thread, self._spec_thread):
             if thread is not None:
                 thread.join(timeout)
                 if thread.is_alive():
                     return False
         self.poll()
+        # Then the upgrades (those the install above started too).
+        for thread in list(self._upgrades):
+            if thread is not threading.current_thread():
+                thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+                if thread.is_alive():
+                    return False
         return True
 
     def _internal_error(self, exc: BaseException) -> CompileError:
@@ -1146,6 +1231,7 @@ def jit(
     hot: int | None = None,
     background: bool | None = None,
     opt_level: int | None = None,
+    tiered: bool | None = None,
     max_signatures: int | None = None,
     cache_dir: str | os.PathLike | None = None,
     dump_dir: str | os.PathLike | None = None,
@@ -1167,6 +1253,10 @@ def jit(
     - ``background`` (default False): compile in a background thread; calls run in
       the interpreter until the build is ready. ``f.wait()`` blocks until it is.
     - ``opt_level`` (default 2): the C compiler's optimization level, 0 to 3.
+    - ``tiered`` (default True): Cython backend, ``opt_level`` >= 2: a function that has
+      to be built runs first from a module built at -Og (about half the C compiler's
+      time), while a background thread builds (and caches) the ``opt_level`` one and
+      swaps it in. ``f.wait()`` waits for that swap.
     - ``max_signatures`` (default 8): how many argument-type signatures get their own
       typed specialization; calls of further signatures run the generic code.
     - ``cache_dir``: this function's cache directory (default: the configured one).
@@ -1179,7 +1269,7 @@ def jit(
     """
     cfg = _config.resolve(
         backend=backend, fallback=fallback, cache=cache, hot=hot, background=background,
-        opt_level=opt_level, max_signatures=max_signatures, cache_dir=cache_dir,
+        opt_level=opt_level, tiered=tiered, max_signatures=max_signatures, cache_dir=cache_dir,
         dump_dir=dump_dir, disable=disable,
     )
 

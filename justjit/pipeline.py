@@ -39,6 +39,9 @@ class Compiled:
     typed: bool = False  # a typed copy for `arg_types` (else generic code only)
     arg_types: tuple = ()  # lattice type names of the arguments it was specialized for
     cache_hit: Optional[bool] = None  # True: found by the warm path (else see the backend)
+    # A quick first tier (`tiered`): upgrade() builds the same code at opt_level, caches it
+    # and returns its Compiled (same fields); meant for a background thread.
+    upgrade: Optional[Callable[[], "Compiled"]] = None
 
 
 def _signature_text(py_func) -> str:
@@ -98,13 +101,16 @@ def _typed_signature_text(spec) -> str:
 def compile_function(py_func, *, backend: str = "cython", use_cache: bool = True,
                      opt_level: int = 2, dump_dir: Optional[str] = None,
                      metadata: Optional[dict] = None,
-                     arg_types: Optional[tuple] = None) -> Compiled:
+                     arg_types: Optional[tuple] = None, tiered: bool = False) -> Compiled:
     """Compile `py_func`: generic code, or with `arg_types` (the classes of the arguments
     in co_varnames order, their lattice types, or a `fingerprint.ValueProfile` of their
     values) a typed copy guarded by them plus the generic code it falls back to
-    (Compiled.typed says whether anything was typed)."""
+    (Compiled.typed says whether anything was typed). `tiered` (at opt_level >= 2, on a
+    backend that offers it): when the code has to be built, a quick build first, and
+    Compiled.upgrade to make the opt_level one."""
     try:
-        return _compile(py_func, backend, use_cache, opt_level, dump_dir, metadata, arg_types)
+        return _compile(py_func, backend, use_cache, opt_level, dump_dir, metadata, arg_types,
+                        tiered)
     finally:
         if hasattr(arg_types, "release"):
             arg_types.release()
@@ -124,7 +130,7 @@ def _without_arrays(arg_types):
     return tuple(OBJECT if t.array is not None else t for t in arg_types)
 
 
-def _compile(py_func, backend, use_cache, opt_level, dump_dir, metadata, arg_types):
+def _compile(py_func, backend, use_cache, opt_level, dump_dir, metadata, arg_types, tiered):
     backend_module = _backend_module(backend, py_func)
     if not getattr(backend_module, "TYPED", False):
         arg_types = None  # a backend that does not emit typed ops yet: generic code
@@ -143,11 +149,23 @@ def _compile(py_func, backend, use_cache, opt_level, dump_dir, metadata, arg_typ
     fields = dict(signature=signature, typed=typed,
                   arg_types=tuple(str(t) for t in spec.arg_types) if typed else ())
     extra = {} if warm is None else {"on_entry": warm.recorder(fields, arg_types)}
-    entry, source, handle = backend_module.compile(
+    tiered = tiered and opt_level >= 2 and getattr(backend_module, "TIERED", False)
+    if tiered:
+        extra["tiered"] = True
+    entry, source, handle, *upgrade = backend_module.compile(
         ir, key_extra=(code_fingerprint(py_func.__code__),), use_cache=use_cache,
         opt_level=opt_level, on_source=_dumper(py_func, dump_dir),
         metadata=dict(metadata or {}, signature=signature, backend=backend), **extra)
-    return _compiled(backend, entry, source, handle, **fields)
+    later = upgrade[0] if upgrade else None
+
+    def upgraded() -> Compiled:  # (the same .pyx: the same fields)
+        return _compiled(backend, *later(), **fields)
+
+    # Tiered, the backend says whether it built (the build counters would also count an
+    # upgrade running in the background).
+    hit = {"cache_hit": later is None} if tiered else {}
+    return _compiled(backend, entry, source, handle,
+                     upgrade=None if later is None else upgraded, **hit, **fields)
 
 
 def _compiled(backend: str, entry, source: str, handle, **fields) -> Compiled:

@@ -7,6 +7,10 @@ import pytest
 # import mode or the presence of a tests/__init__.py.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+# The suite tests the code users run for long: the opt_level build, compiled at once (one
+# C compile per module, as before the quick first tier; tests/test_tiered.py tests the tiers).
+os.environ.setdefault("JUSTJIT_TIERED", "0")
+
 #: Backends every differential test runs against. (A backend's deliberate refusals of a kind of
 #: function, if it has any, are xfails: see difftest.EXPECTED_REFUSALS and the hook below.)
 BACKENDS = ["cython", "llvm"]

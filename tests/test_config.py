@@ -51,6 +51,7 @@ FULL_TABLE = """
     background = true
     threshold = 50
     opt_level = 1
+    tiered = false
     max_signatures = 3
     dump_dir = "dumps"
     disable = false
@@ -65,7 +66,7 @@ def test_defaults_without_any_layer(isolated):
     assert jconfig.resolve() == jconfig.JITConfig()
     assert jconfig.JITConfig() == jconfig.JITConfig(
         backend="cython", fallback=True, cache=True, disable=False, dump_dir=None, hot=0,
-        background=False, opt_level=2,
+        background=False, opt_level=2, tiered=True,
     )
     assert (resolved.threshold, resolved.cache_dir) == (1000, None)
 
@@ -77,7 +78,7 @@ def test_pyproject_layer(isolated):
     assert resolved.values["backend"] == "llvm" and resolved.values["cache"] is False
     assert resolved.values["hot"] == 3 and resolved.values["background"] is True
     assert resolved.values["threshold"] == 50 and resolved.values["opt_level"] == 1
-    assert resolved.values["max_signatures"] == 3
+    assert resolved.values["max_signatures"] == 3 and resolved.values["tiered"] is False
     assert resolved.values["fallback"] is False
     # Relative paths are relative to the pyproject.toml that names them.
     assert resolved.values["cache_dir"] == str(isolated / "build" / "jj-cache")
@@ -140,6 +141,24 @@ def test_decorator_uses_the_resolved_settings(isolated, monkeypatch):
 
     assert (f.dispatcher.config.hot, f.dispatcher.config.background, f.dispatcher.config.opt_level) == (2, False, 3)
     assert (g.dispatcher.config.hot, g.dispatcher.config.opt_level) == (0, 0)
+
+
+def test_tiered_goes_through_the_layers(isolated, monkeypatch):
+    assert jconfig.resolve().tiered is True
+    write_pyproject(isolated, "[tool.justjit]\ntiered = false\n")
+    assert jconfig.resolve().tiered is False
+    monkeypatch.setenv("JUSTJIT_TIERED", "1")
+    assert jconfig.resolve().tiered is True
+    justjit.config.tiered = False
+    assert jconfig.resolve().tiered is False
+
+    @jit(tiered=True)
+    def f(x):
+        return x
+
+    assert f.dispatcher.config.tiered is True
+    with pytest.raises(TypeError):
+        jit(tiered=1)
 
 
 def test_settings_are_snapshotted_at_decoration(isolated):

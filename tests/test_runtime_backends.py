@@ -362,6 +362,9 @@ EIGHT_PROCESSES = """
                 os.read(go_r, 1)
                 import jjworker
                 line = json.dumps([jjworker.scaled(41), jjworker.plain(41), jjworker.scaled.stats.compiles])
+                # os._exit skips the wait for the background build that publishes the
+                # opt_level module (tiered): wait here.
+                jjworker.scaled.wait()
                 os.write(1, (line + "\\n").encode())    # one write: lines never interleave
                 status = 0
             finally:
@@ -426,6 +429,7 @@ def listed_affine(x, k):  # compiled by this test only: its entry is in this tes
 def test_cache_list_info_clear(backend, root, capsys):
     jitted = jit(listed_affine, backend=backend, fallback=False)
     compare_calls(listed_affine, jitted, (2, 3))
+    jitted.wait()  # (tiered: the cache gets the opt_level module when it is swapped in)
     capsys.readouterr()
     assert main(["cache", "list"]) == 0
     out = capsys.readouterr().out
@@ -503,6 +507,7 @@ def test_entry_corrupted_by_another_process_mid_run_is_survived(backend, root, t
     jitted = jit(target, backend=backend, fallback=False)
     compare_calls(target, jitted, (10, 3), (7, -2))
     assert jitted.stats.status == "compiled"
+    jitted.wait()  # (tiered: the rebuilt entry is published when its upgrade is swapped in)
     if mode != "manifest":
         # The damaged binary was removed and built again. (A damaged manifest over an intact
         # binary may stay until a lookup reads it: the warm path checks the binary only.)

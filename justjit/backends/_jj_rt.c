@@ -937,7 +937,7 @@ static struct PyModuleDef jjl_module = {
 
 PyMODINIT_FUNC PyInit__jj_rt(void)
 {
-    if (JJ_InitRuntime() < 0 || jjl_init_generators() < 0) {
+    if (JJ_InitRuntime() < 0 || JJ_InitGenerators() < 0 || jjl_init_generators() < 0) {
         return NULL;
     }
     PyObject *m = PyModule_Create(&jjl_module);

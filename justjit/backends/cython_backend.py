@@ -19,6 +19,7 @@ DIRECT_CALLS = True  # runs SelfCall: a specialization's calls of itself (justji
 CHAINS = True  # modules take the next specialization of the dispatcher's chain (__jj_chain)
 WARM = True  # offers warm_key_parts and load_warm, and compile(on_entry=)
 NUMPY = True  # emits the numpy typed ops (GuardArray, ArrayLoad, ...; runtime/jj_numpy.h)
+TIERED = True  # compile(tiered=True): a quick -Og module first, and its upgrade (see compile)
 
 
 # (a named tuple, not a dataclass: a warm load imports this module, and making a dataclass
@@ -40,27 +41,45 @@ def run_stages(ir) -> CythonStages:
 
 
 def compile(ir, *, key_extra: tuple, use_cache: bool, opt_level: int, on_source=None,
-            metadata=None, on_entry=None):
+            metadata=None, on_entry=None, tiered: bool = False):
     """Build (or load from the cache) the extension for `ir`; returns (entry, pyx text,
     module). `metadata` (function, signature, backend) is recorded in the cache entry;
     `on_entry(location, constants)` is called when the module is in the cache (`location`
-    is what `load_warm` needs, marshallable)."""
-    from .cython_build import build_cached
+    is what `load_warm` needs, marshallable).
+
+    With `tiered`, returns (entry, pyx text, module, upgrade): when the module had to be
+    built, it is a quick one (cython_build.build_tiered) and `upgrade()` builds, caches and
+    initializes the `opt_level` one and returns its (entry, pyx text, module); else
+    `upgrade` is None."""
+    from .cython_build import build_cached, build_tiered
 
     stages = run_stages(ir)
     text = stages.pyx.text
+    constants = stages.pyx.constants
     if on_source is not None:
         on_source(text, ".pyx")
-    module, module_name, key, store = build_cached(
+    build = build_tiered if tiered else build_cached
+    module, module_name, key, store, *finish = build(
         text, name_hint=ir.name, key_extra=key_extra, use_cache=use_cache,
         opt_level=opt_level, metadata=metadata)
-    # The module is keyed by the code object's fingerprint (in key_extra) as well as its
-    # text, so the constants given here are always the ones its text was generated for.
-    module.__jj_init(stages.pyx.constants)
-    location = store.location(module_name, key) if on_entry and store is not None else None
-    if location is not None:
-        on_entry(location, stages.pyx.constants)
-    return module.entry, text, module
+    finish = finish[0] if finish else None
+
+    def ready(module, module_name, key, store, cached=True):
+        # The module is keyed by the code object's fingerprint (in key_extra) as well as its
+        # text, so the constants given here are always the ones its text was generated for.
+        module.__jj_init(constants)
+        location = None
+        if cached and on_entry is not None and store is not None:
+            location = store.location(module_name, key)
+        if location is not None:
+            on_entry(location, constants)
+        return module.entry, text, module
+
+    # (the quick module is in no cache: its upgrade is recorded instead)
+    found = ready(module, module_name, key, store, cached=finish is None)
+    if not tiered:
+        return found
+    return (*found, None if finish is None else lambda: ready(*finish()))
 
 
 def warm_key_parts(opt_level: int, store) -> dict:

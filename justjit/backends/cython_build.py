@@ -18,8 +18,14 @@ Choices measured on this machine (tiny module / 20-line function, gcc 12):
   ``__defaults__``/``__code__``/descriptor behaviour of their own.
 - ``-g0``: debug info costs about 20 % of gcc's time at -O2.
 - ``-O2`` (the default) vs ``-O0``: 0.22 s vs 0.17 s for a tiny module,
-  0.48 s vs 0.21 s for a 20-line function.  ``opt_level`` is part of the key,
-  so a cheap first tier and a later -O2 rebuild can coexist in the cache.
+  0.48 s vs 0.21 s for a 20-line function.  ``opt_level`` is part of the key.
+- The quick first tier (`build_tiered`, the dispatcher's ``tiered``): Cython once, its
+  C at ``-Og`` for the first calls, then the same C at ``opt_level`` in the background,
+  which alone goes into the cache. gcc's CPU time on the eight modules of
+  ``benchmarks/compile_latency.py`` (median): -O2 1.24 s, -O1 0.9 s, -Og 0.57 s,
+  -O0 0.48 s; but -O0 frames are ~15 times larger (7.3 KB for group_stats' body against
+  0.45 KB at -Og and 0.48 KB at -O2): a deep recursion through compiled code would
+  overflow the C stack before Python's recursion limit.
 - ``-fira-region=all`` (gcc only; clang rejects it): a typed loop keeps its doubles
   in registers across the cold call of the loop-head eval breaker. Mandelbrot
   3.15 ms against 5.78 ms (40x against 21x CPython); n-body, sieve and compile time
@@ -61,8 +67,8 @@ from types import ModuleType
 
 from justjit import cache as _cache
 
-__all__ = ["BuildStats", "build_module", "build_cached", "load_entry", "module_key",
-           "toolchain_parts", "stats", "CYTHON_DIRECTIVES"]
+__all__ = ["BuildStats", "build_module", "build_cached", "build_tiered", "load_entry",
+           "module_key", "toolchain_parts", "stats", "CYTHON_DIRECTIVES"]
 
 # Compiler directives.  Only ones that shrink the generated C or silence
 # noise; none changes Python semantics (boundscheck/wraparound stay on,
@@ -372,13 +378,62 @@ def build_cached(pyx_source: str, *, name_hint: str, key_extra: tuple = (),
     """`build_module`, returning ``(module, module_name, key, cache)``: what a later
     `load_entry` needs (with `Cache.location`) to find it (``cache`` is None when the
     cache is not used)."""
-    if not isinstance(opt_level, int) or not 0 <= opt_level <= 3:
-        raise ValueError(f"opt_level must be 0, 1, 2 or 3, not {opt_level!r}")
+    _check_opt_level(opt_level)
     store = _cache.open_cache() if use_cache else None
     module_name, key = _module_key(pyx_source, name_hint, key_extra, opt_level, store)
     module = _loaded_or(module_name, lambda: _load_or_build(store, module_name, key,
                                                               pyx_source, opt_level, metadata))
     return module, module_name, key, store
+
+
+def build_tiered(pyx_source: str, *, name_hint: str, key_extra: tuple = (),
+                 opt_level: int = 2, use_cache: bool = True, metadata: dict | None = None):
+    """`build_cached`'s ``(module, module_name, key, cache)`` plus ``finish``.
+
+    When the module is loaded already or in the cache, that module and ``finish`` None.
+    Otherwise Cython runs once, and the module returned is its C compiled at -Og (about
+    0.55 s of gcc against 1.25 s at -O2 on the modules of benchmarks/compile_latency.py;
+    -O0 is faster still but its frames are ~15x larger, 7 KB for a 20-line function:
+    deep recursion through compiled code would overflow the C stack). It is neither
+    published nor remembered as the key's module. ``finish()`` (meant for a background
+    thread) compiles the same C at ``opt_level``, publishes and loads that module, and
+    returns the four values for it; it raises CompileError as `build_cached` does.
+    """
+    _check_opt_level(opt_level)
+    store = _cache.open_cache() if use_cache else None
+    module_name, key = _module_key(pyx_source, name_hint, key_extra, opt_level, store)
+
+    def load():
+        return _load_cached(store, module_name, key) if store is not None else None
+
+    module = _loaded_or(module_name, load)
+    if module is not None:
+        return module, module_name, key, store, None
+    build_dir = _new_dir(store.tmp if store is not None else _cache.private_dir(), module_name)
+    pyx_name = f"{module_name}.pyx"
+    final_pyx = (store.entries / module_name if store is not None else build_dir) / pyx_name
+    c_path = _cythonize(build_dir, module_name, pyx_source, store)
+    quick_so = _compile_c(build_dir, module_name, c_path, opt_level, store, final_pyx,
+                          quick=True)
+    try:
+        quick = _load(module_name, quick_so, build_dir / pyx_name)
+    finally:
+        os.unlink(quick_so)  # (loaded: it stays mapped) not to be published with the build
+
+    def finish():
+        def build():
+            so_path = _compile_c(build_dir, module_name, c_path, opt_level, store, final_pyx)
+            return _publish_and_load(store, build_dir, module_name, key, so_path, opt_level,
+                                     metadata)
+
+        return _loaded_or(module_name, build), module_name, key, store
+
+    return quick, module_name, key, store, finish
+
+
+def _check_opt_level(opt_level) -> None:
+    if not isinstance(opt_level, int) or not 0 <= opt_level <= 3:
+        raise ValueError(f"opt_level must be 0, 1, 2 or 3, not {opt_level!r}")
 
 
 def load_entry(store, location: tuple):
@@ -452,6 +507,12 @@ def _load_or_build(store, module_name, key, pyx_source, opt_level, metadata=None
     # (tracebacks, linecache) instead of the short-lived build directory.
     final_pyx = (store.entries / module_name if store is not None else build_dir) / pyx_name
     so_path = _build(build_dir, module_name, pyx_source, opt_level, store, final_pyx)
+    return _publish_and_load(store, build_dir, module_name, key, so_path, opt_level, metadata)
+
+
+def _publish_and_load(store, build_dir, module_name, key, so_path, opt_level, metadata):
+    """Move the finished build into the cache (if any) and load it from there."""
+    pyx_name = f"{module_name}.pyx"
     if store is None:
         return _load(module_name, so_path, build_dir / pyx_name)
     tc = _toolchain(opt_level, store)
@@ -489,28 +550,44 @@ _MAX_ERROR_LINES = 40
 def _build(build_dir: Path, module_name: str, pyx_source: str, opt_level: int, store,
            final_pyx: Path) -> Path:
     """Build ``<module_name><EXT_SUFFIX>`` in ``build_dir``; leave only it and the .pyx."""
+    c_path = _cythonize(build_dir, module_name, pyx_source, store)
+    return _compile_c(build_dir, module_name, c_path, opt_level, store, final_pyx)
+
+
+def _cythonize(build_dir: Path, module_name: str, pyx_source: str, store) -> Path:
+    """Write the .pyx into ``build_dir`` and Cython's C next to it; the C file's path."""
     pyx_path = build_dir / f"{module_name}.pyx"
     c_path = build_dir / f"{module_name}.c"
     pyx_path.write_text(pyx_source, encoding="utf-8")
-
     failure = _run_cython(pyx_path, c_path, module_name)
     if failure is not None:
         message, lines = failure
         _fail(build_dir, module_name, store, "cython", message, lines)
-    tc = _toolchain(opt_level, store)
-    _rewrite_c(c_path, module_name, final_pyx, utility_o1=_utility_o1_applies(tc, opt_level))
+    return c_path
 
-    so_path = build_dir / f"{module_name}{tc.ext_suffix}"
+
+def _compile_c(build_dir: Path, module_name: str, c_path: Path, opt_level: int, store,
+               final_pyx: Path, *, quick: bool = False) -> Path:
+    """Compile Cython's C at ``opt_level`` into ``<module_name><EXT_SUFFIX>``, and remove the
+    C file; with ``quick``, at -Og into ``<module_name>.quick<EXT_SUFFIX>``, keeping the C file
+    for the ``opt_level`` build (`build_tiered`)."""
+    tc = _toolchain(opt_level, store)
+    _rewrite_c(c_path, module_name, final_pyx,
+               utility_o1=not quick and _utility_o1_applies(tc, opt_level))
+    if quick:
+        tc = tc._replace(base_flags=tuple("-Og" if f == f"-O{opt_level}" else f
+                                          for f in tc.base_flags))
+    so_path = build_dir / f"{module_name}{'.quick' if quick else ''}{tc.ext_suffix}"
     failure = _run_cc(tc, c_path, so_path, build_dir)
     if failure is not None:
         message, lines = failure
         _fail(build_dir, module_name, store, "cc", message, lines)
-
-    for leftover in (c_path, pyx_path.with_suffix(".lis")):
-        try:
-            os.unlink(leftover)
-        except FileNotFoundError:
-            pass
+    if not quick:
+        for leftover in (c_path, c_path.with_suffix(".lis")):
+            try:
+                os.unlink(leftover)
+            except FileNotFoundError:
+                pass
     return so_path
 
 

@@ -1197,6 +1197,8 @@ class _Emitter(TypedOps):
         init.add(1, "cdef Py_ssize_t i")
         init.add(1, "global __jj_K")
         init.add(1, "JJ_InitRuntime()")
+        if self.gen:  # (only these reference the generator types: gcc time, see jj_runtime.h)
+            init.add(1, "JJ_InitGenerators()")
         init.add(1, f"JJ_CheckConstants(constants, {n})")
         init.add(1, "__jj_K = constants")
         init.add(1, f"for i in range({n}):")

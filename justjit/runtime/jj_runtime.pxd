@@ -66,6 +66,7 @@ cdef extern from "Python.h":
 
 cdef extern from "jj_runtime.h":
     int JJ_InitRuntime() except -1
+    int JJ_InitGenerators() except -1   # after JJ_InitRuntime, in modules with generators
     # At every loop head, with the function's own countdown and the line to report: signal
     # handlers and the GIL, as ceval's eval breaker.
     int JJ_Tick(int countdown, int *L, int line) except -1
