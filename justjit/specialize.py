@@ -88,6 +88,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
+from .inline_leaves import inline_leaves
 from .analyses import types as T
 from .analyses.dataflow import (block_points, edge_defs, loop_heads, may_raise,
                                 reverse_postorder)
@@ -1270,6 +1271,7 @@ def specialize(fn: IRFunction, arg_types=(), globals_: Optional[Mapping] = None,
     verify(out)
     if self_result is not None:
         direct = _Specializer(fn, facts, direct=True, self_result=self_result).run()
+        inline_leaves(direct)
         verify(direct)
         out.specialization.direct = direct
     return out
@@ -1288,7 +1290,8 @@ def specialize(fn: IRFunction, arg_types=(), globals_: Optional[Mapping] = None,
 # global, the dispatcher state, the compiled entry); in a direct body nothing can have
 # changed since its caller checked, so its SelfCalls only count the recursion depth. A direct
 # body that leaves typed code (a deopt) runs on generic and returns an object, and its caller
-# continues generic after the call with that object.
+# continues generic after the call with that object. The direct body's SelfCalls first run
+# the callee's leaf code inline (justjit.inline_leaves): fib(1) and fib(0) make no call.
 
 # Typed ops that run no code but their own (LoadGlobal: the function's own name; known
 # globals and math attributes are cached dict reads, their guards deopt).

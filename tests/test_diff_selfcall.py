@@ -10,6 +10,7 @@ PYTEST_DONT_REWRITE: pytest must not rewrite this module, so the functions keep 
 """
 import importlib
 import math
+import sys
 import traceback
 
 import pytest
@@ -277,3 +278,102 @@ def test_a_profiler_sees_every_call(backend, n):
         globals()["fib"] = fib
     want = count_calls(fib)
     assert got == want
+
+
+# --- the callee's leaf code, run inline (justjit.inline_leaves) --------------------------------
+
+def leaf_first(n):
+    if n < 1:
+        return 0
+    return leaf_first(0) + leaf_first(n - 1) + 1
+
+
+def chain(n):
+    if n < 2:
+        return n
+    return chain(n - 1) + 1
+
+
+def frames_below():
+    frame, count = sys._getframe(1), 0
+    while frame is not None:
+        frame, count = frame.f_back, count + 1
+    return count
+
+
+@pytest.mark.parametrize("fn", [leaf_first, chain, fib])
+def test_recursion_error_at_the_same_depth_when_the_leaf_runs_inline(backend, fn):
+    # CPython raises RecursionError entering a callee at the limit, a leaf too: calls whose
+    # deepest (inline) leaves land on each side of the limit, fib's under a low limit.
+    jitted = run_both(fn, (5,), backend=backend)  # compiled here, at the usual limit
+    old = sys.getrecursionlimit()
+    if fn is fib:
+        sys.setrecursionlimit(frames_below() + 40)
+    try:
+        top = sys.getrecursionlimit() - frames_below()
+        compare_calls(fn, jitted, *[(n,) for n in range(top - 45, top + 5)],
+                      setup=bound_to(fn.__name__))
+    finally:
+        globals()[fn.__name__] = fn
+        sys.setrecursionlimit(old)
+
+
+def scaled(n):
+    if n < 2:
+        return n * 4611686018427387904
+    return scaled(n - 1) + scaled(n - 5)
+
+
+def at_the_magic(n):
+    if n < 1:
+        return -9223372036854775807
+    return at_the_magic(n - 1) + 0 * at_the_magic(n - 2)
+
+
+def test_leaf_results_past_int64_and_at_the_edges(backend):
+    # scaled: leaves of 2**62 * n overflow for n < -2 (the inline copy gives up, the call
+    # deopts) and give -2**63 for n == -2; sums past int64. at_the_magic: a typed result equal
+    # to the direct bodies' magic value.
+    run_both(scaled, *[(n,) for n in (1, 2, 3, 4, 6, 9, 12)], backend=backend)
+    run_both(at_the_magic, (0,), (1,), (2,), (5,), backend=backend)
+
+
+def halves(x):
+    if x < 1.0:
+        return x * 0.5
+    return halves(x / 3.0) + halves(x - 1.5)
+
+
+def test_float_leaves(backend):
+    run_both(halves, (0.5,), (2.0,), (7.25,), (-0.0,), (float("inf"),), backend=backend)
+
+
+def rebinds(n, k):
+    if n < 2:
+        k = k + n
+        return k
+    return rebinds(n - 1, k) + rebinds(n - 2, k) * 3 + k
+
+
+def test_a_callee_rebinding_its_parameter_inline_leaves_the_callers_alone(backend):
+    # the copy of the callee writes its own k, not the caller's k it was called with
+    run_both(rebinds, *[(n, k) for n in (0, 1, 2, 3, 6, 11) for k in (0, 5, -7)],
+             backend=backend)
+
+
+def test_the_direct_body_runs_leaves_inline():
+    # (what the tests above check the effects of) fib's direct body tests the budget and the
+    # callee's `n < 2` before each of its two calls; its calls themselves are still there
+    from justjit.ir import ops as ir
+    from justjit.pipeline import specialized_ir
+
+    plain = fib
+    globals()["fib"] = jit(plain, fallback=False)  # what makes its calls self-calls
+    try:
+        direct = specialized_ir(plain, (int,), direct_calls=True).specialization.direct
+    finally:
+        globals()["fib"] = plain
+    terms = [b.terminator for b in direct.blocks.values()]
+    ops = [op for b in direct.blocks.values() for op in b.ops]
+    assert sum(isinstance(t, ir.SelfCall) for t in terms) == 2
+    assert {op.depth for op in ops if isinstance(op, ir.DirectBudget)} == {0, 1, 2}

@@ -623,6 +623,12 @@ class _Lowering:
         return v
 
     def state(self, which: str) -> str:
+        if self.direct:
+            # Loaded where used: only generic code uses them, and loaded on entry they would
+            # hold registers (or stack slots) across the typed code's calls.
+            index = ("g", "b", "cl").index(which)
+            p = self.item_ptr("%jj.state", capi.TUPLE_ITEMS + 8 * index)
+            return self.inst(f"load ptr, ptr {p}, align 8, !invariant.load !0", "st")
         self.uses_state.add(which)
         return {"g": "%jj.globals", "b": "%jj.builtins", "cl": "%jj.closure"}[which]
 
@@ -1022,7 +1028,6 @@ class _Lowering:
             ty = LL_TYPES[reg.kind]
             params.append(f"{ty} %jj.arg{k}")
             self.ustore(reg, f"%jj.arg{k}")
-        self.load_state()
         self.emit(f"br label %b{fn.entry}")
         prologue = self.body
         self.body = []
@@ -1050,8 +1055,8 @@ class _Lowering:
         args = "".join(f"{LL_TYPES[a.kind]} {self.uload(a)}, " for a in term.args)
         go_label = self.new_label("selfcall")
         if term.func is None:
-            go = self.inst("icmp sgt i32 %jj.rem, 0", "c")
-            self.emit(f"br i1 {go}, label %{go_label}, label %b{term.decline}")
+            spent = self.inst("icmp slt i32 %jj.rem, 1", "c")  # unlikely
+            self.emit(f"br i1 {spent}, label %b{term.decline}, label %{go_label}, !prof !1")
             self.label(go_label)
             budget = self.inst("sub i32 %jj.rem, 1", "rem")
         else:
@@ -1070,10 +1075,23 @@ class _Lowering:
             # code set the thread's counter: back to what it was before the call
             self.call("void", "*JJL_RecursionSet",
                       [("i32", self.inst(f"add i32 {budget}, 1", "rem"))])
-        cmp = "fcmp oeq" if rty == "double" else "icmp eq"
-        is_magic = self.inst(f"{cmp} {rty} {value}, {magic}", "c")
         check, ok = self.new_label("direct.magic"), self.new_label("direct.ok")
-        self.emit(f"br i1 {is_magic}, label %{check}, label %{ok}, !prof !1")
+        if rty == "i64":
+            # value - 2 overflows only for INT64_MIN and the magic -INT64_MAX: one compare
+            # with a small immediate, where the magic itself needs a register held across
+            # the typed code's calls. The exact test follows on the cold side.
+            near = self.new_label("direct.near")
+            low = self.call("{i64, i1}", "llvm.ssub.with.overflow.i64",
+                            [("i64", value), ("i64", "2")])
+            self.emit(f"br i1 {self.inst(f'extractvalue {{i64, i1}} {low}, 1', 'c')}, "
+                      f"label %{near}, label %{ok}, !prof !1")
+            self.label(near)
+            is_magic = self.inst(f"icmp eq i64 {value}, {magic}", "c")
+            self.emit(f"br i1 {is_magic}, label %{check}, label %{ok}")
+        else:
+            cmp = "fcmp oeq" if rty == "double" else "icmp eq"
+            is_magic = self.inst(f"{cmp} {rty} {value}, {magic}", "c")
+            self.emit(f"br i1 {is_magic}, label %{check}, label %{ok}, !prof !1")
         self.label(check)
         dirty = self.inst(f"load ptr, ptr {self.dirty_slot()}, align 8", "dirty")
         has = self.inst(f"icmp ne ptr {dirty}, null", "c")
@@ -1087,6 +1105,9 @@ class _Lowering:
         if term.dest.kind == "b1":
             value = self.inst(f"trunc i32 {value} to i1", "v")
         self.ok_with(term, value)
+
+    def op_DirectBudget(self, op: ir.DirectBudget, released):
+        self.ustore(op.dest, self.inst(f"icmp sgt i32 %jj.rem, {int(op.depth)}", "c"))
 
     def op_DirectResult(self, op: ir.DirectResult, released):
         # The object the SelfCall's callee handed over (a new reference): taken, slot emptied.
@@ -2056,7 +2077,8 @@ class _Lowering:
         """Go to term.deopt (or the label `deopt`) when `bad`; go on in a new block (the ok
         side) otherwise."""
         ok = self.new_label("typed.ok")
-        self.emit(f"br i1 {bad}, label %{deopt or f'b{term.deopt}'}, label %{ok}")
+        # (unlikely: the typed code's register allocation and layout favour the ok side)
+        self.emit(f"br i1 {bad}, label %{deopt or f'b{term.deopt}'}, label %{ok}, !prof !1")
         self.label(ok)
 
     def ok_with(self, term: ir.Op, value: str) -> None:

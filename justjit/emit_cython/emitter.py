@@ -477,9 +477,12 @@ class _Emitter(TypedOps):
 
     def state(self, which: str) -> str:
         self.uses.add(which)
-        name = {"g": "__jj_g", "b": "__jj_b", "cl": "__jj_cl"}[which]
-        # (a direct body holds them as borrowed pointers: no reference counting per call)
-        return f"<object>{name}" if self.direct else name
+        if self.direct:
+            # Read where used (borrowed, no reference counting): only generic code uses them,
+            # and loaded on entry they would hold a register across the typed code's calls.
+            self.uses.discard(which)
+            return f"<object>JJ_TupleItem(__jj_state, {('g', 'b', 'cl').index(which)})"
+        return {"g": "__jj_g", "b": "__jj_b", "cl": "__jj_cl"}[which]
 
     def opt(self, r: Optional[Reg]) -> str:
         return "None" if r is None else self.reg(r)
@@ -792,6 +795,9 @@ class _Emitter(TypedOps):
                 f"    __jj_sc = JJ_DirectOutcome_{kind}(__jj_d{kind}, &__jj_dirty)",
                 "else:",
                 "    __jj_sc = 2"]
+
+    def op_DirectBudget(self, op: ir.DirectBudget):
+        return f"{self.reg(op.dest)} = __jj_rem > {int(op.depth)}"
 
     def op_DirectResult(self, op: ir.DirectResult):
         return f"{self.reg(op.dest)} = JJ_DirectTake(&__jj_dirty)"
@@ -1283,8 +1289,7 @@ class _Emitter(TypedOps):
             out.add(depth, "cdef PyObject *__jj_yp = NULL")
         for key, index in (("g", 0), ("b", 1), ("cl", 2)):
             if key in self.uses:
-                out.add(depth, f"cdef PyObject *__jj_{key} = JJ_TupleItem(__jj_state, {index})"
-                        if self.direct else f"cdef object __jj_{key} = __jj_state[{index}]")
+                out.add(depth, f"cdef object __jj_{key} = __jj_state[{index}]")
 
     def call_counter(self) -> int:
         """Which of the module's call counters (`__jj_calls`, read by `__jj_counts`) a call

@@ -769,6 +769,9 @@ class IRInterpreter:
     def op_DirectResult(self, op, regs, st):
         raise AssertionError("DirectResult is reached only after a SelfCall went dirty")
 
+    def op_DirectBudget(self, op, regs, st):
+        regs[op.dest] = False  # the SelfCall then declines (see op_SelfCall)
+
     def op_ReturnUnboxed(self, op, regs, st):
         return _Return(self.get(regs, op.value))
 

@@ -1344,6 +1344,16 @@ class DirectResult(Op):
     line: Optional[int] = None
 
 
+@_op(defs=("dest",), raises=False, kinds={"dest": "b1"})
+class DirectBudget(Op):
+    """dest = 1 when this direct body's recursion budget allows `depth` + 1 nested calls
+    (a SelfCall declines when it allows none, and the generic call raises RecursionError).
+    Only in a direct body; it guards the callee code it runs inline (justjit.inline_leaves)."""
+    dest: Reg
+    depth: int
+    line: Optional[int] = None
+
+
 @_op(uses=("value",), raises=False, terminator=True, kinds={"value": UNBOXED_KINDS})
 class ReturnUnboxed(Op):
     """Return from a direct body's typed code with the unboxed result (no object made)."""
@@ -1356,9 +1366,8 @@ TYPED_OPS = (ClearLocal, ConstInt, ConstFloat, ConstBool, BoxInt, BoxFloat, BoxB
              FloatArith, FloatUnary, IntCompare, FloatCompare, Truth, IntMinMax, FloatMinMax,
              TypedLen, GuardType, GuardIdentity, IntArith, IntUnary, FloatDivide,
              IntToFloatExact, FloatToInt, MathFunc, SeqLoad, ListStore, TypedCondBranch,
-             RangeIterNext, SelfCall, DirectResult, ReturnUnboxed, BoxNumpy, BoxFloatOrNumpy, BoxIntTuple,
-             GuardArray,
-             ArrayLoad, ArrayStore, NpArith)
+             RangeIterNext, SelfCall, DirectResult, DirectBudget, ReturnUnboxed, BoxNumpy,
+             BoxFloatOrNumpy, BoxIntTuple, GuardArray, ArrayLoad, ArrayStore, NpArith)
 
 
 # --------------------------------------------------------------------------------------------
