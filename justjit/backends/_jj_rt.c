@@ -14,6 +14,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include "jj_runtime.h"
+#include "jj_numpy.h" /* numpy typed ops: llvm_lower.py inlines element access, calls the rest */
 
 #ifndef JJ_RT_SOURCE_DIGEST
 #define JJ_RT_SOURCE_DIGEST "unknown"
@@ -898,6 +899,18 @@ static const jjl_symbol jjl_symbols[] = {
     JJL_SYM(JJL_GetMethodCached),
     JJL_SYM(JJL_GetAttrCached),
     JJL_SYM(JJ_HandlePending),
+    /* jj_numpy.h (the rest of the numpy typed ops is inline: llvm_lower.py, numpy section) */
+    JJL_SYM(JJ_GuardArray_int32),
+    JJL_SYM(JJ_GuardArray_int64),
+    JJL_SYM(JJ_GuardArray_float32),
+    JJL_SYM(JJ_GuardArray_float64),
+    JJL_SYM(JJ_BoxNumpy_int32),
+    JJL_SYM(JJ_BoxNumpy_int64),
+    JJL_SYM(JJ_BoxNumpy_float32),
+    JJL_SYM(JJ_BoxNumpy_float64),
+    JJL_SYM(JJ_ArrayStore_int32_trunc),
+    JJL_SYM(JJ_ArrayStore_int64_trunc),
+    JJL_SYM(JJ_ArrayStore_float32_round),
     {NULL, NULL},
 };
 

@@ -62,6 +62,7 @@ STAGES = ("llvm", "llvm-raw")
 TYPED = True  # lowers the typed ops of justjit.specialize (no chain of specializations yet)
 DIRECT_CALLS = True  # lowers SelfCall: a specialization's calls of itself (justjit.specialize)
 WARM = True  # offers warm_key_parts and load_warm, and compile(on_entry=)
+NUMPY = True  # lowers the numpy typed ops (GuardArray, ArrayLoad, ...; llvm_lower.py)
 # The symbol of a module's call counters, [2 x i64]: calls served by its typed code and by its
 # generic code (llvm_lower emits them, NativeCode.call_counts reads them).
 CALLS_NAME = "jj_calls"

@@ -381,7 +381,9 @@ class _Lowering:
             self.decls = parent.decls
             self.data = parent.data
             self.globals_ = parent.globals_
+            self.np_helpers = parent.np_helpers
         else:
+            self.np_helpers: set[str] = set()  # the module's !jj.numpy (see np_record)
             self.k = _Constants()
             from ..emit_cython.emitter import tb_code
             self.tbcode_index = self.k.obj(tb_code(fn))
@@ -867,8 +869,8 @@ class _Lowering:
         counters = [f"@{CALLS_NAME} = global [2 x i64] zeroinitializer"]
         text = "\n".join(head + data + counters + self.globals_ + [""] + decls + [""]
                          + [capi.refcount_ir(self.inline_decref)]
-                         + fn_text + ["", "!0 = !{}", '!1 = !{!"branch_weights", i32 1, i32 2000}',
-                                      ""])
+                         + fn_text + ["", "!0 = !{}", '!1 = !{!"branch_weights", i32 1, i32 2000}']
+                         + self.np_metadata() + [""])
         symbols = [d for d in self.decls if not d.startswith("llvm.")] + sorted(self.data)
         symbols.append("_Py_Dealloc")
         return LoweredModule(text=text, constants=tuple(self.k.values),
@@ -2348,3 +2350,245 @@ class _Lowering:
         self.ustore(term.dest, cur)
         self.ustore(term.cur, self.inst(f"select i1 {overflow}, i64 {stop}, i64 {past}"))
         self.emit(f"br label %b{term.body}")
+
+    # ---- numpy arrays and scalars (ir/ops.py's numpy ops; C: runtime/jj_numpy.h) ------------
+    # The same checks as jj_numpy.h's helpers, at every access: element addresses, loads,
+    # exact stores and NpArith are inline (the hot path); the entry guard, boxing and the
+    # converting stores call the helpers themselves (_jj_rt.c exports them).
+
+    def np_record(self, *helpers: str) -> None:
+        """Name in the module's !jj.numpy the jj_numpy.h helpers whose work the code does
+        (inline or by calling them): metadata, kept by the optimizer, so that inspect_llvm
+        shows which typed numpy ops a function has."""
+        self.np_helpers.update(helpers)
+
+    def np_metadata(self) -> list[str]:
+        # (numbered from 100: clear of module()'s own nodes; LLVM renumbers them anyway)
+        names = sorted(self.np_helpers)
+        if not names:
+            return []
+        return ["!jj.numpy = !{" + ", ".join(f"!{100 + k}" for k in range(len(names))) + "}"] + [
+            f'!{100 + k} = !{{!"{name}"}}' for k, name in enumerate(names)]
+
+    def np_field(self, obj: str, offset: int, ty: str, align: int) -> str:
+        return self.inst(f"load {ty}, ptr {self.item_ptr(obj, offset)}, align {align}", "np")
+
+    def np_dtype(self, dtype: str) -> str:
+        if dtype not in NP_ELEMENTS:
+            raise LowerError(f"no typed numpy dtype {dtype!r}")
+        _check_numpy_layout()
+        return dtype
+
+    def np_slot(self, term, write: bool) -> str:
+        """JJ_NpSlot<ndim>_<dtype>: the address of arr[i] / arr[i, j]; deopt when the array is
+        no longer of that dtype and ndim (or not writable, for a store) or an index is out of
+        range. The fields are read here, never kept: generic code may have changed them."""
+        if len(term.indices) not in (1, 2):
+            raise LowerError(f"no typed access with {len(term.indices)} indices")
+        arr = self.load(term.arr)
+        descr = self.np_field(arr, NP_DESCR, "ptr", 8)
+        bad = [self.inst(f"icmp ne i32 {self.np_field(arr, NP_ND, 'i32', 8)}, "
+                         f"{len(term.indices)}", "c"),
+               self.inst(f"icmp ne i32 {self.np_field(descr, NP_TYPE_NUM, 'i32', 4)}, "
+                         f"{NP_TYPE_NUMS[self.np_dtype(term.dtype)]}", "c"),
+               self.inst(f"icmp eq i8 {self.np_field(descr, NP_BYTEORDER, 'i8', 1)}, "
+                         f"{NP_SWAPPED}", "c")]
+        if write:  # writeable, and not one that warns on write
+            flags = self.np_field(arr, NP_FLAGS, "i32", 8)
+            mask = (NP_WRITEABLE | NP_WARN_ON_WRITE) - (1 << 32)  # (as a signed i32)
+            masked = self.inst(f"and i32 {flags}, {mask}")
+            bad.append(self.inst(f"icmp ne i32 {masked}, {NP_WRITEABLE}", "c"))
+        self.deopt_if(term, self.any_of(*bad))  # (before reading dimensions[ndim - 1])
+        dims = self.np_field(arr, NP_DIMS, "ptr", 8)
+        strides = self.np_field(arr, NP_STRIDES, "ptr", 8)
+        out, offset = [], None
+        for axis, reg in enumerate(term.indices):
+            i = self.uload(reg)
+            n = self.inst(f"load i64, ptr {self.item_ptr(dims, 8 * axis)}, align 8", "np")
+            back = self.inst(f"icmp slt i64 {i}, 0", "c")
+            i = self.inst(f"select i1 {back}, i64 {self.inst(f'add i64 {i}, {n}')}, i64 {i}")
+            out.append(self.inst(f"icmp uge i64 {i}, {n}", "c"))
+            stride = self.inst(f"load i64, ptr {self.item_ptr(strides, 8 * axis)}, align 8",
+                               "np")
+            step = self.inst(f"mul i64 {i}, {stride}")
+            offset = step if offset is None else self.inst(f"add i64 {offset}, {step}")
+        self.deopt_if(term, self.any_of(*out))
+        data = self.np_field(arr, NP_DATA, "ptr", 8)
+        self.np_record(f"JJ_NpSlot{len(term.indices)}_{term.dtype}")
+        return self.inst(f"getelementptr i8, ptr {data}, i64 {offset}", "np.slot")
+
+    def term_ArrayLoad(self, term: ir.ArrayLoad) -> None:
+        elem = NP_ELEMENTS[self.np_dtype(term.dtype)]
+        # align 1: a view's data may be unaligned (the C helper's memcpy)
+        v = self.inst(f"load {elem}, ptr {self.np_slot(term, write=False)}, align 1", "np.elem")
+        widen = {"i32": "sext", "float": "fpext"}.get(elem)
+        if widen is not None:
+            v = self.inst(f"{widen} {elem} {v} to {LL_TYPES[term.dest.kind]}")
+        self.np_record(f"JJ_ArrayLoad_{term.dtype}")
+        self.ok_with(term, v)
+
+    def term_ArrayStore(self, term: ir.ArrayStore) -> None:
+        dtype = self.np_dtype(term.dtype)
+        how = term.value.kind if term.cast == "exact" else term.cast
+        if f"{dtype}_{how}" not in NP_STORES:
+            raise LowerError(f"no typed store of {how} into {dtype}")
+        p = self.np_slot(term, write=True)
+        v = self.uload(term.value)
+        self.np_record(f"JJ_ArrayStore_{dtype}_{how}")
+        if how in ("trunc", "round"):  # numpy's conversion: the helper, which declines too
+            r = self.call("i32", f"*JJ_ArrayStore_{dtype}_{how}", [("ptr", p), ("double", v)])
+            self.deopt_if(term, self.inst(f"icmp ne i32 {r}, 0", "c"))
+            self.emit(f"br label %b{term.ok}")
+            return
+        elem = NP_ELEMENTS[dtype]
+        if dtype == "int32":  # numpy would raise its OverflowError
+            self.deopt_if(term, self.np_outside_int32(v))
+            v = self.inst(f"trunc i64 {v} to i32")
+        elif dtype == "float32":  # exact: the value is a float32's
+            v = self.inst(f"fptrunc double {v} to float")
+        self.emit(f"store {elem} {v}, ptr {p}, align 1")
+        self.emit(f"br label %b{term.ok}")
+
+    def np_outside_int32(self, *values: str) -> str:
+        """i1: some of `values` (i64) is outside int32."""
+        bad = []
+        for x in values:
+            narrow = self.inst(f"sext i32 {self.inst(f'trunc i64 {x} to i32')} to i64")
+            bad.append(self.inst(f"icmp ne i64 {x}, {narrow}", "c"))
+        return self.any_of(*bad)
+
+    def np_finite(self, x: str) -> str:
+        return self.inst(f"fcmp olt double {self.fabs(x)}, {_double(float('inf'))}", "c")
+
+    def term_NpArith(self, term: ir.NpArith) -> None:
+        """JJ_NpArith_<dtype>: deopt where numpy would wrap, warn or raise."""
+        dtype, op = self.np_dtype(term.dtype), term.op
+        if op not in ir.NP_ARITH_OPS:
+            raise LowerError(f"no numpy operator {op!r}")
+        a, b = self.uload(term.left), self.uload(term.right)
+        self.np_record(f"JJ_NpArith_{dtype} {op}")
+        if dtype in ("int32", "int64"):
+            if op not in INT_OVERFLOW_OPS:  # ("/": the helper always declines)
+                self.emit(f"br label %b{term.deopt}")
+                return
+            if dtype == "int32":
+                self.deopt_if(term, self.np_outside_int32(a, b))
+            r = self.call("{i64, i1}", f"llvm.{INT_OVERFLOW_OPS[op]}.with.overflow.i64",
+                          [("i64", a), ("i64", b)])
+            x = self.inst(f"extractvalue {{i64, i1}} {r}, 0", "np.int")
+            bad = [self.inst(f"extractvalue {{i64, i1}} {r}, 1", "c")]
+            if dtype == "int32":
+                bad.append(self.np_outside_int32(x))
+            self.deopt_if(term, self.any_of(*bad))
+            self.ok_with(term, x)
+            return
+        # JJ_NpFloat: float32 is computed in double (tiny 0: no underflow test) and rounded once
+        tiny = _double(sys.float_info.min if dtype == "float64" else 0.0)
+        bad = []
+        if op == "/":
+            bad.append(self.inst(f"fcmp oeq double {b}, 0.0", "c"))
+        x = self.inst(f"{NP_FLOAT_INSTR[op]} double {a}, {b}", "np.float")
+        if op in ("*", "/"):
+            tiny_x = self.inst(f"fcmp olt double {self.fabs(x)}, {tiny}", "c")
+            nonzero = [self.inst(f"fcmp une double {v}, 0.0", "c")
+                       for v in ((a, b) if op == "*" else (a,))]
+            bad.append(self.all_of(tiny_x, *nonzero))
+        bad.append(self.inst(f"xor i1 {self.np_finite(x)}, true", "c"))
+        if dtype == "float32":
+            f = self.inst(f"fpext float {self.inst(f'fptrunc double {x} to float')} to double",
+                          "np.float")
+            under = self.all_of(
+                self.inst(f"fcmp olt double {self.fabs(f)}, {_double(2.0 ** -126)}", "c"),
+                self.inst(f"fcmp une double {x}, 0.0", "c"))
+            bad += [self.inst(f"xor i1 {self.np_finite(f)}, true", "c"), under]
+            x = f
+        self.deopt_if(term, self.any_of(*bad))
+        self.ok_with(term, x)
+
+    def term_GuardArray(self, term: ir.GuardArray) -> None:
+        if term.layout not in ("C", "F", "A"):
+            raise LowerError(f"no array layout {term.layout!r}")
+        import numpy  # (imported by whoever made the array this specialization is for)
+
+        self.np_record(f"JJ_GuardArray_{self.np_dtype(term.dtype)}")
+        ok = self.call("i32", f"*JJ_GuardArray_{term.dtype}",
+                       [("ptr", self.load(term.src)), ("ptr", self.const(numpy.ndarray)),
+                        ("i32", str(int(term.ndim))), ("i8 signext", str(ord(term.layout)))])
+        self.emit(f"br i1 {self.inst(f'icmp ne i32 {ok}, 0', 'c')}, label %b{term.ok}, "
+                  f"label %{self.entry_deopt(term)}")
+
+    def np_box(self, dtype: str, v: str) -> str:
+        """JJ_BoxNumpy_<dtype>: a new numpy scalar (unchecked)."""
+        import numpy
+
+        cls = self.const(getattr(numpy, self.np_dtype(dtype)))
+        self.np_record(f"JJ_BoxNumpy_{dtype}")
+        return self.call("ptr", f"*JJ_BoxNumpy_{dtype}",
+                         [("ptr", cls), (LL_TYPES[ir.NP_DTYPES[dtype]], v)])
+
+    def op_BoxNumpy(self, op: ir.BoxNumpy, released):
+        self.store(op.dest, self.check_null(self.np_box(op.dtype, self.uload(op.src)), op))
+
+    def op_BoxFloatOrNumpy(self, op: ir.BoxFloatOrNumpy, released):
+        v = self.uload(op.src)
+        to_np, to_float, done = (self.new_label(h) for h in ("box.np", "box.float", "box"))
+        self.emit(f"br i1 {self.uload(op.is_numpy)}, label %{to_np}, label %{to_float}")
+        self.label(to_np)
+        a = self.np_box("float64", v)
+        self.emit(f"br label %{done}")
+        self.label(to_float)
+        b = self.call("ptr", "PyFloat_FromDouble", [("double", v)])
+        self.emit(f"br label %{done}")
+        self.label(done)
+        r = self.inst(f"phi ptr [{a}, %{to_np}], [{b}, %{to_float}]", "box")
+        self.store(op.dest, self.check_null(r, op))
+
+    def op_BoxIntTuple(self, op: ir.BoxIntTuple, released):
+        fmt = "(" + "L" * len(op.items) + ")"
+        name = f"@jj.fmt.ints{len(op.items)}"
+        if not any(g.startswith(name + " ") for g in self.globals_):
+            self.globals_.append(f'{name} = private unnamed_addr constant '
+                                 f'[{len(fmt) + 1} x i8] c"{fmt}\\00"')
+        args = [("ptr", name)] + [("i64", self.uload(r)) for r in op.items]
+        t = self.call("ptr", "Py_BuildValue", args, nfixed=1)
+        self.store(op.dest, self.check_null(t, op))
+
+
+# numpy's structs as jj_numpy.h mirrors them (PyArrayObject_fields; PyArray_Descr's byteorder
+# and type_num), checked against the running numpy before the first numpy op is lowered.
+NP_DATA, NP_ND, NP_DIMS, NP_STRIDES, NP_DESCR, NP_FLAGS = 16, 24, 32, 40, 56, 64
+NP_BYTEORDER, NP_TYPE_NUM = 26, 28
+NP_TYPE_NUMS = {"int32": 5, "int64": 7, "float32": 11, "float64": 12}  # NPY_INT, NPY_LONG, ...
+NP_ELEMENTS = {"int32": "i32", "int64": "i64", "float32": "float", "float64": "double"}
+NP_STORES = {"int32_i64", "int64_i64", "float32_f64", "float64_f64", "int32_trunc",
+             "int64_trunc", "float32_round"}  # jj_numpy.h's JJ_ArrayStore_*
+NP_FLOAT_INSTR = {"+": "fadd", "-": "fsub", "*": "fmul", "/": "fdiv"}
+NP_WRITEABLE, NP_WARN_ON_WRITE = 0x0400, 0x80000000
+NP_SWAPPED = ord(">" if sys.byteorder == "little" else "<")
+_numpy_layout_checked = False
+
+
+def _check_numpy_layout() -> None:
+    """The numpy fields typed code reads inline, checked against the running numpy."""
+    global _numpy_layout_checked
+    if _numpy_layout_checked:
+        return
+    import numpy
+
+    def word(addr: int, offset: int, fmt: str):
+        return struct.unpack(fmt, ctypes.string_at(addr + offset, struct.calcsize(fmt)))[0]
+
+    a = numpy.zeros((3, 4), dtype=numpy.float32)[:, ::2]
+    ok = (word(id(a), NP_DATA, "Q") == a.ctypes.data and word(id(a), NP_ND, "i") == 2
+          and word(id(a), NP_DESCR, "Q") == id(a.dtype)
+          and word(word(id(a), NP_DIMS, "Q"), 8, "q") == 2
+          and word(word(id(a), NP_STRIDES, "Q"), 8, "q") == 8
+          and word(id(a), NP_FLAGS, "i") & 0xFFFF == a.flags.num & 0xFFFF
+          and word(id(a.dtype), NP_TYPE_NUM, "i") == a.dtype.num
+          and word(id(a.dtype), NP_BYTEORDER, "c") == a.dtype.byteorder.encode()
+          and numpy.dtype(numpy.intc).num == NP_TYPE_NUMS["int32"]
+          and numpy.dtype(numpy.int64).num == NP_TYPE_NUMS["int64"]
+          and numpy.intc().itemsize == 4)
+    if not ok:
+        raise LowerError("unexpected layout of numpy arrays: no typed numpy code")
+    _numpy_layout_checked = True
