@@ -488,3 +488,27 @@ def test_compiled_loops_let_other_threads_run_and_take_signals():
     timer.start()
     assert c([]) == "interrupted"
     timer.join()
+
+
+def _chained(x, y):
+    return x * y - x
+
+
+def test_chain_of_specializations_dies_with_its_dispatcher():
+    """Each module owns its link to the next entry of the chain (and the oldest one to the
+    dispatcher's `_miss`, a garbage cycle): dropping the dispatcher frees every engine."""
+    from difftest import compare_calls
+
+    llvm = _backend()
+    jitted = jit(_chained, backend="llvm", fallback=False, cache=False, hot=0)
+    compare_calls(_chained, jitted, (3, 4), (1.5, 2.0), (True, False), (3, 4), ("a", 2))
+    handles = [entry.__self__[-1] for entry, _link in jitted.dispatcher._links]
+    assert len(handles) == 3 and all(isinstance(h, llvm.NativeCode) and h.link for h in handles)
+    refs = [weakref.ref(h) for h in handles]
+    del handles
+    gc.collect()
+    alive = llvm.stats.engines_alive
+    del jitted
+    gc.collect()
+    assert all(r() is None for r in refs)
+    assert llvm.stats.engines_alive == alive - 3

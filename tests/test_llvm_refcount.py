@@ -241,3 +241,32 @@ def test_refcounts_and_memory_match_cpython(test_id, mod, test):
                     f"{LOOPS} jitted calls (plain CPython: {plain_growth})")
     finally:
         tracemalloc.stop()
+
+
+def chained_poly(x, y):
+    return x * y + x
+
+
+def test_refcounts_and_memory_through_the_chain_of_specializations():
+    """Arguments a module's entry guards reject go along the dispatcher's chain (_jj_rt.c's
+    JJL_ChainNext) to the next specialization, or back to the module's generic code: the
+    arguments' reference counts and memory behave as in CPython on every way through it."""
+    from fractions import Fraction
+
+    # ints then floats then bools: three typed modules; the rest go the whole chain
+    calls = [(3, 4), (1.5, 2.0), (True, False), (Fraction(1, 3), 2), ([1], 2), ("a", [2]),
+             (3, 4), (2.5, 0.5)]
+    case = _Case(chained_poly, calls)
+    jitted = jit(chained_poly, backend="llvm", fallback=False, cache=False, hot=0)
+    tracemalloc.start()
+    try:
+        for call in case.calls:
+            _run(jitted, case, call)  # (compiles its signature's specialization)
+        assert sum(not s.startswith("generic") for s in jitted.signatures) == 3
+        for call in case.calls:
+            plain = _run(case.fn, case, call, collect=True)
+            got = _run(jitted, case, call, collect=True)
+            assert plain == got, f"{call!r}: plain {plain}, jitted {got}"
+            assert _growth(jitted, case, call) <= max(_growth(case.fn, case, call), 0) + SLACK
+    finally:
+        tracemalloc.stop()

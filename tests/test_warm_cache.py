@@ -43,6 +43,10 @@ def kernel(xs, k):
     def scale(v):
         return v * k
     return total, len(xs), (1, 2, "three \\u00e9"), scale
+
+
+def poly(x, y):
+    return x * y + x
 '''
 
 # What a warm first call may import: the cache lookup and the loader, nothing of the
@@ -78,6 +82,20 @@ print(json.dumps({
 
 FLOATS = "([1.0, 4.0, 9.0], 3)"
 
+# Three signatures, the last served by the first one's module through the chain.
+CHAIN_CHILD = """
+import json, sys
+import justjit, wmod
+jitted = justjit.jit(wmod.poly, fallback=False, backend=sys.argv[1], hot=0)
+same = True
+for args in [(3, 4), (1.5, 2.0), (5, 6)]:
+    result, plain = jitted(*args), wmod.poly(*args)
+    same = same and result == plain and type(result) is type(plain)
+stats = jitted.stats
+print(json.dumps({"same": same, "signatures": jitted.signatures,
+                  "cache_hits": stats.cache_hits, "generic_calls": stats.generic_calls}))
+"""
+
 
 @pytest.fixture(scope="module")
 def snapshot(tmp_path_factory):
@@ -105,6 +123,13 @@ def world(tmp_path, snapshot):
         @staticmethod
         def run(args=FLOATS, backend="cython") -> dict:
             proc = subprocess.run([sys.executable, "-P", "-c", CHILD, args, backend], env=env,
+                                  cwd=tmp_path, capture_output=True, text=True, timeout=300)
+            assert proc.returncode == 0, proc.stderr
+            return json.loads(proc.stdout.strip().splitlines()[-1])
+
+        @staticmethod
+        def run_chain(backend: str) -> dict:
+            proc = subprocess.run([sys.executable, "-P", "-c", CHAIN_CHILD, backend], env=env,
                                   cwd=tmp_path, capture_output=True, text=True, timeout=300)
             assert proc.returncode == 0, proc.stderr
             return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -138,6 +163,17 @@ def test_llvm_warm_first_call_skips_the_lowering(world):
     compiler = [m for m in warm["new_modules"] if m.startswith(
         ("justjit.backends.llvm_lower", "justjit.ir", "justjit.frontend", "justjit.analyses"))]
     assert compiler == []
+
+
+@pytest.mark.parametrize("backend", ["cython", "llvm"])
+def test_warm_modules_are_linked_into_the_chain(world, backend):
+    """Specializations loaded warm take their place in the chain as compiled ones do: the
+    third call, of the first signature, reaches its typed code through the second module."""
+    cold = world.run_chain(backend)
+    assert cold["same"] and len(cold["signatures"]) == 2 and cold["cache_hits"] == 0
+    warm = world.run_chain(backend)
+    assert warm["same"] and warm["signatures"] == cold["signatures"]
+    assert warm["cache_hits"] == 2 and warm["generic_calls"] == cold["generic_calls"] == 0
 
 
 def test_changed_constant_or_signature_is_compiled_not_loaded(world):

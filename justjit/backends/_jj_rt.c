@@ -176,6 +176,30 @@ static void JJL_ReleaseFrame(PyObject **frame, Py_ssize_t nlocals, Py_ssize_t n)
     }
 }
 
+/* Arguments a typed specialization's entry guards rejected go to the next entry of the
+   dispatcher's chain (justjit/dispatcher.py `_chain`): `link` is the module's @jj_chain,
+   {next entry or NULL, the dispatcher's continue marker}, written by NativeCode.chain, which
+   owns both references; `args` is the entry's own (state, arguments...) vector. Returns 0
+   when this module's generic code is to run them (no next entry, or it answered with the
+   marker); else 1 with *result the next entry's answer (NULL: it raised, and its own frame
+   is in the traceback). The entry is held across the call: relinking may drop it meanwhile. */
+static int JJL_ChainNext(PyObject **link, PyObject *const *args, Py_ssize_t nargs,
+                         PyObject **result)
+{
+    PyObject *next = link[0], *res;
+    if (next == NULL)
+        return 0;
+    Py_INCREF(next);
+    res = PyObject_Vectorcall(next, args, (size_t)nargs, NULL);
+    Py_DECREF(next);
+    if (res != NULL && res == link[1]) {
+        Py_DECREF(res);
+        return 0;
+    }
+    *result = res;
+    return 1;
+}
+
 /* The first argument of the native entry is not the (globals, builtins, closure) tuple. */
 static void JJL_BadState(void)
 {
@@ -871,6 +895,7 @@ static const jjl_symbol jjl_symbols[] = {
     JJL_SYM(JJL_NotIterator),
     JJL_SYM(JJL_ArgCountError),
     JJL_SYM(JJL_BadState),
+    JJL_SYM(JJL_ChainNext),
     JJL_SYM(JJL_SelfReady),
     JJL_SYM(JJL_RecursionSet),
     JJL_SYM(JJL_ReleaseFrame),

@@ -24,6 +24,11 @@ Engines and target machines. Every function gets its own MCJIT engine, and every
 own TargetMachine (an engine takes ownership of its target machine: sharing one between two
 engines crashed). The object is always emitted by a separate, short-lived target machine.
 
+The chain of specializations (the dispatcher's `_chain`): a typed module's entry guards hand
+arguments they reject to the next entry, read from the module's @jj_chain (`CHAIN_NAME`),
+which `NativeCode.chain` (the dispatcher's `__jj_chain`) sets; the NativeCode owns what it
+points to. A warm load gets its link the same way, from the dispatcher.
+
 Generators: the entry returns jj_runtime.h's generator object over a frame of _jj_rt.c
 (JJL_GenFrame) that holds the constants tuple, so a generator keeps the machine code alive
 as long as it exists, like the function itself.
@@ -59,13 +64,18 @@ from . import llvm_runtime
 __all__ = ["compile", "explain", "NativeCode", "stats", "STAGES"]
 
 STAGES = ("llvm", "llvm-raw")
-TYPED = True  # lowers the typed ops of justjit.specialize (no chain of specializations yet)
+TYPED = True  # lowers the typed ops of justjit.specialize
+CHAINS = True  # modules take the next specialization of the dispatcher's chain (__jj_chain)
 DIRECT_CALLS = True  # lowers SelfCall: a specialization's calls of itself (justjit.specialize)
 WARM = True  # offers warm_key_parts and load_warm, and compile(on_entry=)
 NUMPY = True  # lowers the numpy typed ops (GuardArray, ArrayLoad, ...; llvm_lower.py)
 # The symbol of a module's call counters, [2 x i64]: calls served by its typed code and by its
 # generic code (llvm_lower emits them, NativeCode.call_counts reads them).
 CALLS_NAME = "jj_calls"
+# The symbol of a module's link in the dispatcher's chain of specializations, [2 x ptr]:
+# the next entry (or null) and the continue marker (NativeCode.chain writes it; only modules
+# with entry guards have it).
+CHAIN_NAME = "jj_chain"
 
 _lock = threading.RLock()  # LLVM's global context and our tables: one compile at a time
 _initialized = False
@@ -255,14 +265,18 @@ class NativeCode:
     `self` tuple, so it dies with the function; its engine is disposed of after it (see
     `_ENGINES`)."""
 
-    __slots__ = ("engine", "method_def", "address", "name", "key", "counters", "__weakref__")
+    __slots__ = ("engine", "method_def", "address", "name", "key", "counters", "link",
+                 "linked", "__weakref__")
 
-    def __init__(self, engine, address: int, name: str, key: str, counters: int = 0) -> None:
+    def __init__(self, engine, address: int, name: str, key: str, counters: int = 0,
+                 link: int = 0) -> None:
         self.engine = engine
         self.address = address
         self.name = name
         self.key = key
         self.counters = counters  # the address of the module's @jj_calls (0: none)
+        self.link = link  # the address of the module's @jj_chain (0: none)
+        self.linked = None  # what @jj_chain points to, owned here
         self.method_def = None
         stats.engines_alive += 1
         _ENGINES.append((weakref.ref(self), engine))
@@ -280,10 +294,33 @@ class NativeCode:
         counts = (ctypes.c_int64 * 2).from_address(self.counters)
         return (int(counts[0]), int(counts[1]))
 
+    def chain(self, next_entry, continue_marker) -> None:
+        """Where arguments failing the entry guards go (_jj_rt.c's JJL_ChainNext): the entry
+        `next_entry` (None: this module's generic code), whose answer `continue_marker` lets
+        the generic code run them. Under the GIL, which the machine code holds while it reads
+        the link: the marker is written first and the old references dropped last, so the
+        code never sees a link to something freed."""
+        import ctypes
+
+        cells = (ctypes.c_void_p * 2).from_address(self.link)
+        keep = (next_entry, continue_marker)
+        cells[1] = id(continue_marker)
+        cells[0] = None if next_entry is None else id(next_entry)
+        self.linked = keep
+
+    @property
+    def _chain_link(self):
+        # The dispatcher's `__jj_chain`: absent (AttributeError) without entry guards, as a
+        # Cython module without them has none, so the dispatcher closes the chain there.
+        if not self.link:
+            raise AttributeError("__jj_chain")
+        return self.chain
+
 
 # The name the dispatcher reads a compiled module's call counters by (a Cython module's
 # `__jj_counts` function). Set here: in the class body the name would be mangled.
 NativeCode.__jj_counts = NativeCode.call_counts
+NativeCode.__jj_chain = NativeCode._chain_link
 
 
 # An engine is never garbage itself. A suspended generator keeps its machine code alive
@@ -340,7 +377,8 @@ def _load(obj: bytes, name: str, key: str, constants: tuple, symbols: list[str],
     if not address:
         raise CompileError(f"the object code of {name} has no {entry_symbol}", stage="llvm")
     stats.engines += 1
-    native = NativeCode(engine, address, name, key, engine.get_global_value_address(CALLS_NAME))
+    native = NativeCode(engine, address, name, key, engine.get_global_value_address(CALLS_NAME),
+                        engine.get_global_value_address(CHAIN_NAME))
     func, mdef = capi.new_builtin(name, address, constants + (native,))
     native.method_def = mdef
     stats.load_seconds += time.perf_counter() - start

@@ -96,7 +96,7 @@ from ..ir import ops as ir
 from ..ir.ops import IRFunction, Reg
 from ..ir.printer import format_op
 from . import llvm_capi as capi
-from .llvm import CALLS_NAME  # (defined there: a warm load reads the counters without us)
+from .llvm import CALLS_NAME, CHAIN_NAME  # (defined there: a warm load reads them without us)
 from .llvm_runtime import HELPER_PREFIX
 
 __all__ = ["LowerError", "LoweredModule", "lower", "ENTRY_NAME", "LOWERING_FORMAT"]
@@ -830,8 +830,7 @@ class _Lowering:
             self.landing(self.landings[b])
         for target, stub in sorted(self.entry_deopts.items()):
             self.label(stub)
-            self.count_call(0, -1)
-            self.count_call(1, 1)
+            self.offer_to_next()
             self.emit(f"br label %b{target}")
         if self.unwind_used:
             self.unwind()
@@ -867,6 +866,8 @@ class _Lowering:
         data = [f"@{name} = external global i8" for name in sorted(self.data)]
         fn_text = [line for f in functions for line in f]
         counters = [f"@{CALLS_NAME} = global [2 x i64] zeroinitializer"]
+        if self.entry_deopts:
+            counters.append(f"@{CHAIN_NAME} = global [2 x ptr] zeroinitializer")
         text = "\n".join(head + data + counters + self.globals_ + [""] + decls + [""]
                          + [capi.refcount_ir(self.inline_decref)]
                          + fn_text + ["", "!0 = !{}", '!1 = !{!"branch_weights", i32 1, i32 2000}']
@@ -892,6 +893,8 @@ class _Lowering:
             self.emit("%jj.ovf = alloca i32, align 4")
         if self.argv_size:
             self.emit(f"%jj.argv = alloca [{self.argv_size} x ptr], align 8")
+        if self.entry_deopts:
+            self.emit("%jj.chained = alloca ptr, align 8")
         self.emit(f"store i32 {int(self.fn.firstlineno or 0)}, ptr %jj.line, align 4")
         self.emit("store i32 1, ptr %jj.tb, align 4")
 
@@ -1151,6 +1154,29 @@ class _Lowering:
         if term.deopt not in self.entry_deopts:
             self.entry_deopts[term.deopt] = self.new_label("entry.deopt")
         return self.entry_deopts[term.deopt]
+
+    def offer_to_next(self) -> None:
+        """An entry guard's stub (`entry_deopt`): the arguments go to the next specialization
+        of the dispatcher's chain (@jj_chain, see _jj_rt.c's JJL_ChainNext), if any; its
+        answer is this call's (the frame, holding only the arguments yet, released), unless it
+        lets this module's generic code run them. Nothing has happened yet at that point. The
+        call, counted as served by the typed code on entry, is counted where it is served: by
+        the next module, or here by the generic code (as the Cython backend's offer_to_next)."""
+        self.count_call(0, -1)
+        served = self.call("i32", "*JJL_ChainNext",
+                           [("ptr", f"@{CHAIN_NAME}"), ("ptr", "%args"), ("i64", "%nargs"),
+                            ("ptr", "%jj.chained")], hint="chain")
+        answered, generic = self.new_label("chain.answered"), self.new_label("chain.generic")
+        self.emit(f"br i1 {self.inst(f'icmp ne i32 {served}, 0', 'c')}, label %{answered}, "
+                  f"label %{generic}")
+        self.label(answered)
+        result = self.inst("load ptr, ptr %jj.chained, align 8", "res")
+        # (a cold path: the helper releases every slot whatever the tier)
+        self.call("void", "*JJL_ReleaseFrame", [("ptr", "%jj.frame"), ("i64", str(self.nlocals)),
+                                               ("i64", str(len(self.frame)))])
+        self.emit(f"ret ptr {result}")
+        self.label(generic)
+        self.count_call(1, 1)
 
     def generator_entry(self) -> list[str]:
         """A generator function: make the generator over a heap frame holding the arguments
