@@ -29,8 +29,9 @@ that represents the same value (BOTH): an argument, a constant, the result of a 
 a value already boxed once. Keeping BOTH preserves identity (`x is y`, `x in [x]` with a nan)
 and avoids boxing the same value twice. At a join, a register is BOTH when it is on every
 incoming edge, or when it is on some and every path from the join reads it as an object
-before writing it, or some path does and the edges that must box it are not back edges
-(then those edges box it, once, outside the loop); otherwise RAW.
+before writing it, or some path does and the edges that must box it do not run inside the
+innermost loop holding the join (then those edges box it, once, outside the loop); otherwise
+RAW.
 (Greatest fixpoint, so a loop-invariant value boxed in the loop is boxed once, before it,
 and a loop-carried accumulator is boxed once, after the loop.) A constant is loaded as an
 object too only if some path reads it as one. A local whose object register may hold an
@@ -310,6 +311,12 @@ class _Specializer:
             return None
         return term.if_true if t == NONE else term.if_false
 
+    def within_loop(self, p, s: int) -> bool:
+        """Whether the typed-copy edge p->s runs inside the innermost loop holding s (a back
+        edge, or an edge between two blocks of its body): code on it runs per iteration."""
+        body = self.loop_of.get(s)
+        return p != "entry" and body is not None and p in body
+
     def retreating(self, p, s: int) -> bool:
         """Whether the typed-copy edge p->s goes back in reverse postorder (a loop's back
         edge, in a reducible CFG)."""
@@ -342,6 +349,22 @@ class _Specializer:
             for s in self.fast_succs(b):
                 self.fast_preds[s].append(b)
         self.fast_id = {b: self.new_id() for b in rpo}
+        # loop_of[b]: the blocks of the innermost natural loop of the typed copy holding b
+        # (the loops of one header merged; absent: b is in no loop).
+        bodies: dict[int, set] = {}
+        for p in rpo:
+            for h in self.fast_succs(p):
+                if self.retreating(p, h):
+                    body, work = bodies.setdefault(h, {h}), [p]
+                    while work:
+                        x = work.pop()
+                        if x not in body:
+                            body.add(x)
+                            work.extend(self.fast_preds[x])
+        self.loop_of: dict[int, set] = {}
+        for body in sorted(bodies.values(), key=len, reverse=True):
+            for b in body:
+                self.loop_of[b] = body
 
     # ---- anticipation: which unboxed registers every path will need as objects ----
 
@@ -446,8 +469,10 @@ class _Specializer:
 
         A register is BOTH at s when it is BOTH on every incoming edge; or on some, when the
         edges where it is RAW box it at no loss: every path from s reads it as an object
-        anyway (anticipated), or some path does and none of those edges is a loop's back
-        edge (the box is then hoisted out of the loop, not paid per iteration)."""
+        anyway (anticipated), or some path does and none of those edges runs inside the
+        innermost loop holding s (the box is then hoisted out of the loop, not paid per
+        iteration: a join inside a loop body, as after `if flag: count += 1`, would box
+        `count` on every pass for a read after the loop)."""
         env = self.facts.block_in[s]
         preds = list(self.fast_preds[s]) + (["entry"] if s == self.fn.entry else [])
         outs = [edge_out.get((p, s), _TOP) for p in preds]
@@ -463,7 +488,7 @@ class _Specializer:
                 both.add(r)
             elif len(raw) < len(preds) and (
                     r in self.ant[s]
-                    or (r in self.may_in[s] and not any(self.retreating(p, s) for p in raw))):
+                    or (r in self.may_in[s] and not any(self.within_loop(p, s) for p in raw))):
                 both.add(r)
         visible = set()
         for out in outs:

@@ -307,6 +307,124 @@ def test_untyped_elements_mixed_inside_loops(backend):
                 ([True, 2],), backend=backend)
 
 
+def count_flags(flags, k):
+    count = 0
+    for flag in flags:
+        if flag:
+            count += k
+    return count
+
+
+def count_flags_seen(flags, k):
+    seen = []
+    count = 0
+    for flag in flags:
+        if flag:
+            count += k
+        elif flag is None:
+            seen.append(count)     # read as an object on one path inside the loop
+    return count, seen
+
+
+class Truth:
+    """A flag whose truth test runs Python code: it records, raises or grows the list."""
+
+    def __init__(self, value, log=None, grow=None):
+        self.value, self.log, self.grow = value, log, grow
+
+    def __bool__(self):
+        if self.value == "raise":
+            raise ValueError("truth refused")
+        if self.grow is not None:
+            self.grow.append(True)
+            self.grow = None
+        return self.value
+
+
+def count_flags_calls():
+    grown = [True, Truth(True), False]
+    grown[1].grow = grown
+    return [([True, False, True],), ([True, 0, 1, "", "x", None, 2.5, []],),
+            ([True] * 3, 2**62), ([True, True], 2**63 - 1), ([True, Truth("raise")],),
+            (grown,), ([],)]
+
+
+def test_conditional_accumulator_in_a_loop(backend):
+    calls = [c if len(c) == 2 else c + (1,) for c in count_flags_calls()]
+    typed_check(count_flags, *calls, backend=backend)
+    typed_check(count_flags_seen, *(calls + [([None, True, None, False, None], 2**62)]),
+                backend=backend)
+
+
+class Mortal:
+    """An item whose death is logged (object lifetimes through a loop variable)."""
+
+    def __init__(self, name, log):
+        self.name, self.log = name, log
+
+    def __bool__(self):
+        return self.name != "off"
+
+    def __del__(self):
+        self.log.append(("del", self.name))
+
+
+def overwrite_behind(xs, log):
+    k = 0
+    for x in xs:
+        log.append(("saw", x.name))
+        xs[k] = None        # from the second A on, the loop variable is A's last owner
+        k += 1
+    log.append("end")
+    return log
+
+
+def rebind_and_delete(xs):
+    out = []
+    for x in xs:
+        if x:
+            out.append(x)
+            x = xs[-1]      # the next item may be this very object
+        else:
+            del x
+    return out
+
+
+def same_object_runs(xs, extra):
+    n = 0
+    for x in xs:
+        if x is extra:
+            n += 1
+            if n == 2:
+                xs.append(extra)   # grows the list while it is iterated
+    return n, len(xs)
+
+
+def noisy_calls():
+    log = []
+    a, b = Mortal("a", log), Mortal("b", log)
+    return [([a, a, b], log), ([a, Mortal("off", log), a, a], log), ([], log)]
+
+
+def test_loop_variable_keeps_the_same_item_without_changing_lifetimes(backend):
+    typed_check(overwrite_behind, *noisy_calls(), backend=backend)
+    t, f = True, False
+    typed_check(rebind_and_delete, ([t, f, t, t],), ([f, f],), ([1, 1, 0, 1],), ([],),
+                ([None, t, None],), (["a", "a", "", "a"],), backend=backend)
+    e = object()
+    typed_check(same_object_runs, ([e, e, 1, e], e), ([1, 2], e), ([e] * 5, e), backend=backend)
+
+
+def test_loop_over_repeated_items_leaks_no_reference(backend):
+    import sys
+    flag = object()
+    jitted = typed_check(count_flags, ([flag, flag, False, flag], 1), backend=backend)
+    before = sys.getrefcount(flag)
+    for _ in range(3):
+        assert jitted([flag] * 10 + [True, flag], 2) == count_flags([flag] * 10 + [True, flag], 2)
+    assert sys.getrefcount(flag) == before
+
+
 # --- the dispatcher: one specialization per signature, capped ---------------------------------
 
 def poly(x, y):

@@ -922,6 +922,38 @@ def test_accumulator_is_boxed_once_after_the_loop():
     assert [type(op).__name__ for b in ret for op in fn.blocks[b].ops] == ["BoxInt"]
 
 
+def test_conditional_accumulator_is_boxed_after_the_loop_not_per_pass():
+    # The join after `if flag: count += k` is inside the loop: boxing `count` on its edge
+    # (for the read after the loop) would allocate an int on every pass.
+    from test_diff_typed import count_flags as count_true
+    fn = specialized(count_true, (list, int))
+    spec = fn.specialization
+    in_loop = [b for b in set(spec.fast_blocks) | spec.edge_blocks
+               if any(type(op).__name__ == "BoxInt" for op in fn.blocks[b].ops)
+               and not isinstance(fn.blocks[b].terminator, ir.Return)]
+    assert in_loop == [], format_function(fn)
+    for args in (([True, False, 1, 0, [], "x"], 3), ([True] * 5, 2**62), ([], 1),
+                 ([True, 2.5, None], -1), ([True, True], 2**63)):
+        run_spec(count_true, *args, types=(list, int))
+
+
+def invariant_per_outer_pass(x, n):
+    out = []
+    for i in range(n):
+        y = x * i
+        for j in range(i):
+            out.append(y)
+    return out
+
+
+def test_value_made_in_an_outer_loop_is_boxed_once_per_outer_pass():
+    fn = specialized(invariant_per_outer_pass, (float, int))
+    assert _boxes_on_typed_path(fn) == ["BoxFloat"]
+    out = IRInterpreter(fn, invariant_per_outer_pass)(1.5, 4)
+    assert out == invariant_per_outer_pass(1.5, 4) and out[1] is out[2]
+    run_spec(invariant_per_outer_pass, 1.5, 5)
+
+
 def test_loop_invariant_value_is_boxed_once_before_the_loop():
     fn = specialized(appends_invariant, (float, int))
     assert _boxes_on_typed_path(fn) == ["BoxFloat"]

@@ -689,9 +689,15 @@ class _Emitter(TypedOps):
                 return []
             raise EmitError(f"unknown CondBranch test {term.test!r}")
         if isinstance(term, ir.ForIter):
-            # The item (a new reference) waits in the C pointer __jj_np for the body arm.
+            # The item (a new reference) waits in the C pointer __jj_np for the body arm; or
+            # (2) it is the object its variable already holds, which then stays (see
+            # JJ_ForIterNextInto). Not in a direct body, whose registers start unset.
             self.uses.update(("c", "np"))
-            return [f"__jj_c = JJ_ForIterNext({self.reg(term.iterator)}, &__jj_np)"]
+            if self.direct:
+                return [f"__jj_c = JJ_ForIterNext({self.reg(term.iterator)}, &__jj_np)"]
+            dest = self.reg(self.foriter_target.get(id(term), term.dest))
+            return [f"__jj_c = JJ_ForIterNextInto({self.reg(term.iterator)}, &__jj_np, "
+                    f"<PyObject *>{dest})"]
         if isinstance(term, ir.Raise):
             exc = self.opt(term.exc)
             cause = self.opt(term.cause)
@@ -727,7 +733,11 @@ class _Emitter(TypedOps):
         elif isinstance(term, ir.ForIter):
             out.add(depth, "if __jj_c:")
             dest = self.foriter_target.get(id(term), term.dest)
-            out.add(depth + 1, f"{self.reg(dest)} = JJ_Steal(__jj_np)")
+            if self.direct:
+                out.add(depth + 1, f"{self.reg(dest)} = JJ_Steal(__jj_np)")
+            else:
+                out.add(depth + 1, "if __jj_c == 1:")
+                out.add(depth + 2, f"{self.reg(dest)} = JJ_Steal(__jj_np)")
             self.suite(arm(term.body), depth + 1, out)
             out.add(depth, "else:")
             self.suite(arm(term.exit), depth + 1, out)

@@ -177,6 +177,7 @@ cdef extern from "jj_runtime.h":
     object JJ_GetItem(PyObject *o, PyObject *key)
     int JJ_SetItem(PyObject *o, PyObject *key, PyObject *value) except -1
     int JJ_ForIterNext(object iterator, PyObject **item) except -1
+    int JJ_ForIterNextInto(object iterator, PyObject **item, PyObject *old) except -1
 
     # Per-site caches: module-level arrays, zero-initialized.
     ctypedef struct JJ_GlobalCache:
