@@ -326,9 +326,9 @@ JJ_DEFINE_MATH(atanh) JJ_DEFINE_MATH(fabs) JJ_DEFINE_MATH(expm1) JJ_DEFINE_MATH(
 JJ_DEFINE_MATH(ceil) JJ_DEFINE_MATH(trunc)
 #undef JJ_DEFINE_MATH
 /* sqrt's only error is the domain error below 0 (nan and inf pass through, without errno):
- * with it declined first the C compiler emits a sqrt instruction and never reaches its
- * errno-setting libm call, where the errno protocol above forces a call (n-body: 5 % of its
- * time in libm's sqrt). */
+ * with it declined first, the C compiler's sqrt instruction gives every answer, and its libm
+ * call (kept for errno) is reached only by a nan argument, where the errno protocol above
+ * calls libm every time. */
 JJ_TYPED int JJ_Math_sqrt(double x, double *r) {
     if (x < 0.0)
         return 1;
