@@ -14,28 +14,21 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import pytest
 
+from isolation import REPO, child_env, clear_settings
+
 from justjit import cache
-from justjit import config as jconfig
 from justjit.__main__ import main
 from justjit.backends import cython_build
 from justjit.backends.cython_build import build_module, module_key
 
-REPO = Path(__file__).resolve().parents[1]
-
-
 @pytest.fixture(autouse=True)
 def root(monkeypatch, tmp_path):
-    for name in list(os.environ):
-        if name.startswith("JUSTJIT_"):
-            monkeypatch.delenv(name)
     path = tmp_path / "cache"
-    monkeypatch.setenv("JUSTJIT_CACHE_DIR", str(path))
+    clear_settings(monkeypatch, path)
     monkeypatch.chdir(tmp_path)
-    jconfig.reset()
     return path
 
 
@@ -130,11 +123,6 @@ def test_cache_command_as_a_program(root):
 
 
 # ------------------------------------------------------------- several processes
-
-
-def child_env(root):
-    return dict(os.environ, JUSTJIT_CACHE_DIR=str(root),
-                PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
 
 
 CONCURRENT_BUILDERS = """

@@ -16,22 +16,18 @@ from pathlib import Path
 
 import pytest
 
+from isolation import REPO, clear_settings
+
 import justjit
 from justjit import JITWarning, cache, jit
 from justjit import config as jconfig
 
-REPO = Path(__file__).resolve().parents[1]
-
-
 @pytest.fixture(autouse=True)
 def isolated(monkeypatch, tmp_path):
-    for name in list(os.environ):
-        if name.startswith("JUSTJIT_"):
-            monkeypatch.delenv(name)
+    clear_settings(monkeypatch)
     project = tmp_path / "project"
     project.mkdir()
     monkeypatch.chdir(project)
-    jconfig.reset()
     yield project
     jconfig.reset()
 

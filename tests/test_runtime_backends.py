@@ -12,16 +12,15 @@ from __future__ import annotations
 import importlib
 import json
 import logging
-import os
 import subprocess
 import sys
 import textwrap
 import threading
 import warnings
-from pathlib import Path
 
 import pytest
 from difftest import compare_calls
+from isolation import child_env, clear_settings
 
 from justjit import JITWarning, cache, jit
 from justjit import config as jconfig
@@ -29,32 +28,17 @@ from justjit.__main__ import main
 from justjit.dispatcher import wait_all
 from justjit.pipeline import BACKEND_MODULES
 
-REPO = Path(__file__).resolve().parents[1]
-
-
 @pytest.fixture(autouse=True)
 def root(monkeypatch, tmp_path):
     """A cache directory of the test's own, no JUSTJIT_* settings, and no warnings allowed."""
-    for name in list(os.environ):
-        if name.startswith("JUSTJIT_"):
-            monkeypatch.delenv(name)
     path = tmp_path / "cache"
-    monkeypatch.setenv("JUSTJIT_CACHE_DIR", str(path))
+    clear_settings(monkeypatch, path)
     monkeypatch.chdir(tmp_path)
-    jconfig.reset()
     with warnings.catch_warnings():
         warnings.simplefilter("error", category=JITWarning)  # a fallback fails the test
         yield path
     assert wait_all(60)
     jconfig.reset()
-
-
-def child_env(root, *paths, **extra):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JUSTJIT_")}
-    env.update(JUSTJIT_CACHE_DIR=str(root),
-               PYTHONPATH=os.pathsep.join([*map(str, paths), str(REPO), os.environ.get("PYTHONPATH", "")]),
-               **extra)
-    return env
 
 
 def info_lines(caplog):
@@ -230,6 +214,7 @@ def test_background_build_is_swapped_in(backend):
 
 @pytest.mark.parametrize("background", [False, True], ids=["sync", "background"])
 def test_eight_threads_while_compiling_compile_once(backend, background):
+    warnings.simplefilter("error")  # any warning fails it (the fixture restores the filters)
     jitted = jit(affine, backend=backend, fallback=False, background=background)
     barrier = threading.Barrier(8)
     results = [None] * 8

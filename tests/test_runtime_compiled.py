@@ -11,44 +11,30 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import subprocess
 import sys
 import textwrap
 import threading
 import time
 import warnings
-from pathlib import Path
 
 import pytest
+
+from isolation import child_env, clear_settings
 
 from justjit import cache, jit
 from justjit import config as jconfig
 from justjit.dispatcher import wait_all
 
-REPO = Path(__file__).resolve().parents[1]
-
-
 @pytest.fixture(autouse=True)
 def root(monkeypatch, tmp_path):
-    for name in list(os.environ):
-        if name.startswith("JUSTJIT_"):
-            monkeypatch.delenv(name)
     path = tmp_path / "cache"
-    monkeypatch.setenv("JUSTJIT_CACHE_DIR", str(path))
-    jconfig.reset()
+    clear_settings(monkeypatch, path)
     with warnings.catch_warnings():
         warnings.simplefilter("error", category=Warning)  # a fallback warning fails the test
         yield path
     assert wait_all(60)
     jconfig.reset()
-
-
-def child_env(root, *paths):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JUSTJIT_")}
-    env.update(JUSTJIT_CACHE_DIR=str(root),
-               PYTHONPATH=os.pathsep.join([*map(str, paths), str(REPO), os.environ.get("PYTHONPATH", "")]))
-    return env
 
 
 def test_compiles_on_first_call_and_logs_one_line(root, caplog):
@@ -91,29 +77,6 @@ def test_background_build_is_swapped_in(root):
     assert f.wait(60)
     assert f.stats.status == "compiled"
     assert results == [i + 1 for i in range(50)] and f(41) == 42
-
-
-@pytest.mark.parametrize("background", [False, True], ids=["sync", "background"])
-def test_eight_threads_while_compiling(root, background):
-    @jit(background=background, fallback=False)
-    def f(x):
-        return x + 1
-
-    barrier = threading.Barrier(8)
-    results = [None] * 8
-
-    def worker(i):
-        barrier.wait()
-        results[i] = [f(i * 1000 + k) for k in range(200)]
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert results == [[i * 1000 + k + 1 for k in range(200)] for i in range(8)]
-    assert f.wait(60)
-    assert f.stats.compiles == 1 and f.stats.status == "compiled"
 
 
 def test_compiled_code_holds_the_gil_as_the_interpreter_does(root):
