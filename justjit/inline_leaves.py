@@ -68,10 +68,25 @@ def _leaf_copy(fn: ir.IRFunction, site: int, next_id: int):
     None when the callee's code reaches no return before it would give up."""
     call: ir.SelfCall = fn.blocks[site].terminator
     call_block = next_id
-    ids = itertools.count(next_id + 1)
+    copy = inline_copy(fn, call.args, call.dest, call.ok, call_block, f"lf{site}_",
+                       itertools.count(next_id + 1).__next__, call.line, _MAX_DEPTH)
+    if copy is None:
+        return None
+    start, new_blocks = copy
+    return site, call_block, new_blocks, start
+
+
+def inline_copy(callee: ir.IRFunction, args: list, dest: ir.Reg, ok: int, give_up: int,
+                prefix: str, new_id, line, max_depth: int = 1):
+    """(first block, blocks) of an inline copy of the typed code of `callee`, a direct body,
+    called with the unboxed registers `args`: its returns set `dest` and jump to `ok`, and
+    where it would do anything but compute on unboxed values (see _copyable) it jumps to
+    `give_up`, which makes the real call. Its own SelfCalls are copied too, down to
+    `max_depth` levels in all. `new_id()` gives block ids; registers are renamed with
+    `prefix`. None when the copy reaches no return before giving up."""
     frames = itertools.count()
     new_blocks: dict[int, ir.Block] = {}
-    written = {r for block in fn.blocks.values()
+    written = {r for block in callee.blocks.values()
                for op in [*block.ops, block.terminator] for r in op.defs()}
     count = 0
     returns = 0
@@ -81,95 +96,105 @@ def _leaf_copy(fn: ir.IRFunction, site: int, next_id: int):
         `args`: a parameter it never writes is the argument's register itself; one it writes
         gets its own (the caller's register may hold its own variable, or be the argument of
         the real call when the copy gives up)."""
-        prefix = f"lf{site}_{next(frames)}_"
-        regs = {p: a for p, a in zip(fn.args, args) if p not in written}
+        frame_prefix = f"{prefix}{next(frames)}_"
+        regs = {p: a for p, a in zip(callee.args, args) if p not in written}
         moves = []
 
         def rename(reg: ir.Reg) -> ir.Reg:
             if reg not in regs:
-                regs[reg] = ir.Reg(prefix + reg.name, reg.kind)
+                regs[reg] = ir.Reg(frame_prefix + reg.name, reg.kind)
             return regs[reg]
-        for p, a in zip(fn.args, args):
+        for p, a in zip(callee.args, args):
             if p in written:
-                moves.append(ir.Move(rename(p), a, line=call.line))
+                moves.append(ir.Move(rename(p), a, line=line))
         return rename, moves
 
     def enter(args: list, depth: int, ret) -> int:
-        """The copy of the callee's entry called with `args` (call_block: it gives up)."""
+        """The copy of the callee's entry called with `args` (give_up: it gives up)."""
         rename, moves = frame(args)
-        start = copy(fn.entry, rename, depth, ret)
-        if start != call_block:
+        start = copy(callee.entry, rename, depth, ret)
+        if start != give_up:
             new_blocks[start].ops[:0] = moves
         return start
 
     def copy(b: int, rename, depth: int, ret) -> int:
-        """The id of the copy of callee block b (call_block where the copy gives up) in the
-        frame `rename`, `depth` calls below the SelfCall; ret(value) is what its returns
+        """The id of the copy of callee block b (give_up where the copy gives up) in the
+        frame `rename`, `depth` calls below the copied call; ret(value) is what its returns
         become: (ops, terminator), or None to give up."""
-        nonlocal count, returns
-        src = fn.blocks[b]
+        nonlocal count
+        src = callee.blocks[b]
         if src.handler is not None:
-            return call_block
+            return give_up
         new_ops = []
         for op in src.ops:
             count += 1
             if not _copyable(op) or count > _MAX_OPS:
-                return call_block
-            new_ops.append(_renamed(op, rename, call.line))
+                return give_up
+            new_ops.append(_renamed(op, rename, line))
         term = src.terminator
-        if isinstance(term, ir.ReturnUnboxed) and term.value.kind == call.dest.kind:
+        if isinstance(term, ir.ReturnUnboxed) and term.value.kind == dest.kind:
             done = ret(rename(term.value))
             if done is None:
-                return call_block
+                return give_up
             new_ops += done[0]
             new_term: ir.Op = done[1]
         elif isinstance(term, ir.Jump):
             target = copy(term.target, rename, depth, ret)
-            if target == call_block:
-                return call_block
-            new_term = ir.Jump(target, line=call.line)
+            if target == give_up:
+                return give_up
+            new_term = ir.Jump(target, line=line)
         elif isinstance(term, ir.TypedCondBranch):
             if_true = copy(term.if_true, rename, depth, ret)
             if_false = copy(term.if_false, rename, depth, ret)
-            if if_true == if_false == call_block:
-                return call_block
-            new_term = ir.TypedCondBranch(rename(term.cond), if_true, if_false, line=call.line)
-        elif isinstance(term, ir.IntArith):
+            if if_true == if_false == give_up:
+                return give_up
+            new_term = ir.TypedCondBranch(rename(term.cond), if_true, if_false, line=line)
+        elif _checked(term):
+            # An int64 overflow, a zero divisor, a math domain error...: the real call runs
+            # the callee's own code, which deopts there as it would.
             count += 1
-            ok = copy(term.ok, rename, depth, ret) if count <= _MAX_OPS else call_block
-            if ok == call_block:
-                return call_block
-            new_term = replace(_renamed(term, rename, call.line), ok=ok, deopt=call_block)
-        elif isinstance(term, ir.SelfCall) and term.func is None and depth + 1 < _MAX_DEPTH:
+            next_ok = copy(term.ok, rename, depth, ret) if count <= _MAX_OPS else give_up
+            if next_ok == give_up:
+                return give_up
+            new_term = replace(_renamed(term, rename, line), ok=next_ok, deopt=give_up)
+        elif isinstance(term, ir.SelfCall) and term.func is None and depth + 1 < max_depth:
             # The callee's own call, inline too when its budget allows it (one more level).
-            dest = rename(term.dest)
+            inner_dest = rename(term.dest)
 
             def inner_ret(value: ir.Reg):
                 after = copy(term.ok, rename, depth, ret)
-                if after == call_block:
+                if after == give_up:
                     return None
-                return [ir.Move(dest, value, line=call.line)], ir.Jump(after, line=call.line)
+                return [ir.Move(inner_dest, value, line=line)], ir.Jump(after, line=line)
             start = enter([rename(a) for a in term.args], depth + 1, inner_ret)
-            if start == call_block:
-                return call_block
+            if start == give_up:
+                return give_up
             budget = rename(ir.Reg(f"budget{depth + 1}.b", "b1"))
-            new_ops.append(ir.DirectBudget(budget, depth + 1, line=call.line))
-            new_term = ir.TypedCondBranch(budget, start, call_block, line=call.line)
+            new_ops.append(ir.DirectBudget(budget, depth + 1, line=line))
+            new_term = ir.TypedCondBranch(budget, start, give_up, line=line)
         else:
-            return call_block
-        new_id = next(ids)
-        new_blocks[new_id] = ir.Block(new_id, new_ops, new_term)
-        return new_id
+            return give_up
+        block_id = new_id()
+        new_blocks[block_id] = ir.Block(block_id, new_ops, new_term)
+        return block_id
 
     def top_ret(value: ir.Reg):
         nonlocal returns
         returns += 1
-        return [ir.Move(call.dest, value, line=call.line)], ir.Jump(call.ok, line=call.line)
+        return [ir.Move(dest, value, line=line)], ir.Jump(ok, line=line)
 
-    start = enter(call.args, 0, top_ret)
-    if not returns or start == call_block:
+    start = enter(args, 0, top_ret)
+    if not returns or start == give_up:
         return None
-    return site, call_block, new_blocks, start
+    return start, new_blocks
+
+
+def _checked(term: ir.Op) -> bool:
+    """Whether `term` is a typed op that computes on unboxed values and goes to `deopt`
+    instead of raising (IntArith, FloatDivide, MathFunc...)."""
+    return (isinstance(term, ir.TYPED_OPS) and not isinstance(term, ir.SelfCall)
+            and hasattr(term, "ok") and hasattr(term, "deopt") and not term.CAN_RAISE
+            and all(r.kind in ir.UNBOXED_KINDS for r in term.uses() + term.defs()))
 
 
 def _copyable(op: ir.Op) -> bool:

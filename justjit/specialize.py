@@ -89,7 +89,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
-from .inline_leaves import inline_leaves
+from .inline_calls import LEAF_CALLS, leaf_body
+from .inline_leaves import inline_copy, inline_leaves
 from .analyses import types as T
 from .analyses.dataflow import (block_points, edge_defs, loop_heads, may_raise,
                                 reverse_postorder)
@@ -919,6 +920,9 @@ class _Specializer:
             self.self_call(op, env, after)
             return
         label = known_label(env.get(op.func))
+        if label.startswith(T.LEAF_LABEL):
+            self.leaf_call(op, env, after)
+            return
         ts = [env.get(a) for a in op.args]
         d = op.dest
         t = after.get(d)
@@ -1035,6 +1039,30 @@ class _Specializer:
             ok = self.new_id()
             func = None if self.direct else op.func
             self.finish_piece(ir.SelfCall(dst, func, args, ok, dirty, decline, line=line))
+            self.start_piece(ok)
+        self.set_raw(op.dest, env)
+
+    def leaf_call(self, op, env, after):
+        """A call of a jitted leaf (justjit.inline_calls): a copy of its typed code runs here
+        on the unboxed arguments. Where the copy gives up, or where LeafBudget declines (a
+        profiler, or the recursion limit near), the generic Call runs: nothing happened yet."""
+        t = after.get(op.dest)
+        if self.emitting:
+            arg_types = tuple(env.get(a) for a in op.args)
+            body = leaf_body(env.get(op.func).value, arg_types)
+            args = [shadow(a, at) for a, at in zip(op.args, arg_types)]
+            decline = self.deopt_transfer((self.B, self.i), env, frozenset(self.both))
+            ok = self.new_id()
+            start, blocks = inline_copy(body, args, shadow(op.dest, t), ok, decline,
+                                        f"lc{ok}_", self.new_id, self.line)
+            budget = self.fresh("b1")
+            # (a direct body counts its own depth: its caller checked the rest)
+            self.emit(ir.DirectBudget(budget, 0, line=self.line) if self.direct
+                      else ir.LeafBudget(budget, line=self.line))
+            self.finish_piece(ir.TypedCondBranch(budget, start, decline, line=self.line))
+            for b, block in blocks.items():
+                self.blocks[b] = block
+                self.info.fast_blocks[b] = self.B
             self.start_piece(ok)
         self.set_raw(op.dest, env)
 
@@ -1283,7 +1311,7 @@ def specialize(fn: IRFunction, arg_types=(), globals_: Optional[Mapping] = None,
         if planned is not None:
             facts, self_result = planned
         else:
-            facts = infer_types(fn, arg_types, globals_)
+            facts = infer_types(fn, arg_types, globals_, callees=LEAF_CALLS)
     if fn.is_generator:
         return _generic_only(fn, facts, facts.arg_types, "generators are not specialized")
     spec = _Specializer(fn, facts)
@@ -1346,35 +1374,50 @@ def _plan_self_calls(fn: IRFunction, arg_types, globals_):
                for t in T.argument_types(fn, arg_types)):
         return None
     for result in (INT, FLOAT, BOOL):
-        facts = infer_types(fn, arg_types, globals_, T.SelfCallPlan(name, result))
-        if _direct_calls_pure(fn, facts, result):
+        facts = infer_types(fn, arg_types, globals_, T.SelfCallPlan(name, result),
+                            callees=LEAF_CALLS)
+        if _pure_self_calls(fn, facts, result):
             return facts, result
     return None
 
 
-def _direct_calls_pure(fn: IRFunction, facts: TypeFacts, result: PyType) -> bool:
-    """Whether the typed copy under `facts` is pure (see above), loop-free (a loop head checks
-    the eval breaker, which may run a signal handler), makes a SelfCall, and returns only
-    values of type `result`."""
+def direct_leaf_body(fn: IRFunction, arg_types: tuple, result: PyType,
+                     globals_: Optional[Mapping]) -> Optional[IRFunction]:
+    """The direct body of `fn` for arguments of `arg_types` when its typed code is pure,
+    loop-free, makes no call and returns only `result` values (a leaf: justjit.inline_calls
+    copies it into its callers), else None."""
+    facts = infer_types(fn, arg_types, globals_)
+    if _pure_self_calls(fn, facts, result) != 0:
+        return None
+    body = _Specializer(fn, facts, direct=True, self_result=result).run()
+    verify(body)
+    return body
+
+
+def _pure_self_calls(fn: IRFunction, facts: TypeFacts, result: PyType) -> Optional[int]:
+    """The number of SelfCalls of the typed copy under `facts` when it is pure (see above),
+    loop-free (a loop head checks the eval breaker, which may run a signal handler) and
+    returns only values of type `result`; else None. (Calls of leaves are pure: see
+    justjit.inline_calls.)"""
     spec = _Specializer(fn, facts)
     spec.plan_cfg()
     calls = 0
     for b in spec.fast:
         if b in spec.loop_heads:
-            return False
+            return None
         block = fn.blocks[b]
         for i, op in enumerate(block.ops):
             how = facts.typing[(b, i)].how
             if how == "known" and isinstance(op, _PURE_KNOWN):
                 continue
             if how != "typed" or not isinstance(op, _PURE_TYPED):
-                return False
+                return None
             calls += isinstance(op, ir.Call) and facts.before[b][i].get(op.func) == T.SELF
         term, i = block.terminator, len(block.ops)
         if isinstance(term, ir.Return):
             if facts.before[b][i].get(term.value) != result:
-                return False
+                return None
         elif not (isinstance(term, ir.Jump) or (isinstance(term, ir.CondBranch)
                                                  and facts.typing[(b, i)].how == "typed")):
-            return False
-    return calls > 0
+            return None
+    return calls

@@ -113,7 +113,9 @@ def world(tmp_path, snapshot):
     (tmp_path / "mod" / "wmod.py").write_text(MODULE, encoding="utf-8")
     root = tmp_path / "cache"
     env = {k: v for k, v in os.environ.items() if not k.startswith("JUSTJIT_")}
-    env.update(JUSTJIT_CACHE_DIR=str(root),
+    # Untiered: a tiered child's background -O2 build may or may not have run when it prints
+    # its build counters (tests/test_tiered.py covers the tiers).
+    env.update(JUSTJIT_CACHE_DIR=str(root), JUSTJIT_TIERED="0",
                PYTHONPATH=os.pathsep.join([str(snapshot), str(tmp_path / "mod")]))
 
     class World:

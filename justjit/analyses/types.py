@@ -107,6 +107,8 @@ RANGE_ITER_NAME = "range_iterator"
 # SelfCallPlan). Not a known object: whether the name still means this function is checked
 # where it is called (ir.ops.SelfCall).
 SELF = PyType("this function")
+# The label of a known jitted function (justjit.inline_calls): "jit:module.qualname".
+LEAF_LABEL = "jit:"
 # Lists whose elements were all of one type when the specialization was made (a value profile
 # of the arguments, see profile_type): reading an element by index speculates that type, and
 # a guard on each read sends any other element to the generic code. The entry guard checks
@@ -509,8 +511,10 @@ class _Typer:
     """The per-op rules: `typing(op, env, where)` -> Typing."""
 
     def __init__(self, fn: IRFunction, globals_: Optional[Mapping], no_typed_iter: set,
-                 arg_types: tuple = (), self_call: Optional[SelfCallPlan] = None):
+                 arg_types: tuple = (), self_call: Optional[SelfCallPlan] = None,
+                 callees=None):
         self.fn = fn
+        self.callees = callees
         self.resolve, self.missing = _resolver(globals_)
         self.no_typed_iter = no_typed_iter  # GetIter origins not to give RANGE_ITER
         self.arg_types = arg_types
@@ -598,6 +602,8 @@ class _Typer:
             return Typing({op.dest: SELF}, "typed")
         value = self.resolve(op.name)
         t = None if value is self.missing else known(value)
+        if t is None and self.callees is not None and value is not self.missing:
+            t = self.callees.known(value)  # a jitted function
         if t is None:
             return None
         return Typing({op.dest: t}, "known", f"{op.dest} is {known_label(t)}")
@@ -638,6 +644,11 @@ class _Typer:
         args = [env.get(a) for a in op.args]
         n = len(args)
         d = op.dest
+        if self.callees is not None and label.startswith(LEAF_LABEL):
+            result = self.callees.result(func.value, tuple(args))
+            if result is None:
+                return None
+            return Typing({d: result}, "typed", "the callee gives up -> the generic call")
         if label == "builtins.range" and 1 <= n <= 3 and all(_int_like(a) for a in args):
             return Typing({d: RANGE}, "typed", "zero step -> deopt" if n == 3 else None)
         if label == "builtins.len" and n == 1:
@@ -905,11 +916,13 @@ def argument_types(fn: IRFunction, arg_types) -> tuple:
 
 
 def infer_types(fn: IRFunction, arg_types=(), globals_: Optional[Mapping] = None,
-                self_call: Optional[SelfCallPlan] = None) -> TypeFacts:
+                self_call: Optional[SelfCallPlan] = None, callees=None) -> TypeFacts:
     """The types of every register at every point of `fn` when called with arguments of
     `arg_types` (see `argument_types`); `globals_` is the function's globals, to decide which
     global names are known objects (without it, only unshadowed builtins are). With
-    `self_call`, calls of the function itself are typed as that plan says."""
+    `self_call`, calls of the function itself are typed as that plan says. With `callees`
+    (justjit.inline_calls.LEAF_CALLS), a global jitted function is a known object, and a
+    call of it whose typed code runs inline has that code's result type."""
     from .liveness import liveness
 
     args = argument_types(fn, arg_types)
@@ -921,7 +934,7 @@ def infer_types(fn: IRFunction, arg_types=(), globals_: Optional[Mapping] = None
     live = None
     no_typed_iter: set = set()
     while True:
-        typer = _Typer(fn, globals_, no_typed_iter, args, self_call)
+        typer = _Typer(fn, globals_, no_typed_iter, args, self_call, callees)
         problem = _TypeProblem(typer, entry_env, where)
         result = solve(fn, problem)
         # A range iterator is held unboxed, so it must have one owner: it may only be stepped
@@ -1047,4 +1060,7 @@ def explain_types(py_func, arg_types=None) -> str:
 
     if arg_types is None:
         arg_types = annotated_argument_types(py_func)
-    return format_types(infer_types(build_ir(py_func), arg_types, py_func.__globals__))
+    from justjit.inline_calls import LEAF_CALLS
+
+    return format_types(infer_types(build_ir(py_func), arg_types, py_func.__globals__,
+                                    callees=LEAF_CALLS))

@@ -924,6 +924,7 @@ static const jjl_symbol jjl_symbols[] = {
     JJL_SYM(JJL_GetMethodCached),
     JJL_SYM(JJL_GetAttrCached),
     JJL_SYM(JJ_HandlePending),
+    JJL_SYM(JJ_LeafReady),
     /* jj_numpy.h (the rest of the numpy typed ops is inline: llvm_lower.py, numpy section) */
     JJL_SYM(JJ_GuardArray_int32),
     JJL_SYM(JJ_GuardArray_int64),

@@ -1114,6 +1114,10 @@ class _Lowering:
     def op_DirectBudget(self, op: ir.DirectBudget, released):
         self.ustore(op.dest, self.inst(f"icmp sgt i32 %jj.rem, {int(op.depth)}", "c"))
 
+    def op_LeafBudget(self, op: ir.LeafBudget, released):
+        ready = self.call("i32", "*JJ_LeafReady", [])
+        self.ustore(op.dest, self.inst(f"icmp ne i32 {ready}, 0", "c"))
+
     def op_DirectResult(self, op: ir.DirectResult, released):
         # The object the SelfCall's callee handed over (a new reference): taken, slot emptied.
         slot = self.dirty_slot()

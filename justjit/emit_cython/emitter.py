@@ -809,6 +809,9 @@ class _Emitter(TypedOps):
     def op_DirectBudget(self, op: ir.DirectBudget):
         return f"{self.reg(op.dest)} = __jj_rem > {int(op.depth)}"
 
+    def op_LeafBudget(self, op: ir.LeafBudget):
+        return f"{self.reg(op.dest)} = JJ_LeafReady()"
+
     def op_DirectResult(self, op: ir.DirectResult):
         return f"{self.reg(op.dest)} = JJ_DirectTake(&__jj_dirty)"
 

@@ -772,6 +772,9 @@ class IRInterpreter:
     def op_DirectBudget(self, op, regs, st):
         regs[op.dest] = False  # the SelfCall then declines (see op_SelfCall)
 
+    def op_LeafBudget(self, op, regs, st):
+        regs[op.dest] = True  # run the inline copy: its answers must be the call's
+
     def op_ReturnUnboxed(self, op, regs, st):
         return _Return(self.get(regs, op.value))
 

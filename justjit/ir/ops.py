@@ -1354,6 +1354,15 @@ class DirectBudget(Op):
     line: Optional[int] = None
 
 
+@_op(defs=("dest",), raises=False, kinds={"dest": "b1"})
+class LeafBudget(Op):
+    """dest = 1 when a call of a jitted leaf may run inline (justjit.inline_calls): no
+    profiler or tracer is on (it would see the call), and the recursion limit is far enough
+    that the real call could not raise RecursionError. Not in a direct body (DirectBudget)."""
+    dest: Reg
+    line: Optional[int] = None
+
+
 @_op(uses=("value",), raises=False, terminator=True, kinds={"value": UNBOXED_KINDS})
 class ReturnUnboxed(Op):
     """Return from a direct body's typed code with the unboxed result (no object made)."""
@@ -1366,8 +1375,8 @@ TYPED_OPS = (ClearLocal, ConstInt, ConstFloat, ConstBool, BoxInt, BoxFloat, BoxB
              FloatArith, FloatUnary, IntCompare, FloatCompare, Truth, IntMinMax, FloatMinMax,
              TypedLen, GuardType, GuardIdentity, IntArith, IntUnary, FloatDivide,
              IntToFloatExact, FloatToInt, MathFunc, SeqLoad, ListStore, TypedCondBranch,
-             RangeIterNext, SelfCall, DirectResult, DirectBudget, ReturnUnboxed, BoxNumpy,
-             BoxFloatOrNumpy, BoxIntTuple, GuardArray, ArrayLoad, ArrayStore, NpArith)
+             RangeIterNext, SelfCall, DirectResult, DirectBudget, LeafBudget, ReturnUnboxed,
+             BoxNumpy, BoxFloatOrNumpy, BoxIntTuple, GuardArray, ArrayLoad, ArrayStore, NpArith)
 
 
 # --------------------------------------------------------------------------------------------

@@ -4340,10 +4340,21 @@ JJ_FUNC int JJ_CallTrampoline(JJ_CallCache *cache, PyObject *func, PyObject **ar
     }
     else {
         JJ_FastEntry fast = cache->fast;
-        *res = fast != NULL ? fast(args - 1)
-                            : PyObject_Vectorcall(target, args - 1,
-                                                  (size_t)(n + 1) | PY_VECTORCALL_ARGUMENTS_OFFSET,
-                                                  NULL);
+        if (fast != NULL) {
+            *res = fast(args - 1);
+        }
+        else if (PyCFunction_CheckExact(target)
+                 && PyCFunction_GET_FLAGS(target) == METH_FASTCALL) {
+            /* (an llvm entry) its C function itself: a vectorcall of a builtin function counts
+               one more level of the recursion limit, and the call is counted already */
+            _PyCFunctionFast entry =
+                (_PyCFunctionFast)(void (*)(void))PyCFunction_GET_FUNCTION(target);
+            *res = entry(PyCFunction_GET_SELF(target), args - 1, n + 1);
+        }
+        else {
+            *res = PyObject_Vectorcall(target, args - 1,
+                                       (size_t)(n + 1) | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+        }
         Py_LeaveRecursiveCall();
     }
     Py_DECREF(state);
@@ -4372,6 +4383,18 @@ JJ_FUNC int JJ_SelfReady(JJ_CallCache *cache, PyObject *func, PyObject *state, v
     (void)cache, (void)func, (void)state, (void)own_entry, (void)n;
     return -1;
 #endif
+}
+
+/* LeafBudget (ir.ops.LeafBudget): whether a call of a jitted leaf may run inline in typed code
+   (justjit.inline_calls). Not when a profiler or tracer is on (it would see the call), nor near
+   the recursion limit, where the real call (one level through JJ_CallTrampoline, a few through
+   the trampoline's frame while the callee is not compiled) might raise RecursionError. */
+#define JJ_LEAF_CALL_DEPTH 4
+
+JJ_FUNC int JJ_LeafReady(void)
+{
+    PyThreadState *tstate = PyThreadState_GET();
+    return tstate->recursion_remaining > JJ_LEAF_CALL_DEPTH && !tstate->cframe->use_tracing;
 }
 
 /* A call of a Python function without keywords: through the trampoline's target if it is one,
