@@ -14,7 +14,8 @@ needs the whole pipeline. The warm key covers instead everything that source is 
   table, file name and first line), and the function's `__name__`/`__qualname__`;
 - the argument-type signature of a typed specialization (`arg_type_names`) and, for one, the
   kind of object each name of `co_names` is bound to now (`globals_snapshot`: the type
-  analysis treats `len`, `math`, `math.sqrt`... as known objects when they are);
+  analysis treats `len`, `math`, `math.sqrt`... as known objects when they are), and for a
+  function @jit made also its code's fingerprint (justjit.inline_calls may copy its code);
 - the backend, `opt_level` and the backend's own toolchain facts (`backend_parts`);
 - the compiler: a digest of every source file of the `justjit` package
   (`compiler_digest`, memoized on disk under the files' stat stamps) and of the runtime
@@ -108,7 +109,20 @@ def _label(value) -> str:
     if value is _MISSING:
         return "-"
     ref = _reference(value, importing=False)
-    return "object" if ref is None else ".".join(ref)
+    if ref is None:
+        return "object"
+    jitted = _jitted_original(value)
+    if jitted is not None:  # its typed code may be copied into the caller (inline_calls)
+        return ".".join(ref) + "@" + code_fingerprint(jitted.__code__)
+    return ".".join(ref)
+
+
+def _jitted_original(value):
+    """The original function of a function @jit made (without importing the dispatcher)."""
+    dispatcher = getattr(value, "dispatcher", None)
+    if type(value) is not type(_label) or getattr(dispatcher, "trampoline", None) is not value:
+        return None
+    return getattr(dispatcher, "py_func", None)
 
 
 # ---------------------------------------------------------------------------
@@ -296,13 +310,13 @@ def _plain(value) -> bool:
 
 
 def _reference(value, importing: bool = True) -> tuple[str, ...] | None:
-    """``(module,)`` for a module, ``(module, qualname)`` for a builtin function or a class
-    that is reachable under that name (the very object), else None. Without ``importing``
-    only modules imported already are looked in."""
+    """``(module,)`` for a module, ``(module, qualname)`` for a builtin function, a class or
+    a function @jit made that is reachable under that name (the very object), else None.
+    Without ``importing`` only modules imported already are looked in."""
     if type(value) is type(sys):
         name = getattr(value, "__name__", None)
         return (name,) if isinstance(name, str) and sys.modules.get(name) is value else None
-    if not isinstance(value, (type, type(len))):
+    if not isinstance(value, (type, type(len))) and _jitted_original(value) is None:
         return None
     module, qualname = getattr(value, "__module__", None), getattr(value, "__qualname__", None)
     if not isinstance(module, str) or not isinstance(qualname, str) or "<" in qualname:

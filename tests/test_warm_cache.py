@@ -97,6 +97,32 @@ print(json.dumps({"same": same, "signatures": jitted.signatures,
 """
 
 
+LEAF_MODULE = '''
+from justjit import jit
+
+
+@jit(fallback=False)
+def leaf(i, j):
+    return 1.0 / (i + j + 1)
+
+
+@jit(fallback=False)
+def caller(n):
+    s = 0.0
+    for i in range(n):
+        s += leaf(i, 2)
+    return s
+'''
+
+LEAF_CHILD = """
+import json, sys, lmod
+from justjit.backends.cython_build import stats
+result = lmod.caller(50)
+print(json.dumps({"result": repr(result), "warm_hits": stats.warm_hits,
+                  "inline": "JJ_LeafReady" in lmod.caller.inspect_pyx()}))
+"""
+
+
 @pytest.fixture(scope="module")
 def snapshot(tmp_path_factory):
     root = tmp_path_factory.mktemp("justjit-snapshot")
@@ -111,6 +137,7 @@ def world(tmp_path, snapshot):
     interpreter and returns what it saw."""
     (tmp_path / "mod").mkdir()
     (tmp_path / "mod" / "wmod.py").write_text(MODULE, encoding="utf-8")
+    (tmp_path / "mod" / "lmod.py").write_text(LEAF_MODULE, encoding="utf-8")
     root = tmp_path / "cache"
     env = {k: v for k, v in os.environ.items() if not k.startswith("JUSTJIT_")}
     # Untiered: a tiered child's background -O2 build may or may not have run when it prints
@@ -132,6 +159,13 @@ def world(tmp_path, snapshot):
         @staticmethod
         def run_chain(backend: str) -> dict:
             proc = subprocess.run([sys.executable, "-P", "-c", CHAIN_CHILD, backend], env=env,
+                                  cwd=tmp_path, capture_output=True, text=True, timeout=300)
+            assert proc.returncode == 0, proc.stderr
+            return json.loads(proc.stdout.strip().splitlines()[-1])
+
+        @staticmethod
+        def run_leaf() -> dict:
+            proc = subprocess.run([sys.executable, "-P", "-c", LEAF_CHILD], env=env,
                                   cwd=tmp_path, capture_output=True, text=True, timeout=300)
             assert proc.returncode == 0, proc.stderr
             return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -189,6 +223,21 @@ def test_changed_constant_or_signature_is_compiled_not_loaded(world):
     assert ints["warm_hits"] == 0 and ints["same"] and "justjit.frontend" in ints["new_modules"]
     assert len(world.records()) == 3
     assert world.run("([1, 4, 9], 3)")["warm_hits"] == 1
+
+
+def test_a_caller_that_copies_a_jitted_leaf_is_warm_until_the_leaf_changes(world):
+    """The caller's module holds the leaf (its inline copy's guard): the warm record names it
+    by module and qualname, and the warm key has the leaf's code, which the copy came from."""
+    cold = world.run_leaf()
+    assert cold["inline"] and cold["warm_hits"] == 0
+    warm = world.run_leaf()
+    # (the leaf itself is never called: every call of it ran inline)
+    assert warm["warm_hits"] == 1 and warm["result"] == cold["result"]
+    path = world.cache_dir.parent / "mod" / "lmod.py"
+    path.write_text(LEAF_MODULE.replace("i + j + 1", "i + j + 3"), encoding="utf-8")
+    changed = world.run_leaf()
+    assert changed["inline"] and changed["warm_hits"] == 0  # the caller too: its copy is stale
+    assert changed["result"] == repr(sum(1.0 / (i + 2 + 3) for i in range(50)))
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip", "garbage"])
