@@ -954,6 +954,9 @@ def test_calls_between_jitted_functions_skip_the_trampoline():
     ns["inner"] = jit(ns["inner"], fallback=False)
     ns["count"] = jit(ns["count"], fallback=False)
     outer = jit(plain_outer, fallback=False)
+    # inner compiled first: outer runs it inline (justjit.inline_calls), so outer(0) would
+    # make its first call, whose traceback has frames of the dispatcher.
+    assert ns["inner"](4) == 0.25
     assert outer(2) == 1.5
     with pytest.raises(ZeroDivisionError) as info:
         outer(0)

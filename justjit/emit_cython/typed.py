@@ -319,7 +319,11 @@ class TypedOps:
         deopt_lines = [f"# {reason}"]
         if self.is_entry_guard(term):
             deopt_lines += self.offer_to_next()
-        self.two_way(test, deopt_lines, arm(term.deopt), on_ok, arm(term.ok), depth, out)
+        # Unlikely: without it gcc guesses each guard's exit at even odds, and the end of a
+        # loop body past a dozen guards looks cold, so it is compiled for size (n-body's sqrt
+        # became a libm call, its stores out-of-line DECREF calls).
+        self.two_way(f"JJ_UNLIKELY({test})", deopt_lines, arm(term.deopt), on_ok, arm(term.ok),
+                     depth, out)
 
     def is_entry_guard(self, term: ir.Op) -> bool:
         spec = getattr(self.fn, "specialization", None)

@@ -233,6 +233,8 @@ cdef extern from "jj_runtime.h":
 from libc.stdint cimport int64_t, uint32_t
 
 cdef extern from "jj_typed.h":
+    # A deopt test: gcc then lays the typed path out as the hot one (see typed_dispatch)
+    bint JJ_UNLIKELY(bint deopt)
     bint JJ_GuardInt(PyObject *o)
     bint JJ_GuardFloat(PyObject *o)
     bint JJ_GuardBool(PyObject *o)
