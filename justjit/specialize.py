@@ -853,6 +853,8 @@ class _Specializer:
                 a, b = self.as_float(op.left, lt), self.as_float(op.right, rt)
             if base in ir.FLOAT_ARITH_OPS:
                 self.emit(ir.FloatArith(dst, base, a, b, line=self.line))
+            elif base == "**":
+                self.check(lambda ok, dp: ir.FloatPow(dst, a, b, ok, dp, line=self.line))
             else:
                 self.check(lambda ok, dp: ir.FloatDivide(dst, base, a, b, ok, dp,
                                                          line=self.line))

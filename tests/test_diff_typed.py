@@ -185,6 +185,57 @@ def test_int_true_division_and_its_errors(backend):
                 (I64_MAX, I64_MIN), backend=backend)
 
 
+def power(a, b):
+    return a ** b
+
+
+def power_sum(a, b, n):
+    s = 0
+    for i in range(n):
+        s += (a + i) ** b
+    return s
+
+
+def runs_pow_helper(jitted, backend, helper) -> bool:
+    """Whether the compiled code calls the typed ** helper (cython's or llvm's name)."""
+    if backend == "llvm":
+        return helper + "Or" in jitted.inspect_llvm()
+    return helper + "(" in jitted.inspect_pyx()
+
+
+def test_int_power_edges(backend):
+    jitted = typed_check(power, (2, 10), (2, 62), (2, 63), (-2, 63), (-2, 64), (3, 39), (3, 40),
+                         (0, 0), (0, 5), (-1, I64_MAX), (1, I64_MAX), (-1, 0), (2, 1000),
+                         (7, -1), (-3, -2), (0, -1), (I64_MIN, 1), (I64_MIN, 2),
+                         backend=backend, signature="(a: int, b: int)")
+    assert runs_pow_helper(jitted, backend, "JJ_IntPow")
+
+
+def test_float_power_edges(backend):
+    # float_pow's special cases, its errors (ZeroDivisionError, OverflowError), its complex
+    # results, underflow to zero and to subnormals, and libm's pow() everywhere else.
+    jitted = typed_check(power, (2.5, 0.5), (-8.0, 1 / 3), (-2.0, 3.0), (-2.0, 2.0),
+                         (-2.0, 0.5), (0.0, -1.0), (-0.0, -3.0), (0.0, 2.0), (-0.0, 3.0),
+                         (-0.0, 2.0), (-0.0, 0.5), (0.0, 0.0), (5.0, -0.0), (1e308, 2.0),
+                         (1e-200, 2.0), (2.0, -1075.0), (2.0, -1074.0), (NAN, 0.0),
+                         (NAN, 1.0), (1.0, NAN), (INF, 0.5), (INF, -1.0), (-INF, 3.0),
+                         (0.5, INF), (1.0000001, 1e9), (-1.0, 1e300), (10.0, 308.0),
+                         (10.0, 309.0), (1.5, -2.0), backend=backend,
+                         signature="(a: float, b: float)")
+    assert runs_pow_helper(jitted, backend, "JJ_FloatPow")
+
+
+def test_power_of_mixed_operands_and_in_loops(backend):
+    typed_check(power, (3, 2.0), (2, 0.5), (-2, 0.5), (0, -1.5), (2**60 + 1, 1.0),
+                backend=backend, signature="(a: int, b: float)")
+    typed_check(power, (2.0, 3), (2.0, -1), (-2.0, 3), (0.0, -1), (1e200, 2),
+                backend=backend, signature="(a: float, b: int)")
+    typed_check(power_sum, (2, 2, 10), (2, 62, 3), (-2, 3, 5), (2, -1, 3), (0, 0, 2),
+                backend=backend, signature="(a: int, b: int, n: int)")
+    typed_check(power_sum, (0.5, 2.0, 5), (-3.0, 0.5, 4), (-3.0, 2.0, 4), (0.0, -1.0, 2),
+                (1e100, 4.0, 3), backend=backend, signature="(a: float, b: float, n: int)")
+
+
 def builtins_on_values(a, b, x):
     return (min(a, b), max(a, b), abs(a), min(x, 1.5), max(x, -2.5), int(x), float(a),
             abs(x), min(a, b, 0), max(0.5, x, 0.25))

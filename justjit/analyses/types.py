@@ -370,6 +370,7 @@ _INT_ARITH_GUARDS = {
     "+": "int64 overflow", "-": "int64 overflow", "*": "int64 overflow",
     "//": "zero divisor or int64 overflow", "%": "zero divisor",
     "<<": "negative count or int64 overflow", ">>": "negative count",
+    "**": "negative exponent or int64 overflow",
 }
 
 
@@ -440,6 +441,9 @@ def binary_result(op: str, lt: PyType, rt: PyType) -> tuple[PyType, str, Optiona
             return FLOAT, "typed", None
         if base in ir.FLOAT_DIVIDE_OPS:
             return FLOAT, "typed", "zero divisor -> deopt"
+        if base == "**":
+            return FLOAT, "typed", ("a zero or non-finite operand, a complex result, an "
+                                    "overflow or underflow -> deopt")
         return OBJECT, "generic", None
     same = {STR: ("+",), BYTES: ("+",), LIST: ("+",), TUPLE: ("+",)}
     if lt == rt and lt in same and base in same[lt]:

@@ -925,6 +925,9 @@ static const jjl_symbol jjl_symbols[] = {
     JJL_SYM(JJL_GetAttrCached),
     JJL_SYM(JJ_HandlePending),
     JJL_SYM(JJ_LeafReady),
+    /* jj_typed.h: ** (llvm_lower.py's IntArith "**" and FloatPow) */
+    JJL_SYM(JJ_IntPowOrMin),
+    JJL_SYM(JJ_FloatPowOrNan),
     /* jj_numpy.h (the rest of the numpy typed ops is inline: llvm_lower.py, numpy section) */
     JJL_SYM(JJ_GuardArray_int32),
     JJL_SYM(JJ_GuardArray_int64),

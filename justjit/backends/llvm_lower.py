@@ -2167,6 +2167,11 @@ class _Lowering:
                           [("i64", a), ("i64", b)])
             self.deopt_if(term, self.inst(f"extractvalue {{i64, i1}} {r}, 1", "c"))
             self.ok_with(term, self.inst(f"extractvalue {{i64, i1}} {r}, 0"))
+        elif op == "**":
+            # (INT64_MIN: declined, or (-2) ** 63 itself, which the generic code computes)
+            r = self.call("i64", "*JJ_IntPowOrMin", [("i64", a), ("i64", b)])
+            self.deopt_if(term, self.inst(f"icmp eq i64 {r}, {INT64_MIN}", "c"))
+            self.ok_with(term, r)
         elif op == "//":
             # Python floors; C truncates: one less when inexact with operands of unlike signs.
             zero = self.inst(f"icmp eq i64 {b}, 0", "c")
@@ -2223,6 +2228,13 @@ class _Lowering:
 
     def copysign(self, magnitude: str, sign: str) -> str:
         return self.call("double", "llvm.copysign.f64", [("double", magnitude), ("double", sign)])
+
+    def term_FloatPow(self, term: ir.FloatPow) -> None:
+        # A C helper: libm's pow() must be called as such (LLVM would rewrite pow(x, 2.0)).
+        r = self.call("double", "*JJ_FloatPowOrNan",
+                      [("double", self.uload(term.left)), ("double", self.uload(term.right))])
+        self.deopt_if(term, self.inst(f"fcmp uno double {r}, {r}", "c"))
+        self.ok_with(term, r)
 
     def term_FloatDivide(self, term: ir.FloatDivide) -> None:
         """float_div, float_rem and _float_div_mod of Objects/floatobject.c."""

@@ -35,7 +35,7 @@ OBJECT_TEMP = "__jj_to"
 
 INT_ARITH_HELPERS = {"+": "JJ_IntAdd", "-": "JJ_IntSub", "*": "JJ_IntMul",
                      "//": "JJ_IntFloorDiv", "%": "JJ_IntMod", "<<": "JJ_IntLshift",
-                     ">>": "JJ_IntRshift"}
+                     ">>": "JJ_IntRshift", "**": "JJ_IntPow"}
 INT_UNARY_HELPERS = {"neg": "JJ_IntNeg", "abs": "JJ_IntAbs"}
 FLOAT_DIVIDE_HELPERS = {"/": "JJ_FloatDiv", "//": "JJ_FloatFloorDiv", "%": "JJ_FloatMod"}
 GUARD_HELPERS = {name: "JJ_Guard" + name.capitalize() for name in ir.GUARD_TYPES}
@@ -49,6 +49,7 @@ DEOPT_REASONS = {
     "IntArith": "deopt: int64 result or error",
     "IntUnary": "deopt: int64 result",
     "FloatDivide": "deopt: zero divisor",
+    "FloatPow": "deopt: zero, inf or nan operand, complex result, overflow or underflow",
     "IntToFloatExact": "deopt: inexact conversion",
     "FloatToInt": "deopt: nan, inf or out of int64",
     "MathFunc": "deopt: domain or range error",
@@ -96,7 +97,7 @@ class TypedOps:
     """op_<TypedOp> renderings and the dispatch of typed terminators, for `_Emitter`."""
 
     TERMINATORS = (ir.GuardType, ir.GuardIdentity, ir.IntArith, ir.IntUnary, ir.FloatDivide,
-                   ir.IntToFloatExact, ir.FloatToInt, ir.MathFunc, ir.SeqLoad, ir.ListStore,
+                   ir.FloatPow, ir.IntToFloatExact, ir.FloatToInt, ir.MathFunc, ir.SeqLoad, ir.ListStore,
                    ir.TypedCondBranch, ir.RangeIterNext, ir.GuardArray, ir.ArrayLoad,
                    ir.ArrayStore, ir.NpArith)
 
@@ -258,6 +259,8 @@ class TypedOps:
             call = self._helper(INT_UNARY_HELPERS, term.op, reg(term.operand))
         elif isinstance(term, ir.FloatDivide):
             call = self._helper(FLOAT_DIVIDE_HELPERS, term.op, reg(term.left), reg(term.right))
+        elif isinstance(term, ir.FloatPow):
+            call = f"JJ_FloatPow({reg(term.left)}, {reg(term.right)}, "
         elif isinstance(term, ir.IntToFloatExact):
             call = f"JJ_IntToFloatExact({reg(term.src)}, "
         elif isinstance(term, ir.FloatToInt):

@@ -605,6 +605,8 @@ class IRInterpreter:
                 result = a << b if op.op == "<<" else a >> b
         elif op.op in ("//", "%") and b == 0:
             return op.deopt
+        elif op.op == "**" and b < 0:
+            return op.deopt
         else:
             result = _BINARY[op.op](a, b)
         if result is None or not _I64_MIN <= result <= _I64_MAX:
@@ -624,6 +626,20 @@ class IRInterpreter:
         if b == 0.0:
             return op.deopt
         self.put(regs, op.dest, _BINARY[op.op](a, b))  # CPython's float_div/float_rem/divmod
+        return op.ok
+
+    def op_FloatPow(self, op, regs, st):
+        a, b = self.get(regs, op.left), self.get(regs, op.right)
+        if (not (math.isfinite(a) and math.isfinite(b)) or (a == 0.0 and b < 0.0)
+                or (a < 0.0 and b != int(b))):
+            return op.deopt
+        try:
+            result = a ** b
+        except OverflowError:  # (errno set; an underflow's ERANGE is not seen here)
+            return op.deopt
+        if not math.isfinite(result):
+            return op.deopt
+        self.put(regs, op.dest, result)
         return op.ok
 
     def op_IntToFloatExact(self, op, regs, st):

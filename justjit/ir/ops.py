@@ -764,7 +764,7 @@ def successors(term: Op) -> list[int]:
 # lists the kinds allowed); the verifier checks it. A generic op (one without KINDS) only
 # takes object registers, except Move, which copies between two registers of the same kind.
 
-INT_ARITH_OPS = ("+", "-", "*", "//", "%", "<<", ">>")   # IntArith (may deopt)
+INT_ARITH_OPS = ("+", "-", "*", "//", "%", "<<", ">>", "**")  # IntArith (may deopt)
 INT_BITWISE_OPS = ("&", "|", "^")                         # IntBitwise (cannot fail)
 FLOAT_ARITH_OPS = ("+", "-", "*")                          # FloatArith (cannot fail)
 FLOAT_DIVIDE_OPS = ("/", "//", "%")                        # FloatDivide (deopt on zero divisor)
@@ -1075,6 +1075,9 @@ class IntArith(Op):
       <<     right < 0, or right >= 64 and left != 0, or bits shifted out (the result shifted
              back right does not give left); 0 << n is 0;
       >>     right < 0; right >= 64 gives 0 or -1 by the sign of left; else arithmetic shift.
+      **     right < 0 (CPython gives a float), or overflow (by repeated squaring with checked
+             multiplications: a base squared past int64 while bits of right remain means the
+             result is past it too).
     """
     dest: Reg
     op: str
@@ -1113,6 +1116,25 @@ class FloatDivide(Op):
     (float_div, float_rem and _float_div_mod of Objects/floatobject.c.)"""
     dest: Reg
     op: str
+    left: Reg
+    right: Reg
+    ok: int
+    deopt: int
+    line: Optional[int] = None
+
+
+@_op(uses=("left", "right"), defs=("dest",), raises=False, terminator=True,
+     targets=("ok", "deopt"), defs_edge="ok",
+     kinds={"dest": "f64", "left": "f64", "right": "f64"})
+class FloatPow(Op):
+    """dest = left ** right as CPython's float_pow computes it, for finite operands:
+    right == 0.0 gives 1.0; left == 0.0 (either sign) with right > 0.0 gives left for an odd
+    integral right, else 0.0; otherwise pow(|left|, right) (left < 0.0 needs an integral right;
+    the result is negated for an odd one) with errno cleared before pow() and still 0 after,
+    and a finite result. Anything else goes to deopt (a zero base with a negative exponent, a
+    complex result, an overflow or underflow, inf or nan operands: the generic code answers or
+    raises). pow() must be called as such: a C compiler may not rewrite pow(x, 2.0) as x * x."""
+    dest: Reg
     left: Reg
     right: Reg
     ok: int
@@ -1373,7 +1395,7 @@ class ReturnUnboxed(Op):
 TYPED_OPS = (ClearLocal, ConstInt, ConstFloat, ConstBool, BoxInt, BoxFloat, BoxBool, BoxRange,
              BoxRangeIter, UnboxInt, UnboxFloat, UnboxBool, BoolToInt, IntToFloat, IntBitwise,
              FloatArith, FloatUnary, IntCompare, FloatCompare, Truth, IntMinMax, FloatMinMax,
-             TypedLen, GuardType, GuardIdentity, IntArith, IntUnary, FloatDivide,
+             TypedLen, GuardType, GuardIdentity, IntArith, IntUnary, FloatDivide, FloatPow,
              IntToFloatExact, FloatToInt, MathFunc, SeqLoad, ListStore, TypedCondBranch,
              RangeIterNext, SelfCall, DirectResult, DirectBudget, LeafBudget, ReturnUnboxed,
              BoxNumpy, BoxFloatOrNumpy, BoxIntTuple, GuardArray, ArrayLoad, ArrayStore, NpArith)

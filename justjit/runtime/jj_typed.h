@@ -32,6 +32,13 @@
 #define JJ_UNLIKELY(x) (x)
 #define JJ_TYPED static inline
 #endif
+#ifndef JJ_UNUSED
+#if defined(__GNUC__)
+#define JJ_UNUSED __attribute__((unused))
+#else
+#define JJ_UNUSED
+#endif
+#endif
 
 /* ---- guards, unboxing, boxing ---------------------------------------------------------- */
 
@@ -214,6 +221,72 @@ JJ_TYPED int JJ_IntRshift(int64_t a, int64_t b, int64_t *r) {
     if (b < 0)
         return 1;
     *r = b >= 64 ? (a < 0 ? -1 : 0) : (a >> b); /* gcc: >> of a negative is arithmetic */
+    return 0;
+}
+
+/* a ** b for b >= 0, by repeated squaring; 1 (declining) for b < 0 (CPython's answer is a
+ * float) or a result beyond int64. A base squared beyond int64 while bits of b remain means
+ * the result is beyond it too (|a| >= 2 there), so the exact answer fits iff this gives it. */
+JJ_TYPED int JJ_IntPow(int64_t a, int64_t b, int64_t *r) {
+    int64_t result = 1;
+    if (JJ_UNLIKELY(b < 0))
+        return 1;
+    while (b != 0) {
+        if ((b & 1) && __builtin_mul_overflow(result, a, &result))
+            return 1;
+        b >>= 1;
+        if (b != 0 && __builtin_mul_overflow(a, a, &a))
+            return 1;
+    }
+    *r = result;
+    return 0;
+}
+
+/* JJ_IntPow for the llvm backend: the result, INT64_MIN where it declines (and for
+ * (-2) ** 63 itself, which the generic code then computes). */
+static JJ_UNUSED int64_t JJ_IntPowOrMin(int64_t a, int64_t b) {
+    int64_t r;
+    return JJ_IntPow(a, b, &r) ? INT64_MIN : r;
+}
+
+/* float_pow of Objects/floatobject.c for finite operands: x ** 0 is 1.0; a zero base with a
+ * positive exponent gives that zero for an odd integral exponent, else 0.0; otherwise libm's
+ * pow() of |x| (a negative x needs an integral exponent; the result is negated for an odd
+ * one), with errno left clear and a finite result. Elsewhere nan, which those never give: the
+ * generic code then answers (0.0 ** -1 raises, a negative base with a fractional exponent
+ * gives a complex, an overflow raises, an underflow's errno too). The exponent goes through a
+ * volatile, so that no C compiler turns pow(x, 2.0) into x * x: CPython calls pow(). */
+static JJ_UNUSED double JJ_FloatPowOrNan(double x, double y) {
+    int negate = 0;
+    if (!isfinite(x) || !isfinite(y))
+        return Py_NAN;
+    if (y == 0.0)
+        return 1.0;
+    if (x == 0.0) {
+        if (y < 0.0)
+            return Py_NAN;
+        return fmod(fabs(y), 2.0) == 1.0 ? x : 0.0;
+    }
+    if (x < 0.0) {
+        if (y != floor(y))
+            return Py_NAN;
+        x = -x;
+        negate = fmod(fabs(y), 2.0) == 1.0;
+    }
+    volatile double exponent = y;
+    errno = 0;
+    double r = pow(x, exponent);
+    if (errno != 0 || !isfinite(r))
+        return Py_NAN;
+    return negate ? -r : r;
+}
+
+/* FloatPow (see JJ_FloatPowOrNan): 1, writing nothing, where the generic code must run. */
+JJ_TYPED int JJ_FloatPow(double x, double y, double *r) {
+    double v = JJ_FloatPowOrNan(x, y);
+    if (JJ_UNLIKELY(isnan(v)))
+        return 1;
+    *r = v;
     return 0;
 }
 
