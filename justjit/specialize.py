@@ -234,7 +234,9 @@ def _alias_source(op: ir.Op, env, typing) -> Optional[Reg]:
     if isinstance(op, ir.Call) and len(op.args) == 1:
         label = known_label(env.get(op.func))
         t = env.get(op.args[0])
-        if (label == "builtins.int" and t == INT) or (label == "builtins.float" and t == FLOAT):
+        if label in ("builtins.int", "builtins.round") and t == INT:
+            return op.args[0]
+        if label == "builtins.float" and t == FLOAT:
             return op.args[0]
         if label in ("math.floor", "math.ceil", "math.trunc") and t == INT:
             return op.args[0]
@@ -966,7 +968,7 @@ class _Specializer:
             self.set_raw(d, env)
             return
         a, at = op.args[0], ts[0]
-        if label in ("builtins.int", "math.floor", "math.ceil", "math.trunc"):
+        if label in ("builtins.int", "builtins.round", "math.floor", "math.ceil", "math.trunc"):
             if at == INT:
                 self.alias(d, a, INT, env)
                 return
@@ -978,6 +980,10 @@ class _Specializer:
                 if label in ("math.floor", "math.ceil"):
                     y = self.fresh("f64")
                     self.check(lambda ok, dp: ir.MathFunc(y, label[5:], x, ok, dp, line=line))
+                    x = y
+                elif label == "builtins.round":
+                    y = self.fresh("f64")
+                    self.emit(ir.FloatUnary(y, "round", x, line=line))
                     x = y
                 self.check(lambda ok, dp: ir.FloatToInt(dst, x, ok, dp, line=line))
             self.set_raw(d, env)

@@ -196,11 +196,12 @@ def power_sum(a, b, n):
     return s
 
 
-def runs_pow_helper(jitted, backend, helper) -> bool:
-    """Whether the compiled code calls the typed ** helper (cython's or llvm's name)."""
+def compiled_code_has(jitted, backend, cython_text: str, llvm_text: str) -> bool:
+    """Whether the compiled code has the given text (its .pyx, or its LLVM IR): the typed
+    operation was made."""
     if backend == "llvm":
-        return helper + "Or" in jitted.inspect_llvm()
-    return helper + "(" in jitted.inspect_pyx()
+        return llvm_text in jitted.inspect_llvm()
+    return cython_text in jitted.inspect_pyx()
 
 
 def test_int_power_edges(backend):
@@ -208,7 +209,7 @@ def test_int_power_edges(backend):
                          (0, 0), (0, 5), (-1, I64_MAX), (1, I64_MAX), (-1, 0), (2, 1000),
                          (7, -1), (-3, -2), (0, -1), (I64_MIN, 1), (I64_MIN, 2),
                          backend=backend, signature="(a: int, b: int)")
-    assert runs_pow_helper(jitted, backend, "JJ_IntPow")
+    assert compiled_code_has(jitted, backend, "JJ_IntPow(", "JJ_IntPowOrMin")
 
 
 def test_float_power_edges(backend):
@@ -222,7 +223,7 @@ def test_float_power_edges(backend):
                          (0.5, INF), (1.0000001, 1e9), (-1.0, 1e300), (10.0, 308.0),
                          (10.0, 309.0), (1.5, -2.0), backend=backend,
                          signature="(a: float, b: float)")
-    assert runs_pow_helper(jitted, backend, "JJ_FloatPow")
+    assert compiled_code_has(jitted, backend, "JJ_FloatPow(", "JJ_FloatPowOrNan")
 
 
 def test_power_of_mixed_operands_and_in_loops(backend):
@@ -302,6 +303,29 @@ def float_to_int(x):
 def test_int_of_float(backend):
     typed_check(float_to_int, (2.7,), (-2.7,), (0.0,), (-0.0,), (9.3e18,), (1e19,), (NAN,),
                 (INF,), (2.0**63,), (-(2.0**63),), backend=backend)
+
+
+def rounded(x, n):
+    s = 0
+    for i in range(n):
+        s += round(x + i * 0.5)
+    return s, round(x), round(-x)
+
+
+def rounded_int(a):
+    return round(a), round(a) is a, round(a > 0)
+
+
+def test_round_of_float_and_int(backend):
+    # Ties to even (0.5, 2.5, -2.5, 2**52 + 0.5...), the largest float below 0.5, the edges
+    # of int64, and nan / inf (ValueError, OverflowError from the generic code).
+    jitted = typed_check(rounded, (0.5, 5), (-0.5, 5), (2.5, 3), (-2.5, 3), (1e18, 2),
+                         (9.3e18, 2), (-9.3e18, 1), (0.49999999999999994, 1),
+                         (4503599627370495.5, 1), (-0.0, 2), (1.5, 0), (NAN, 1), (INF, 1),
+                         (-INF, 1), backend=backend, signature="(x: float, n: int)")
+    assert compiled_code_has(jitted, backend, "JJ_RoundHalfEven(", "llvm.round.f64")
+    typed_check(rounded_int, (5,), (10**6,), (-3,), (0,), backend=backend,
+                signature="(a: int)")
 
 
 # --- guards -----------------------------------------------------------------------------------

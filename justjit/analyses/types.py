@@ -237,7 +237,7 @@ def in_type(value, t: PyType) -> bool:
 MATH_FLOAT_FUNCS = tuple(n for n in ir.MATH_FUNCS if n not in ("floor", "ceil", "trunc"))
 MATH_INT_FUNCS = ("floor", "ceil", "trunc")
 MATH_CONSTANTS = ("pi", "e", "tau", "inf", "nan")
-_KNOWN_BUILTINS = ("range", "len", "abs", "min", "max", "int", "float")
+_KNOWN_BUILTINS = ("range", "len", "abs", "min", "max", "int", "float", "round")
 
 KNOWN: dict[int, tuple[Any, str]] = {}  # id(object) -> (object, label)
 for _name in _KNOWN_BUILTINS:
@@ -679,6 +679,12 @@ class _Typer:
             if args[0] == FLOAT:
                 return Typing({d: INT}, "typed", "nan, inf or beyond int64 -> deopt")
             return Typing({d: INT}, "guarded", f"{d} is an int64")
+        if label == "builtins.round" and n == 1:
+            if _int_like(args[0]):
+                return Typing({d: INT}, "typed")
+            if args[0] == FLOAT:
+                return Typing({d: INT}, "typed", "nan, inf or beyond int64 -> deopt")
+            return None
         if label == "builtins.float" and n == 1:
             if _numeric(args[0]):
                 return Typing({d: FLOAT}, "typed")

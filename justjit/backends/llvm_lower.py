@@ -1913,6 +1913,14 @@ class _Lowering:
             self.ustore(op.dest, self.inst(f"fneg double {v}"))
         elif op.op == "abs":
             self.ustore(op.dest, self.fabs(v))
+        elif op.op == "round":  # jj_typed.h's JJ_RoundHalfEven
+            rounded = self.call("double", "llvm.round.f64", [("double", v)])
+            tie = self.inst(f"fcmp oeq double {self.fabs(self.inst(f'fsub double {v}, {rounded}'))}"
+                            f", 0.5", "c")
+            half = self.call("double", "llvm.round.f64",
+                             [("double", self.inst(f"fdiv double {v}, 2.0"))])
+            even = self.inst(f"fmul double {half}, 2.0")
+            self.ustore(op.dest, self.inst(f"select i1 {tie}, double {even}, double {rounded}"))
         else:
             raise LowerError(f"unknown FloatUnary {op.op!r}")
 

@@ -192,6 +192,8 @@ class TypedOps:
             return f"{self.reg(op.dest)} = -{self.reg(op.operand)}"
         if op.op == "abs":
             return f"{self.reg(op.dest)} = fabs({self.reg(op.operand)})"
+        if op.op == "round":
+            return f"{self.reg(op.dest)} = JJ_RoundHalfEven({self.reg(op.operand)})"
         raise self.error(f"unknown float unary operator {op.op!r}")
 
     def _compare(self, op):

@@ -555,6 +555,9 @@ class IRInterpreter:
 
     def op_FloatUnary(self, op, regs, st):
         x = self.get(regs, op.operand)
+        if op.op == "round":  # Python's round() of a finite float is the same integer
+            self.put(regs, op.dest, math.copysign(float(round(x)), x) if math.isfinite(x) else x)
+            return
         self.put(regs, op.dest, -x if op.op == "neg" else math.fabs(x))
 
     def op_IntCompare(self, op, regs, st):

@@ -769,7 +769,7 @@ INT_BITWISE_OPS = ("&", "|", "^")                         # IntBitwise (cannot f
 FLOAT_ARITH_OPS = ("+", "-", "*")                          # FloatArith (cannot fail)
 FLOAT_DIVIDE_OPS = ("/", "//", "%")                        # FloatDivide (deopt on zero divisor)
 INT_UNARY_OPS = ("neg", "abs")                             # IntUnary (deopt on INT64_MIN)
-FLOAT_UNARY_OPS = ("neg", "abs")                           # FloatUnary
+FLOAT_UNARY_OPS = ("neg", "abs", "round")                  # FloatUnary
 # Lattice type names a GuardType can check, and what "src is of that type" means:
 #   "int": type(src) is int and -2**63 <= src < 2**63;  "float", "bool", "str", "bytes",
 #   "list", "tuple", "dict", "set": type(src) is exactly that class;  "none": src is None.
@@ -964,7 +964,10 @@ class FloatArith(Op):
 
 @_op(uses=("operand",), defs=("dest",), raises=False, kinds={"dest": "f64", "operand": "f64"})
 class FloatUnary(Op):
-    """dest = -operand ("neg", flips the sign of 0.0 and nan too) or fabs(operand) ("abs")."""
+    """dest = -operand ("neg", flips the sign of 0.0 and nan too), fabs(operand) ("abs"), or
+    operand rounded to an integer with ties to even ("round") as float.__round__ without
+    ndigits computes it: r = round(operand) (C's, ties away from zero); if
+    fabs(operand - r) == 0.5: r = 2.0 * round(operand / 2.0). nan and inf pass through."""
     dest: Reg
     op: str
     operand: Reg

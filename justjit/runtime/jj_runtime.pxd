@@ -284,6 +284,7 @@ cdef extern from "jj_typed.h":
     void JJ_RecursionSet(int remaining)
     bint JJ_IntAdd(int64_t a, int64_t b, int64_t *r)
     bint JJ_IntPow(int64_t a, int64_t b, int64_t *r)
+    double JJ_RoundHalfEven(double x)
     bint JJ_FloatPow(double a, double b, double *r)
     bint JJ_IntSub(int64_t a, int64_t b, int64_t *r)
     bint JJ_IntMul(int64_t a, int64_t b, int64_t *r)

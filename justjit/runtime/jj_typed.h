@@ -290,6 +290,15 @@ JJ_TYPED int JJ_FloatPow(double x, double y, double *r) {
     return 0;
 }
 
+/* FloatUnary "round": float___round___impl of Objects/floatobject.c without ndigits, before
+ * its int conversion. */
+JJ_TYPED double JJ_RoundHalfEven(double x) {
+    double rounded = round(x);
+    if (fabs(x - rounded) == 0.5)
+        rounded = 2.0 * round(x / 2.0);
+    return rounded;
+}
+
 JJ_TYPED int JJ_IntNeg(int64_t a, int64_t *r) {
     if (JJ_UNLIKELY(a == INT64_MIN))
         return 1;
