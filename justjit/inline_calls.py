@@ -5,9 +5,10 @@
 
 `s += eval_a(i, j) * u[j]`, with `eval_a` a jitted function of two ints returning a float,
 costs a call through the dispatcher's trampoline and a boxed float per iteration. When the
-callee's typed code for the arguments' types only computes on unboxed values, takes no loop
-and makes no call (a *leaf*), the caller's specialization runs a copy of that code instead
-(justjit.inline_leaves.inline_copy), on the unboxed arguments, into an unboxed result:
+callee's typed code for the arguments' types only computes on unboxed values, takes no loop,
+makes no call and names nothing (a *leaf*), the caller's specialization runs a copy of that
+code instead (justjit.inline_leaves.inline_copy), on the unboxed arguments, into an unboxed
+result:
 
     %f = LoadGlobal eval_a ; GuardIdentity %f is <that jitted function>  (else: generic code)
     %b = LeafBudget        ; no profiler or tracer, and room below the recursion limit
@@ -86,6 +87,7 @@ def _make_plan(py_func, arg_types: tuple):
             return None
         if body is None:
             continue
+        # A trial copy (throwaway ids and registers): a leaf is code whose copy can return.
         args = [ir.Reg(f"a{k}.{r.kind[0]}", r.kind) for k, r in enumerate(body.args)]
         ids = iter(range(1 << 20, 1 << 21)).__next__
         dest = ir.Reg("r", result.unboxed)
@@ -106,9 +108,12 @@ class _LeafCalls:
 
     @staticmethod
     def known(value) -> Optional[PyType]:
-        """The lattice type "exactly this jitted function", or None."""
+        """The lattice type "exactly this jitted function" for one that may be a leaf, or
+        None. A leaf names nothing (no global, no attribute: its code has no co_names), so
+        that the caller's module, which holds the callee for its guard, is never held by it
+        in turn (nor by itself: a function naming itself is no leaf)."""
         py_func = jitted_callee(value)
-        if py_func is None:
+        if py_func is None or py_func.__code__.co_names or py_func.__code__.co_flags & _NOT_PLAIN:
             return None
         name = f"={T.LEAF_LABEL}{py_func.__module__}.{py_func.__qualname__}"
         return PyType(name, FunctionType, value=value)
