@@ -895,6 +895,10 @@ class _Lowering:
             self.emit(f"%jj.argv = alloca [{self.argv_size} x ptr], align 8")
         if self.entry_deopts:
             self.emit("%jj.chained = alloca ptr, align 8")
+        if any(isinstance(op, ir.LeafBudget) for b in self.fn.blocks.values() for op in b.ops):
+            # (once per call or resume: a call into libpython; see JJ_LeafReady)
+            self.emit("%jj.ts = call ptr @PyThreadState_Get()")
+            self.declare("PyThreadState_Get", "ptr", [])
         self.emit(f"store i32 {int(self.fn.firstlineno or 0)}, ptr %jj.line, align 4")
         self.emit("store i32 1, ptr %jj.tb, align 4")
 
@@ -1115,7 +1119,7 @@ class _Lowering:
         self.ustore(op.dest, self.inst(f"icmp sgt i32 %jj.rem, {int(op.depth)}", "c"))
 
     def op_LeafBudget(self, op: ir.LeafBudget, released):
-        ready = self.call("i32", "*JJ_LeafReady", [])
+        ready = self.call("i32", "*JJ_LeafReady", [("ptr", "%jj.ts")])
         self.ustore(op.dest, self.inst(f"icmp ne i32 {ready}, 0", "c"))
 
     def op_DirectResult(self, op: ir.DirectResult, released):

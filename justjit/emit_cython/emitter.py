@@ -810,7 +810,8 @@ class _Emitter(TypedOps):
         return f"{self.reg(op.dest)} = __jj_rem > {int(op.depth)}"
 
     def op_LeafBudget(self, op: ir.LeafBudget):
-        return f"{self.reg(op.dest)} = JJ_LeafReady()"
+        self.uses.add("tstate")
+        return f"{self.reg(op.dest)} = JJ_LeafReady(__jj_ts)"
 
     def op_DirectResult(self, op: ir.DirectResult):
         return f"{self.reg(op.dest)} = JJ_DirectTake(&__jj_dirty)"
@@ -1296,6 +1297,8 @@ class _Emitter(TypedOps):
             out.add(depth, "cdef object __jj_m = None")
         if "tick" in self.uses:
             out.add(depth, "cdef int __jj_tick = JJ_TICKS")
+        if "tstate" in self.uses:
+            out.add(depth, "cdef void *__jj_ts = PyThreadState_Get()")
         if "ys" in self.uses:
             out.add(depth, "cdef object __jj_ys = None")
         if "yp" in self.uses:

@@ -4388,13 +4388,15 @@ JJ_FUNC int JJ_SelfReady(JJ_CallCache *cache, PyObject *func, PyObject *state, v
 /* LeafBudget (ir.ops.LeafBudget): whether a call of a jitted leaf may run inline in typed code
    (justjit.inline_calls). Not when a profiler or tracer is on (it would see the call), nor near
    the recursion limit, where the real call (one level through JJ_CallTrampoline, a few through
-   the trampoline's frame while the callee is not compiled) might raise RecursionError. */
+   the trampoline's frame while the callee is not compiled) might raise RecursionError.
+   `tstate` is this thread's, which the compiled function fetches once per call (or resume):
+   PyThreadState_Get() is a call into libpython. */
 #define JJ_LEAF_CALL_DEPTH 4
 
-JJ_FUNC int JJ_LeafReady(void)
+JJ_FUNC int JJ_LeafReady(void *tstate)
 {
-    PyThreadState *tstate = PyThreadState_GET();
-    return tstate->recursion_remaining > JJ_LEAF_CALL_DEPTH && !tstate->cframe->use_tracing;
+    PyThreadState *ts = (PyThreadState *)tstate;
+    return ts->recursion_remaining > JJ_LEAF_CALL_DEPTH && !ts->cframe->use_tracing;
 }
 
 /* A call of a Python function without keywords: through the trampoline's target if it is one,

@@ -217,7 +217,8 @@ cdef extern from "jj_runtime.h":
     object JJ_Exit(PyObject *res, object tbcode, object state, int *L)
     PyObject *JJ_ExitRaw "JJ_Exit" (PyObject *res, PyObject *tbcode, PyObject *state, int *L)
     int JJ_ExportFastEntry(object module_dict, void *entry, Py_ssize_t nargs) except -1
-    int JJ_LeafReady()
+    int JJ_LeafReady(void *tstate)
+    void *PyThreadState_Get()
     int JJ_SelfReady(JJ_CallCache *cache, PyObject *func, PyObject *state, void *own_entry,
                      Py_ssize_t n)
 
