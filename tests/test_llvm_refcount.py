@@ -24,8 +24,8 @@ import difftest
 import justjit.pipeline as pipeline
 from justjit import jit
 
-_MODULES = ["calls", "control", "exceptions", "generators", "literals", "misc", "nested",
-            "operators", "scoping"]
+_MODULES = ["calls", "control", "exceptions", "fastpaths", "generators", "literals", "misc",
+            "nested", "operators", "scoping"]
 LOOPS = 30
 SLACK = 24 * 1024  # bytes
 

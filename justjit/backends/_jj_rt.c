@@ -249,20 +249,14 @@ static void JJL_RecursionSet(int remaining)
  */
 
 /* An exact int of at most one 30-bit digit (3.11's layout: ob_size is the signed number of
-   digits): its value. */
+   digits): its value (jj_runtime.h's branch-free JJ_MEDIUM_VALUE). */
 static inline int jjl_medium(PyObject *o, long *v)
 {
-    Py_ssize_t size = Py_SIZE(o);
-    if (size == 0) {
-        *v = 0;
-        return 1;
+    if (!JJ_MEDIUM(o)) {
+        return 0;
     }
-    if (size == 1 || size == -1) {
-        long d = (long)((PyLongObject *)o)->ob_digit[0];
-        *v = size < 0 ? -d : d;
-        return 1;
-    }
-    return 0;
+    *v = (long)JJ_MEDIUM_VALUE(o);
+    return 1;
 }
 
 #define JJL_BOTH_MEDIUM(a, b, x, y) \
@@ -476,6 +470,9 @@ typedef struct {
     unsigned int version;
     PyObject *descr;  /* borrowed, see above */
 } jjl_method_cache;
+/* The LLVM code checks a hit inline (llvm_lower.py's MCACHE_*). */
+_Static_assert(offsetof(jjl_method_cache, version) == 8 &&
+               offsetof(jjl_method_cache, descr) == 16, "jjl_method_cache layout");
 
 static int JJL_GetMethodCached(PyObject *obj, PyObject *name, PyObject **method,
                                jjl_method_cache *cache)
@@ -854,6 +851,8 @@ static const jjl_symbol jjl_symbols[] = {
     JJL_SYM(JJ_DelAttr),
     JJL_SYM(JJ_Call),
     JJL_SYM(JJ_VectorcallCached),
+    JJL_SYM(JJ_Call1),
+    JJL_SYM(JJ_Call2),
     JJL_SYM(JJ_CallEx),
     JJL_SYM(JJ_Warn),
     /* data: the address of the slot holding warnings.warn (compared with a call's callable) */
@@ -884,6 +883,7 @@ static const jjl_symbol jjl_symbols[] = {
     JJL_SYM(JJ_BeforeWith),
     JJL_SYM(JJ_WithExceptStart),
     JJL_SYM(JJ_GetLen),
+    JJL_SYM(JJ_SetItem),
     JJL_SYM(JJ_MatchMapping),
     JJL_SYM(JJ_MatchSequence),
     JJL_SYM(JJ_MatchKeys),

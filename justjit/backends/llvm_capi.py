@@ -4,7 +4,8 @@ Everything version- or layout-specific that generated machine code depends on si
 nowhere else in the backend:
 
 - struct offsets the generated code reads directly (refcount, type, tuple/list items, the type
-  slots `tp_flags` and `tp_iternext`), checked against the running interpreter at import;
+  slots `tp_flags`, `tp_iternext` and `tp_version_tag`), checked against the running
+  interpreter at import;
 - the reference-count operations as LLVM IR (3.12+ has immortal objects: incref/decref must
   leave them alone);
 - the `PyMethodDef` layout and `METH_FASTCALL`, to wrap native code as a builtin function.
@@ -20,7 +21,8 @@ import sys
 
 __all__ = [
     "FINGERPRINT", "OB_REFCNT", "OB_TYPE", "OB_SIZE", "TUPLE_ITEMS", "LIST_ITEMS", "TP_FLAGS",
-    "TP_ITERNEXT", "TPFLAGS_TUPLE_SUBCLASS", "LISTITER_INDEX", "LISTITER_SEQ", "PY_VECTORCALL_ARGUMENTS_OFFSET", "METH_FASTCALL",
+    "TP_ITERNEXT", "TPFLAGS_TUPLE_SUBCLASS", "TP_VERSION_TAG", "TPFLAGS_VALID_VERSION_TAG",
+    "LISTITER_INDEX", "LISTITER_SEQ", "PY_VECTORCALL_ARGUMENTS_OFFSET", "METH_FASTCALL",
     "refcount_ir", "new_builtin",
 ]
 
@@ -41,6 +43,10 @@ LIST_ITEMS = 24
 TP_FLAGS = 168
 TP_ITERNEXT = 224
 TPFLAGS_TUPLE_SUBCLASS = 1 << 26
+# The type's method cache tag (an unsigned int; 0 and the flag clear once the type changes):
+# LOAD_METHOD's per-site cache is checked against it inline.
+TP_VERSION_TAG = 384
+TPFLAGS_VALID_VERSION_TAG = 1 << 19
 # listiterobject (Objects/listobject.c, the same in 3.11-3.13): it_index, then it_seq (NULL once
 # exhausted). FOR_ITER steps a list iterator inline, as listiter_next does.
 LISTITER_INDEX = 16
@@ -51,7 +57,7 @@ METH_FASTCALL = 0x0080
 
 FINGERPRINT = (f"capi-1 py{VERSION[0]}.{VERSION[1]} immortal={IMMORTAL} "
                f"offsets={OB_REFCNT},{OB_TYPE},{OB_SIZE},{TUPLE_ITEMS},{LIST_ITEMS},"
-               f"{TP_FLAGS},{TP_ITERNEXT},{LISTITER_INDEX},{LISTITER_SEQ}")
+               f"{TP_FLAGS},{TP_ITERNEXT},{LISTITER_INDEX},{LISTITER_SEQ},{TP_VERSION_TAG}")
 
 
 def _word(address: int) -> int:
@@ -75,6 +81,8 @@ def _check_layout() -> None:
         problems.append("Py_TPFLAGS_TUPLE_SUBCLASS")
     if _word(id(object) + TP_ITERNEXT) != 0 or _word(id(type(iter([]))) + TP_ITERNEXT) == 0:
         problems.append("PyTypeObject.tp_iternext")
+    if not _version_tag_ok():
+        problems.append("PyTypeObject.tp_version_tag")
     it = iter(lst)
     next(it)
     if _word(id(it) + LISTITER_INDEX) != 1 or _word(id(it) + LISTITER_SEQ) != id(lst):
@@ -88,6 +96,20 @@ def _check_layout() -> None:
     if problems:
         raise ImportError("the LLVM backend does not know this CPython's object layout: "
                           + ", ".join(problems))
+
+
+def _version_tag_ok() -> bool:
+    """A lookup on a new class gives it a version tag; changing the class drops it."""
+    class Probe:
+        pass
+
+    def tag() -> int:
+        return ctypes.c_uint.from_address(id(Probe) + TP_VERSION_TAG).value
+
+    getattr(Probe, "jj_probe", None)  # _PyType_Lookup assigns the tag
+    tagged = tag() != 0 and Probe.__flags__ & TPFLAGS_VALID_VERSION_TAG
+    Probe.jj_probe = 1  # PyType_Modified
+    return bool(tagged) and tag() == 0 and not Probe.__flags__ & TPFLAGS_VALID_VERSION_TAG
 
 
 _check_layout()

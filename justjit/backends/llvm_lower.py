@@ -32,12 +32,16 @@ How the IR becomes LLVM IR:
   justjit/runtime/jj_runtime.h as the Cython path (the helpers live in the `_jj_rt` runtime
   extension; their symbols are `jjrt.<name>`). Where CPython 3.11 specializes an instruction
   for exact ints/floats, lists/tuples or globals, a `JJL_*` fast path of _jj_rt.c does the
-  same and falls back to that C-API call. Calls go through JJ_VectorcallCached with a
-  JJ_CallCache per site, as on the Cython path (a @jit trampoline's target is called without
-  the trampoline's interpreter frame; warnings.warn itself goes to JJ_Warn, which gives it
-  this function's line and globals); a GetAttr
+  same and falls back to that C-API call. A constant whose only use is an op that reads its
+  operands without keeping them is read in place by that op (`fold_constants`), and `x + k`
+  / `x - k` with a one-digit int constant `k` adds one-digit ints inline. Calls go through
+  JJ_VectorcallCached with a JJ_CallCache per site, as on the Cython path (a @jit
+  trampoline's target is called without the trampoline's interpreter frame; warnings.warn
+  itself goes to JJ_Warn, which gives it this function's line and globals); a GetAttr
   whose only use is as the callable of a Call in the same block is LOAD_METHOD
-  (`_PyObject_GetMethod`, no bound-method object); tuples and lists are filled in place;
+  (`_PyObject_GetMethod`, no bound-method object; `self` is read from its local where that
+  still holds it, and calls with one or two arguments go through JJ_Call1/JJ_Call2, which
+  do d.get and l.append at once); tuples and lists are filled in place;
   FOR_ITER calls the iterator's tp_iternext slot; LOAD_GLOBAL has a per-site cache in the
   module's data, checked against the dicts' version tags.
 - Exceptions. Every call that can fail is checked. An op that may raise in a block with a
@@ -155,6 +159,9 @@ FLOAT_VALUE = 16  # PyFloatObject.ob_fval
 ATTR_CACHE_WORDS = 5  # JJL_GetAttrCached's cache (JJL_ATTR_CACHE_WORDS in _jj_rt.c)
 CALL_CACHE_WORDS = 6  # jj_runtime.h's JJ_CallCache (JJL_CALL_CACHE_WORDS in _jj_rt.c)
 CALL_FREE = 3  # JJ_CALL_FREE: free argument slots a call site leaves before its arguments
+MCACHE_TYPE, MCACHE_VERSION, MCACHE_DESCR = 0, 8, 16  # _jj_rt.c's jjl_method_cache fields
+SMALL_INT_ARITH = {"+": "add", "-": "sub", "+=": "add", "-=": "sub"}  # see small_int_arith
+METHOD_CALL_HELPERS = {1: "*JJ_Call1", 2: "*JJ_Call2"}  # method calls by arguments (op_Call)
 # 3.11's PyLongObject: ob_size is the signed digit count, the digits follow at LONG_DIGITS.
 # With it, GuardType "int" and UnboxInt read small ints inline; elsewhere they call the C API.
 LONG_INLINE = capi.VERSION == (3, 11)
@@ -397,8 +404,17 @@ class _Lowering:
         self.frame = self.frame_layout()
         # Method calls (see `find_method_calls`): the GetAttr's register -> its companion,
         # a hidden slot (after the registers) holding `self` when the lookup found an unbound
-        # method.
-        self.companion = {t: Reg(f"{t.name}.self", "tmp") for t in self.find_method_calls()}
+        # method; except where `self` is a local that still holds it at the Call
+        # (self_var: method register -> the local), read there with the lookup's `found`
+        # (self.found: the GetAttr's i32, an SSA value the Call's code is dominated by).
+        methods, self.self_var = self.find_method_calls()
+        self.companion = {t: Reg(f"{t.name}.self", "tmp") for t in methods
+                          if t not in self.self_var}
+        self.found: dict[Reg, str] = {}
+        # Constants read in place (see `fold_constants`): (block, op index) of the reader ->
+        # {register: value}, and the (block, op index) of the LoadConsts not lowered.
+        self.folded, self.folded_loads = self.fold_constants()
+        self.cur_folded: dict = {}  # the op being lowered's entry of self.folded
         self.frame += list(self.companion.values())
         # The frame object of this call's traceback entries (JJL_Catch / JJL_Unwind), made on
         # the first exception and released with the frame.
@@ -476,15 +492,19 @@ class _Lowering:
 
         return sorted(regs, key=key)
 
-    def find_method_calls(self) -> list[Reg]:
+    def find_method_calls(self) -> tuple[list[Reg], dict[Reg, Reg]]:
         """The GetAttr results that only serve as the callable of a Call later in the same
         block (what 3.11 compiles from LOAD_METHOD): a tmp register, used once, dying at that
         Call, and not needed by an exception handler. These are lowered like LOAD_METHOD +
         CALL (`_PyObject_GetMethod`, then the call with `self` prepended), which skips making
-        a bound-method object."""
+        a bound-method object. Also, of those, the ones whose object is a local that nothing
+        rebinds or deletes before the Call, outside generators (whose resume points would
+        split the lookup from the call): method register -> that local, which holds `self`
+        for the call (as the Cython path's method_self)."""
         # Every GetAttr defining the register must qualify: specialized code has a typed and
         # a generic copy of each register, and the lowering is chosen per register.
         verdict: dict[Reg, bool] = {}
+        self_var: dict[Reg, Optional[Reg]] = {}
         for b in self.order:
             block = self.fn.blocks[b]
             exc_live = self.live.exc_live.get(b, frozenset())
@@ -504,8 +524,43 @@ class _Lowering:
                                   and op.dest in self.release_after.get((b, j), ()))
                             break
                 verdict[op.dest] = verdict.get(op.dest, True) and ok
+                var = op.obj if op.obj.kind == "var" and not self.gen else None
+                if ok and var is not None and any(
+                        var in later.defs() or isinstance(later, (ir.DeleteLocal, ir.MakeCell))
+                        for later in block.ops[i + 1:j]):
+                    var = None
+                self_var[op.dest] = var if self_var.get(op.dest, var) == var else None
         found = [r for r, ok in verdict.items() if ok]
-        return found
+        return found, {r: self_var[r] for r in found if self_var[r] is not None}
+
+    def fold_constants(self) -> tuple[dict, set]:
+        """The LoadConsts whose register's only use is a later op of the same block that
+        reads its operands without taking a reference (BinaryOp, Compare, GetItem, SetItem,
+        a Call's argument): that op reads the constant from the constants tuple, which keeps
+        it alive, and the register's slot stays NULL (LOAD_CONST's incref and the decref
+        after the op are saved; the Cython path folds the same constants)."""
+        folded: dict[tuple[int, int], dict] = {}
+        skipped: set[tuple[int, int]] = set()
+        for b in self.order:
+            block = self.fn.blocks[b]
+            uses = use_counts(block)
+            outside = (self.live.live_out.get(b, frozenset())
+                       | self.live.exc_live.get(b, frozenset()))
+            for i, op in enumerate(block.ops):
+                r = op.dest if isinstance(op, ir.LoadConst) else None
+                if r is None or r.kind != "tmp" or uses.get(r) != 1 or r in outside:
+                    continue
+                for j in range(i + 1, len(block.ops)):
+                    later = block.ops[j]
+                    if r in later.uses():
+                        if (isinstance(later, (ir.BinaryOp, ir.Compare, ir.GetItem, ir.SetItem))
+                                or (isinstance(later, ir.Call) and r != later.func)):
+                            folded.setdefault((b, j), {})[r] = op.value
+                            skipped.add((b, i))
+                        break
+                    if r in later.defs():
+                        break
+        return folded, skipped
 
     def slot(self, reg: Reg) -> str:
         """The address of `reg`'s slot in the frame."""
@@ -545,6 +600,8 @@ class _Lowering:
         return res
 
     def load(self, reg: Reg) -> str:
+        if reg in self.cur_folded:
+            return self.const(self.cur_folded[reg])  # borrowed: see fold_constants
         v = self.tmp("x")
         self.emit(f"{v} = load ptr, ptr {self.slot(reg)}, align 8")
         return v
@@ -721,7 +778,10 @@ class _Lowering:
             if method is None:
                 raise LowerError(f"the llvm backend cannot lower {type(op).__name__} yet")
             released = set(self.release_after.get((block.id, i), ()))
+            self.cur_folded = self.folded.get((block.id, i), {})
             stolen = method(op, released) or set()
+            stolen = set(stolen) | set(self.cur_folded)  # never held: nothing to release
+            self.cur_folded = {}
             touched = set(op.uses()) | set(op.defs())
             for reg in self.release_after.get((block.id, i), ()):
                 if reg not in stolen:
@@ -1262,6 +1322,8 @@ class _Lowering:
         self.label(cont)
 
     def op_LoadConst(self, op: ir.LoadConst, released):
+        if (self.block.id, self.index) in self.folded_loads:
+            return None  # read in place by its only use (fold_constants)
         self.store(op.dest, self.owned_const(op.value))
 
     def op_CheckBound(self, op: ir.CheckBound, released):
@@ -1286,7 +1348,32 @@ class _Lowering:
         if func is None:
             raise LowerError(f"unknown binary operator {op.op!r}")
         a, b = self.load(op.left), self.load(op.right)
+        k = self.cur_folded.get(op.right)
+        if (LONG_INLINE and op.op in SMALL_INT_ARITH and type(k) is int
+                and abs(k) < 1 << sys.int_info.bits_per_digit):
+            self.store(op.dest, self.small_int_arith(op, func, a, b, k))
+            return
         self.store(op.dest, self.obj_call(op, func, [a, b]))
+
+    def small_int_arith(self, op: ir.BinaryOp, func: str, a: str, b: str, k: int) -> str:
+        """`a + k` / `a - k` for a folded int constant `k` of one digit (BINARY_OP_ADD_INT's
+        commonest case, `i + 1`): an exact int `a` of one digit is computed inline (no
+        overflow: both are below 2**30), as `func`'s fast path would; any other `a` calls
+        `func`."""
+        check, fast, slow, done = (self.new_label(h) for h in ("int.check", "int.fast",
+                                                               "int.slow", "int.done"))
+        self.emit(f"br i1 {self.type_is(a, 'PyLong_Type')}, label %{check}, label %{slow}")
+        self.label(check)
+        x = self.medium_value(a, fast, slow)
+        r = self.inst(f"{SMALL_INT_ARITH[op.op]} i64 {x}, {k}")
+        boxed = self.call("ptr", "PyLong_FromLongLong", [("i64", r)])
+        self.emit(f"br label %{done}")
+        self.label(slow)
+        generic = self.call("ptr", func, [("ptr", a), ("ptr", b)])
+        self.emit(f"br label %{done}")
+        self.label(done)
+        res = self.inst(f"phi ptr [ {boxed}, %{fast} ], [ {generic}, %{slow} ]", "r")
+        return self.check_null(res, op)
 
     def op_UnaryOp(self, op: ir.UnaryOp, released):
         func = UNARY_FUNCS.get(op.op)
@@ -1370,7 +1457,7 @@ class _Lowering:
     def op_GetAttr(self, op: ir.GetAttr, released):
         companion = self.companion.get(op.dest)
         obj = self.load(op.obj)
-        if companion is None:
+        if companion is None and op.dest not in self.self_var:
             # With a cache per site (JJL_GetAttrCached: a module's attribute by dict version).
             cache = f"@jj.acache.{len(self.globals_)}"
             self.globals_.append(f"{cache} = internal global [{ATTR_CACHE_WORDS} x i64] "
@@ -1379,16 +1466,12 @@ class _Lowering:
                                               [obj, self.name(op.name), cache]))
             return
         # LOAD_METHOD: dest = the method, companion = self when it is an unbound method.
-        self.uses_meth = True
-        # With a cache per site (JJL_GetMethodCached: LOAD_METHOD_NO_DICT).
-        cache = f"@jj.mcache.{len(self.globals_)}"
-        self.globals_.append(f"{cache} = internal global [3 x i64] zeroinitializer")
-        found = self.call("i32", "*JJL_GetMethodCached", [("ptr", obj), ("ptr", self.name(op.name)),
-                                                          ("ptr", "%jj.meth"), ("ptr", cache)])
-        meth = self.tmp("meth")
-        self.emit(f"{meth} = load ptr, ptr %jj.meth, align 8")
+        meth, found = self.cached_method(obj, op.name)
         self.check_null(meth, op)
         self.store(op.dest, meth)
+        if companion is None:
+            self.found[op.dest] = found  # `self` stays in its local (see self_var)
+            return
         unbound = self.tmp("c")
         self.emit(f"{unbound} = icmp ne i32 {found}, 0")
         with_self = self.new_label("withself")
@@ -1399,6 +1482,39 @@ class _Lowering:
         self.emit(f"store ptr {obj}, ptr {self.slot(companion)}, align 8")
         self.emit(f"br label %{done}")
         self.label(done)
+
+    def cached_method(self, obj: str, name: str) -> tuple[str, str]:
+        """LOAD_METHOD with a cache per site (JJL_GetMethodCached: LOAD_METHOD_NO_DICT), its
+        hit checked inline, as jj_runtime.h's JJ_LoadMethod is on the Cython path: (the
+        method, NULL with an exception set; i32 `found`)."""
+        self.uses_meth = True
+        cache = f"@jj.mcache.{len(self.globals_)}"
+        self.globals_.append(f"{cache} = internal global [3 x i64] zeroinitializer")
+        check, hit, miss, done = (self.new_label(h) for h in ("mcache", "mcache.hit",
+                                                              "mcache.miss", "gotmeth"))
+        tp = self.field(obj, capi.OB_TYPE, "ptr")
+        same = self.inst(f"icmp eq ptr {tp}, {self.field(cache, MCACHE_TYPE, 'ptr')}", "c")
+        self.emit(f"br i1 {same}, label %{check}, label %{miss}")
+        self.label(check)
+        version = self.field(tp, capi.TP_VERSION_TAG, "i32")
+        valid = self.inst(f"and i64 {self.field(tp, capi.TP_FLAGS)}, "
+                          f"{capi.TPFLAGS_VALID_VERSION_TAG}")
+        fresh = self.all_of(
+            self.inst(f"icmp eq i32 {version}, {self.field(cache, MCACHE_VERSION, 'i32')}", "c"),
+            self.inst(f"icmp ne i64 {valid}, 0", "c"))
+        self.emit(f"br i1 {fresh}, label %{hit}, label %{miss}")
+        self.label(hit)
+        descr = self.field(cache, MCACHE_DESCR, "ptr")
+        self.incref(descr)
+        self.emit(f"br label %{done}")
+        self.label(miss)
+        found = self.call("i32", "*JJL_GetMethodCached", [("ptr", obj), ("ptr", self.name(name)),
+                                                          ("ptr", "%jj.meth"), ("ptr", cache)])
+        looked_up = self.inst("load ptr, ptr %jj.meth, align 8", "meth")
+        self.emit(f"br label %{done}")
+        self.label(done)
+        return (self.inst(f"phi ptr [ {descr}, %{hit} ], [ {looked_up}, %{miss} ]", "meth"),
+                self.inst(f"phi i32 [ 1, %{hit} ], [ {found}, %{miss} ]", "found"))
 
     def op_SetAttr(self, op: ir.SetAttr, released):
         self.int_call(op, "PyObject_SetAttr", [self.load(op.obj), self.name(op.name),
@@ -1412,8 +1528,20 @@ class _Lowering:
                                           [self.load(op.obj), self.load(op.key)]))
 
     def op_SetItem(self, op: ir.SetItem, released):
-        self.int_call(op, "PyObject_SetItem", [self.load(op.obj), self.load(op.key),
-                                               self.load(op.value)])
+        # STORE_SUBSCR_DICT: an exact dict calls PyDict_SetItem (what dict_ass_sub does);
+        # anything else jj_runtime.h's JJ_SetItem, as on the Cython path (an exact list with
+        # an int index in range is stored inline).
+        obj, key, value = self.load(op.obj), self.load(op.key), self.load(op.value)
+        is_dict, other, done = (self.new_label(h) for h in ("setdict", "setitem", "stored"))
+        self.emit(f"br i1 {self.type_is(obj, 'PyDict_Type')}, label %{is_dict}, label %{other}")
+        self.label(is_dict)
+        r1 = self.call("i32", "PyDict_SetItem", [("ptr", obj), ("ptr", key), ("ptr", value)])
+        self.emit(f"br label %{done}")
+        self.label(other)
+        r2 = self.call("i32", "*JJ_SetItem", [("ptr", obj), ("ptr", key), ("ptr", value)])
+        self.emit(f"br label %{done}")
+        self.label(done)
+        self.check_neg(self.inst(f"phi i32 [ {r1}, %{is_dict} ], [ {r2}, %{other} ]", "r"), op)
 
     def op_DelItem(self, op: ir.DelItem, released):
         self.int_call(op, "PyObject_DelItem", [self.load(op.obj), self.load(op.key)])
@@ -1448,27 +1576,50 @@ class _Lowering:
         if nkw > len(values):
             raise LowerError("Call with more keyword names than arguments")
         kw = self.const(kwnames) if nkw else "null"
-        companion = self.companion.get(op.func)
+        self_obj, has = self.method_self(op.func)
         npos = len(values) - nkw
-        if companion is None:
+        if self_obj is not None and not nkw and npos in METHOD_CALL_HELPERS:
+            # CALL after LOAD_METHOD with 1 or 2 arguments: jj_runtime.h's JJ_Call1/JJ_Call2
+            # (found when `self` is set), which recognize d.get(k[, default]) and
+            # l.append(x) on an exact dict / list before any call machinery.
+            found = self.inst(f"zext i1 {has} to i32", "found")
+            res = self.call("ptr", METHOD_CALL_HELPERS[npos],
+                            [("ptr", self.call_cache())] + self.caller()
+                            + [("ptr", func), ("i32", found), ("ptr", self_obj)]
+                            + [("ptr", v) for v in values])
+            self.store(op.dest, self.check_null(res, op))
+            return
+        if self_obj is None:
             argp = self.argv(values, skip=CALL_FREE)
             npos_value = str(npos)
         else:
             # CALL after LOAD_METHOD: with `self` (argv[CALL_FREE]) when the lookup found an
             # unbound method, else without.
             argp = self.argv(values, skip=CALL_FREE + 1)
-            self_obj = self.load(companion)
             p1 = self.tmp("av")
             self.emit(f"{p1} = getelementptr ptr, ptr %jj.argv, i64 {CALL_FREE}")
             self.emit(f"store ptr {self_obj}, ptr {p1}, align 8")
-            has = self.tmp("c")
-            self.emit(f"{has} = icmp ne ptr {self_obj}, null")
             argp = self.inst(f"select i1 {has}, ptr {p1}, ptr {argp}", "av")
             npos_value = self.inst(f"select i1 {has}, i64 {npos + 1}, i64 {npos}", "n")
         res = self.call("ptr", "*JJ_VectorcallCached",
                         [("ptr", self.call_cache())] + self.caller()
                         + [("ptr", func), ("ptr", argp), ("i64", npos_value), ("ptr", kw)])
         self.store(op.dest, self.check_null(res, op))
+
+    def method_self(self, func: Reg) -> tuple[Optional[str], Optional[str]]:
+        """For a Call of `func`: (None, None) when it is no method call, else the `self` to
+        pass (borrowed; NULL when the lookup found no unbound method) and the i1 `self` is
+        not NULL."""
+        var = self.self_var.get(func)
+        if var is not None:
+            unbound = self.inst(f"icmp ne i32 {self.found.pop(func)}, 0", "c")
+            return (self.inst(f"select i1 {unbound}, ptr {self.load(var)}, ptr null", "self"),
+                    unbound)
+        companion = self.companion.get(func)
+        if companion is None:
+            return None, None
+        self_obj = self.load(companion)
+        return self_obj, self.inst(f"icmp ne ptr {self_obj}, null", "c")
 
     def call_cache(self) -> str:
         """A new call site's JJ_CallCache (zeroed words of the module's data)."""
@@ -1855,18 +2006,23 @@ class _Lowering:
         self.decref(r)
         self.store(op.dest, self.check_null(it, op))
 
+    def medium_value(self, x: str, fast: str, slow: str) -> str:
+        """For the exact int `x` (LONG_INLINE): branch to `slow` unless it has at most one
+        digit, else to `fast`, where its value is computed (returned)."""
+        size = self.field(x, capi.OB_SIZE)
+        biased = self.inst(f"add i64 {size}, 1")
+        one_digit = self.inst(f"icmp ult i64 {biased}, 3", "c")  # -1, 0 or 1 digit
+        self.emit(f"br i1 {one_digit}, label %{fast}, label %{slow}")
+        self.label(fast)
+        digit = self.inst(f"zext i32 {self.field(x, LONG_DIGITS, 'i32')} to i64")
+        return self.inst(f"mul i64 {size}, {digit}")
+
     def long_value(self, x: str) -> str:
         """The value of the exact int `x`, known to fit int64."""
         if not LONG_INLINE:
             return self.call("i64", "PyLong_AsLongLong", [("ptr", x)])
-        size = self.field(x, capi.OB_SIZE)
-        biased = self.inst(f"add i64 {size}, 1")
-        one_digit = self.inst(f"icmp ult i64 {biased}, 3", "c")  # -1, 0 or 1 digit
         fast, slow, done = (self.new_label(h) for h in ("long.fast", "long.slow", "long"))
-        self.emit(f"br i1 {one_digit}, label %{fast}, label %{slow}")
-        self.label(fast)
-        digit = self.inst(f"zext i32 {self.field(x, LONG_DIGITS, 'i32')} to i64")
-        small = self.inst(f"mul i64 {size}, {digit}")
+        small = self.medium_value(x, fast, slow)
         self.emit(f"br label %{done}")
         self.label(slow)
         big = self.call("i64", "PyLong_AsLongLong", [("ptr", x)])
