@@ -415,6 +415,9 @@ typedef struct {
     uint64_t builtins_version;
     PyObject *value;  /* borrowed: owned by one of the two dicts while the versions match */
 } jjl_global_cache;
+/* The LLVM code checks a hit inline (llvm_lower.py's op_LoadGlobal). */
+_Static_assert(offsetof(jjl_global_cache, builtins_version) == 8 &&
+               offsetof(jjl_global_cache, value) == 16, "jjl_global_cache layout");
 
 static PyObject *JJL_LoadGlobalCached(PyObject *globals, PyObject *builtins, PyObject *name,
                                       jjl_global_cache *cache)

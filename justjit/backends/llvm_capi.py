@@ -22,6 +22,7 @@ import sys
 __all__ = [
     "FINGERPRINT", "OB_REFCNT", "OB_TYPE", "OB_SIZE", "TUPLE_ITEMS", "LIST_ITEMS", "TP_FLAGS",
     "TP_ITERNEXT", "TPFLAGS_TUPLE_SUBCLASS", "TP_VERSION_TAG", "TPFLAGS_VALID_VERSION_TAG",
+    "DICT_VERSION_TAG",
     "LISTITER_INDEX", "LISTITER_SEQ", "PY_VECTORCALL_ARGUMENTS_OFFSET", "METH_FASTCALL",
     "refcount_ir", "new_builtin",
 ]
@@ -47,6 +48,9 @@ TPFLAGS_TUPLE_SUBCLASS = 1 << 26
 # LOAD_METHOD's per-site cache is checked against it inline.
 TP_VERSION_TAG = 384
 TPFLAGS_VALID_VERSION_TAG = 1 << 19
+# PyDictObject.ma_version_tag (3.11: after ma_used): LOAD_GLOBAL's per-site cache is checked
+# against the globals' and builtins' tags inline. A new tag on every change, never reused.
+DICT_VERSION_TAG = 24
 # listiterobject (Objects/listobject.c, the same in 3.11-3.13): it_index, then it_seq (NULL once
 # exhausted). FOR_ITER steps a list iterator inline, as listiter_next does.
 LISTITER_INDEX = 16
@@ -57,7 +61,8 @@ METH_FASTCALL = 0x0080
 
 FINGERPRINT = (f"capi-1 py{VERSION[0]}.{VERSION[1]} immortal={IMMORTAL} "
                f"offsets={OB_REFCNT},{OB_TYPE},{OB_SIZE},{TUPLE_ITEMS},{LIST_ITEMS},"
-               f"{TP_FLAGS},{TP_ITERNEXT},{LISTITER_INDEX},{LISTITER_SEQ},{TP_VERSION_TAG}")
+               f"{TP_FLAGS},{TP_ITERNEXT},{LISTITER_INDEX},{LISTITER_SEQ},{TP_VERSION_TAG},"
+               f"{DICT_VERSION_TAG}")
 
 
 def _word(address: int) -> int:
@@ -83,6 +88,13 @@ def _check_layout() -> None:
         problems.append("PyTypeObject.tp_iternext")
     if not _version_tag_ok():
         problems.append("PyTypeObject.tp_version_tag")
+    d = {}
+    tag = _word(id(d) + DICT_VERSION_TAG)
+    d["x"] = 1
+    changed = _word(id(d) + DICT_VERSION_TAG)
+    d["x"] = 2
+    if not 0 < tag < changed < _word(id(d) + DICT_VERSION_TAG) or _word(id(d) + 16) != 1:
+        problems.append("PyDictObject.ma_version_tag")
     it = iter(lst)
     next(it)
     if _word(id(it) + LISTITER_INDEX) != 1 or _word(id(it) + LISTITER_SEQ) != id(lst):

@@ -1410,12 +1410,33 @@ class _Lowering:
                                           types=["ptr", "ptr", "i32"]))
 
     def op_LoadGlobal(self, op: ir.LoadGlobal, released):
-        # A cache per site, in the module's own (writable) data: see JJL_LoadGlobalCached.
+        # A cache per site, in the module's own (writable) data: see JJL_LoadGlobalCached,
+        # whose hit (the value while both dicts keep the tags it was found under; it fills
+        # the cache for exact dicts only, and a tag is never seen on two dicts) is checked
+        # here inline.
         cache = f"@jj.gcache.{len(self.globals_)}"
         self.globals_.append(f"{cache} = internal global [3 x i64] zeroinitializer")
-        self.store(op.dest, self.obj_call(op, "*JJL_LoadGlobalCached",
-                                          [self.state("g"), self.state("b"), self.name(op.name),
-                                           cache]))
+        g, b = self.state("g"), self.state("b")
+        hit, miss, done = (self.new_label(h) for h in ("gcache.hit", "gcache.miss", "global"))
+        value = self.field(cache, 16, "ptr")
+        fresh = self.all_of(
+            self.inst(f"icmp ne ptr {value}, null", "c"),
+            self.inst(f"icmp eq i64 {self.field(g, capi.DICT_VERSION_TAG)}, "
+                      f"{self.field(cache, 0)}", "c"),
+            self.inst(f"icmp eq i64 {self.field(b, capi.DICT_VERSION_TAG)}, "
+                      f"{self.field(cache, 8)}", "c"))
+        self.emit(f"br i1 {fresh}, label %{hit}, label %{miss}")
+        self.label(hit)
+        self.incref(value)
+        self.emit(f"br label %{done}")
+        self.label(miss)
+        looked_up = self.call("ptr", "*JJL_LoadGlobalCached",
+                              [("ptr", g), ("ptr", b), ("ptr", self.name(op.name)),
+                               ("ptr", cache)])
+        self.emit(f"br label %{done}")
+        self.label(done)
+        res = self.inst(f"phi ptr [ {value}, %{hit} ], [ {looked_up}, %{miss} ]", "glob")
+        self.store(op.dest, self.check_null(res, op))
 
     def op_StoreGlobal(self, op: ir.StoreGlobal, released):
         self.int_call(op, "*JJ_StoreGlobal", [self.state("g"), self.name(op.name),
