@@ -924,7 +924,7 @@ class _Specializer:
             self.self_call(op, env, after)
             return
         label = known_label(env.get(op.func))
-        if label.startswith(T.LEAF_LABEL):
+        if label is not None and label.startswith(T.LEAF_LABEL):
             self.leaf_call(op, env, after)
             return
         ts = [env.get(a) for a in op.args]
