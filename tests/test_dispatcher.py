@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
-import os
 import pickle
 import sys
 import textwrap
@@ -21,6 +20,7 @@ import types
 import warnings
 
 import pytest
+from isolation import clear_settings
 
 import justjit
 from justjit import CompileError, JITWarning, jit
@@ -83,9 +83,7 @@ class FakeCompiler:
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch):
-    for name in list(os.environ):
-        if name.startswith("JUSTJIT_"):
-            monkeypatch.delenv(name)
+    clear_settings(monkeypatch)
 
 
 @pytest.fixture

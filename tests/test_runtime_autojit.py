@@ -18,6 +18,7 @@ import types
 from pathlib import Path
 
 import pytest
+from isolation import clear_settings
 
 from justjit import CompileError, autojit
 from justjit import config as jconfig
@@ -65,13 +66,9 @@ class FakePipeline:
 
 @pytest.fixture(autouse=True)
 def isolated(monkeypatch, tmp_path):
-    for name in list(os.environ):
-        if name.startswith("JUSTJIT_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("JUSTJIT_CACHE_DIR", str(tmp_path / "cache"))
+    clear_settings(monkeypatch, tmp_path / "cache")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "path", [str(tmp_path)] + sys.path)
-    jconfig.reset()
     before = set(sys.modules)
     autojit._reset_for_tests()
     yield tmp_path

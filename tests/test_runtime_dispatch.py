@@ -15,6 +15,7 @@ import time
 import warnings
 
 import pytest
+from isolation import clear_settings
 
 from justjit import CompileError, JITWarning, jit
 from justjit import config as jconfig
@@ -75,12 +76,8 @@ class FakePipeline:
 @pytest.fixture(autouse=True)
 def isolated(monkeypatch, tmp_path):
     """No JUSTJIT_* variables, no pyproject.toml, no settings from code."""
-    for name in list(os.environ):
-        if name.startswith("JUSTJIT_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("JUSTJIT_CACHE_DIR", str(tmp_path / "cache"))
+    clear_settings(monkeypatch, tmp_path / "cache")
     monkeypatch.chdir(tmp_path)
-    jconfig.reset()
     yield
     jconfig.reset()
     assert wait_all(10)

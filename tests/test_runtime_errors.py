@@ -13,6 +13,7 @@ import os
 import warnings
 
 import pytest
+from isolation import clear_settings
 
 from justjit import CompileError, JITWarning, jit
 from justjit import config as jconfig
@@ -21,11 +22,7 @@ from justjit.backends.cython_build import build_module
 
 @pytest.fixture(autouse=True)
 def isolated(monkeypatch, tmp_path):
-    for name in list(os.environ):
-        if name.startswith("JUSTJIT_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("JUSTJIT_CACHE_DIR", str(tmp_path / "cache"))
-    jconfig.reset()
+    clear_settings(monkeypatch, tmp_path / "cache")
     yield
     jconfig.reset()
 

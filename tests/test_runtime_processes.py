@@ -10,18 +10,15 @@ with the real one).
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
+from isolation import child_env
 
 from justjit import jit
-
-REPO = Path(__file__).resolve().parents[1]
 
 WORKER_MODULE = """
     import os
@@ -98,9 +95,7 @@ def module_level(x):
 def test_pool_map_and_process_pool_executor(tmp_path):
     (tmp_path / "jjworker.py").write_text(textwrap.dedent(WORKER_MODULE))
     (tmp_path / "driver.py").write_text(textwrap.dedent(DRIVER))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JUSTJIT_")}
-    env.update(JUSTJIT_CACHE_DIR=str(tmp_path / "cache"),
-               PYTHONPATH=os.pathsep.join([str(tmp_path), str(REPO)]))
+    env = child_env(tmp_path / "cache", tmp_path)
     proc = subprocess.run([sys.executable, "driver.py"], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
