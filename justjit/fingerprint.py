@@ -45,8 +45,8 @@ import sys
 from justjit import cache as _cache
 
 __all__ = ["ValueProfile", "arg_type_names", "code_fingerprint", "compiler_digest",
-           "constant_recipe", "globals_snapshot", "profile_name", "rebuild_constants",
-           "warm_key"]
+           "constant_recipe", "globals_snapshot", "jitted_original", "profile_name",
+           "rebuild_constants", "warm_key"]
 
 WARM_FORMAT = 1  # bump when the key's parts or the recipe's meaning change
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -111,14 +111,15 @@ def _label(value) -> str:
     ref = _reference(value, importing=False)
     if ref is None:
         return "object"
-    jitted = _jitted_original(value)
+    jitted = jitted_original(value)
     if jitted is not None:  # its typed code may be copied into the caller (inline_calls)
         return ".".join(ref) + "@" + code_fingerprint(jitted.__code__)
     return ".".join(ref)
 
 
-def _jitted_original(value):
-    """The original function of a function @jit made (without importing the dispatcher)."""
+def jitted_original(value):
+    """The original function of `value` when it is a function @jit made, else None (without
+    importing the dispatcher)."""
     dispatcher = getattr(value, "dispatcher", None)
     if type(value) is not type(_label) or getattr(dispatcher, "trampoline", None) is not value:
         return None
@@ -316,7 +317,7 @@ def _reference(value, importing: bool = True) -> tuple[str, ...] | None:
     if type(value) is type(sys):
         name = getattr(value, "__name__", None)
         return (name,) if isinstance(name, str) and sys.modules.get(name) is value else None
-    if not isinstance(value, (type, type(len))) and _jitted_original(value) is None:
+    if not isinstance(value, (type, type(len))) and jitted_original(value) is None:
         return None
     module, qualname = getattr(value, "__module__", None), getattr(value, "__qualname__", None)
     if not isinstance(module, str) or not isinstance(qualname, str) or "<" in qualname:

@@ -36,6 +36,7 @@ from typing import Optional
 
 from .analyses import types as T
 from .analyses.types import PyType
+from .fingerprint import jitted_original
 from .inline_leaves import inline_copy
 from .ir import ops as ir
 
@@ -46,19 +47,8 @@ _PLANS: dict = {}
 _NOT_PLAIN = 0x04 | 0x08 | 0x20 | 0x80 | 0x100 | 0x200  # *args, **kw, generator, coroutine...
 
 
-def jitted_callee(value) -> Optional[FunctionType]:
-    """The original function of `value` when it is a function that @jit made, else None."""
-    from .dispatcher import Dispatcher
-
-    dispatcher = getattr(value, "dispatcher", None)
-    if (type(value) is not FunctionType or not isinstance(dispatcher, Dispatcher)
-            or dispatcher.trampoline is not value):
-        return None
-    return dispatcher.py_func
-
-
 def _plan(value, arg_types: tuple):
-    py_func = jitted_callee(value)
+    py_func = jitted_original(value)
     if py_func is None:
         return None
     code = py_func.__code__
@@ -112,7 +102,7 @@ class _LeafCalls:
         None. A leaf names nothing (no global, no attribute: its code has no co_names), so
         that the caller's module, which holds the callee for its guard, is never held by it
         in turn (nor by itself: a function naming itself is no leaf)."""
-        py_func = jitted_callee(value)
+        py_func = jitted_original(value)
         if py_func is None or py_func.__code__.co_names or py_func.__code__.co_flags & _NOT_PLAIN:
             return None
         name = f"={T.LEAF_LABEL}{py_func.__module__}.{py_func.__qualname__}"
