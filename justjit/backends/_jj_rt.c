@@ -415,7 +415,7 @@ typedef struct {
     uint64_t builtins_version;
     PyObject *value;  /* borrowed: owned by one of the two dicts while the versions match */
 } jjl_global_cache;
-/* The LLVM code checks a hit inline (llvm_lower.py's op_LoadGlobal). */
+/* The LLVM code checks a hit inline (llvm_lower.py's op_LoadGlobal, GCACHE_*). */
 _Static_assert(offsetof(jjl_global_cache, builtins_version) == 8 &&
                offsetof(jjl_global_cache, value) == 16, "jjl_global_cache layout");
 

@@ -160,6 +160,7 @@ ATTR_CACHE_WORDS = 5  # JJL_GetAttrCached's cache (JJL_ATTR_CACHE_WORDS in _jj_r
 CALL_CACHE_WORDS = 6  # jj_runtime.h's JJ_CallCache (JJL_CALL_CACHE_WORDS in _jj_rt.c)
 CALL_FREE = 3  # JJ_CALL_FREE: free argument slots a call site leaves before its arguments
 MCACHE_TYPE, MCACHE_VERSION, MCACHE_DESCR = 0, 8, 16  # _jj_rt.c's jjl_method_cache fields
+GCACHE_GLOBALS, GCACHE_BUILTINS, GCACHE_VALUE = 0, 8, 16  # _jj_rt.c's jjl_global_cache fields
 SMALL_INT_ARITH = {"+": "add", "-": "sub", "+=": "add", "-=": "sub"}  # see small_int_arith
 METHOD_CALL_HELPERS = {1: "*JJ_Call1", 2: "*JJ_Call2"}  # method calls by arguments (op_Call)
 # 3.11's PyLongObject: ob_size is the signed digit count, the digits follow at LONG_DIGITS.
@@ -440,6 +441,7 @@ class _Lowering:
         self.uses_meth = False
         self.uses_gres = False
         self.uses_ovf = False  # %jj.ovf: PyLong_AsLongLongAndOverflow's flag
+        self.uses_tstate = False  # %jj.ts: this thread's state (LeafBudget)
         self.range_format = False
         self.ticks = parent.ticks if parent is not None else False
         self.typed_unwind = False  # a direct body's typed code fails (see `typed_region`)
@@ -955,7 +957,7 @@ class _Lowering:
             self.emit(f"%jj.argv = alloca [{self.argv_size} x ptr], align 8")
         if self.entry_deopts:
             self.emit("%jj.chained = alloca ptr, align 8")
-        if any(isinstance(op, ir.LeafBudget) for b in self.fn.blocks.values() for op in b.ops):
+        if self.uses_tstate:
             # (once per call or resume: a call into libpython; see JJ_LeafReady)
             self.emit("%jj.ts = call ptr @PyThreadState_Get()")
             self.declare("PyThreadState_Get", "ptr", [])
@@ -1179,6 +1181,7 @@ class _Lowering:
         self.ustore(op.dest, self.inst(f"icmp sgt i32 %jj.rem, {int(op.depth)}", "c"))
 
     def op_LeafBudget(self, op: ir.LeafBudget, released):
+        self.uses_tstate = True
         ready = self.call("i32", "*JJ_LeafReady", [("ptr", "%jj.ts")])
         self.ustore(op.dest, self.inst(f"icmp ne i32 {ready}, 0", "c"))
 
@@ -1418,13 +1421,13 @@ class _Lowering:
         self.globals_.append(f"{cache} = internal global [3 x i64] zeroinitializer")
         g, b = self.state("g"), self.state("b")
         hit, miss, done = (self.new_label(h) for h in ("gcache.hit", "gcache.miss", "global"))
-        value = self.field(cache, 16, "ptr")
+        value = self.field(cache, GCACHE_VALUE, "ptr")
         fresh = self.all_of(
             self.inst(f"icmp ne ptr {value}, null", "c"),
             self.inst(f"icmp eq i64 {self.field(g, capi.DICT_VERSION_TAG)}, "
-                      f"{self.field(cache, 0)}", "c"),
+                      f"{self.field(cache, GCACHE_GLOBALS)}", "c"),
             self.inst(f"icmp eq i64 {self.field(b, capi.DICT_VERSION_TAG)}, "
-                      f"{self.field(cache, 8)}", "c"))
+                      f"{self.field(cache, GCACHE_BUILTINS)}", "c"))
         self.emit(f"br i1 {fresh}, label %{hit}, label %{miss}")
         self.label(hit)
         self.incref(value)
