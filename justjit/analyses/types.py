@@ -62,7 +62,7 @@ from ..fingerprint import array_profile, array_profile_name
 from ..ir import ops as ir
 from ..ir.ops import ExcEdge, IRFunction, Op, Reg
 from ..ir.printer import format_op
-from .dataflow import Problem, block_points, edge_defs, solve
+from .dataflow import Problem, block_points, edge_defs, solve, use_counts
 
 # --------------------------------------------------------------------------------------------
 # The lattice
@@ -496,9 +496,8 @@ def _index_tuples(fn: IRFunction) -> dict:
     SetItem later in its block -> that op: `a[i, j]`, whose tuple may stay unboxed."""
     uses: dict = {}
     for block in fn.blocks.values():
-        for op in block_points(block):
-            for r in op.uses():
-                uses[r] = uses.get(r, 0) + 1
+        for r, n in use_counts(block).items():
+            uses[r] = uses.get(r, 0) + n
     out = {}
     for block in fn.blocks.values():
         for k, op in enumerate(block.ops):
@@ -524,7 +523,6 @@ class _Typer:
         self.arg_types = arg_types
         self.self_call = self_call
         self.index_tuples = _index_tuples(fn)
-
 
     def typing(self, op: Op, env: TypeEnv, where) -> Typing:
         method = getattr(self, "t_" + type(op).__name__, None)
@@ -776,7 +774,7 @@ class _Typer:
                 return Typing({}, "typed", "index out of range, read-only array or a cast "
                                            "numpy checks -> deopt")
             return None
-        if env.get(op.obj) in LISTS and _int_like(env.get(op.key)):
+        if obj in LISTS and _int_like(env.get(op.key)):
             return Typing({}, "typed", "index out of range -> deopt")
         return None
 

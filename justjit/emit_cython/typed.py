@@ -97,8 +97,8 @@ class TypedOps:
     """op_<TypedOp> renderings and the dispatch of typed terminators, for `_Emitter`."""
 
     TERMINATORS = (ir.GuardType, ir.GuardIdentity, ir.IntArith, ir.IntUnary, ir.FloatDivide,
-                   ir.FloatPow, ir.IntToFloatExact, ir.FloatToInt, ir.MathFunc, ir.SeqLoad, ir.ListStore,
-                   ir.TypedCondBranch, ir.RangeIterNext, ir.GuardArray, ir.ArrayLoad,
+                   ir.FloatPow, ir.IntToFloatExact, ir.FloatToInt, ir.MathFunc, ir.SeqLoad,
+                   ir.ListStore, ir.TypedCondBranch, ir.RangeIterNext, ir.GuardArray, ir.ArrayLoad,
                    ir.ArrayStore, ir.NpArith)
 
     # ---- ops that cannot fail ----
