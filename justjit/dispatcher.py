@@ -502,20 +502,22 @@ class JITStats:
 _CONTINUE = object()
 
 
-def _profile(values) -> tuple:
+def _profile(values, attributes: tuple) -> tuple:
     """The lattice types to specialize for, from the argument values (see
     analyses.types.profile_type: an int past int64 is an object, a list of floats a
-    list[float]); their names are the specialization's key (Compiled.arg_types)."""
+    list[float], an instance of a user class its class and the types of its `attributes`
+    among the function's names); their names are the specialization's key
+    (Compiled.arg_types)."""
     from justjit.analyses.types import profile_type
 
-    return tuple([profile_type(value) for value in values])
+    return tuple([profile_type(value, attributes) for value in values])
 
 
-def _lazy_profile(values):
+def _lazy_profile(values, attributes: tuple):
     """`_profile` made when first iterated; its names (the cache key) at once."""
     from justjit.fingerprint import ValueProfile
 
-    return ValueProfile(values)
+    return ValueProfile(values, attributes)
 
 
 class _Outcome:
@@ -673,11 +675,13 @@ class Dispatcher:
             record.seen += 1
             if self.status == PENDING and record.seen > self.config.hot:
                 logger.debug("%s%s is hot after %d calls", self.name, record.text, record.seen - 1)
+                names = self.py_func.__code__.co_names
                 if self.config.background:
-                    self._start_background(types, _profile(args))
+                    self._start_background(types, _profile(args, names))
                 else:
-                    # (a lazy profile: a warm cache hit does not import the type lattice)
-                    self._compile_now(types, _lazy_profile(args))  # raises the CompileError if fallback=False
+                    # (a lazy profile: a warm cache hit does not import the type lattice;
+                    # this raises the CompileError if fallback=False)
+                    self._compile_now(types, _lazy_profile(args, names))
             status = self.status
             if status == COMPILED:
                 record.compiled = True
@@ -932,7 +936,7 @@ class Dispatcher:
             if self._outcome is not None:
                 self._install(self._outcome)
             self._install_specialization()
-            profile = _profile(args)
+            profile = _profile(args, self.py_func.__code__.co_names)
             key = tuple([str(t) for t in profile])
             if (self._specs_closed or key in self._generic_keys or key in self._spec_keys
                     or self._compiling_spec or record.seen <= self.config.hot):

@@ -41,11 +41,13 @@ from __future__ import annotations
 import marshal
 import os
 import sys
+from types import MemberDescriptorType as _SLOT
 
 from justjit import cache as _cache
 
 __all__ = ["ValueProfile", "arg_type_names", "code_fingerprint", "compiler_digest",
-           "constant_recipe", "globals_snapshot", "jitted_original", "profile_name",
+           "constant_recipe", "globals_snapshot", "instance_attributes",
+           "instance_profile_name", "jitted_original", "profile_name",
            "rebuild_constants", "warm_key"]
 
 WARM_FORMAT = 1  # bump when the key's parts or the recipe's meaning change
@@ -133,7 +135,8 @@ def jitted_original(value):
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 _PROFILE_SAMPLE = 8
 _CLASS_NAMES = {int: "int", float: "float", bool: "bool", type(None): "None", str: "str",
-                bytes: "bytes", list: "list", tuple: "tuple", dict: "dict", set: "set"}
+                bytes: "bytes", list: "list", tuple: "tuple", dict: "dict", set: "set",
+                complex: "complex"}
 
 
 # numpy arrays are specialized by dtype, ndim and layout (analyses.types.ndarray_type); the
@@ -162,8 +165,60 @@ def array_profile_name(key: tuple) -> str:
     return f"ndarray[{key[0]},{key[1]}d,{key[2]}]"
 
 
-def profile_name(value) -> str:
-    """``str(analyses.types.profile_type(value))``, without importing the lattice."""
+# Instances of user classes are specialized by class, and by the types of those of their
+# attributes that the function names (analyses.types.instance_type).
+_HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class made by a class statement (or type())
+
+
+def _named_class(cls) -> bool:
+    """Whether ``cls`` is a heap type that its module binds to its qualified name (a class
+    statement at the top of a module, or in such a class). Not a class made in a function:
+    made again at each call, each would have a specialization, and keep its class alive."""
+    if not cls.__flags__ & _HEAPTYPE:
+        return False
+    module = sys.modules.get(cls.__module__)
+    parts = cls.__qualname__.split(".")
+    if module is None or "<locals>" in parts:
+        return False
+    namespace = module.__dict__  # (no module __getattr__, no descriptor: no code runs)
+    for part in parts[:-1]:
+        outer = namespace.get(part)
+        if not isinstance(outer, type):
+            return False
+        namespace = outer.__dict__
+    return namespace.get(parts[-1]) is cls
+
+
+def instance_attributes(value, names) -> tuple | None:
+    """``((name, attribute), ...)`` for the attributes among ``names`` that ``value``, an
+    instance of a user class (`_named_class`), holds itself (in its __dict__ or a __slots__
+    slot), in the order of ``names``; None for any other value. They are read without
+    running any of the program's code and without making the instance's __dict__ (3.11
+    keeps attributes in inline values until then)."""
+    cls = type(value)
+    if not _named_class(cls):
+        return None
+    found = []
+    for name in names:
+        on_class = next((k.__dict__[name] for k in cls.__mro__ if name in k.__dict__), None)
+        if on_class is not None and type(on_class) is not _SLOT:
+            continue  # a method, a property, a class attribute: not the instance's own
+        try:
+            found.append((name, object.__getattribute__(value, name)))
+        except AttributeError:
+            continue
+    return tuple(found)
+
+
+def instance_profile_name(cls, attribute_names: tuple) -> str:
+    """``module.qualname{attribute:type,...}``: the name of analyses.types.instance_type."""
+    text = f"{getattr(cls, '__module__', '?')}.{cls.__qualname__}"
+    if attribute_names:
+        text += "{" + ",".join(f"{a}:{t}" for a, t in attribute_names) + "}"
+    return text
+
+
+def _plain_profile_name(value) -> str:
     name = _CLASS_NAMES.get(type(value), "object")
     if name == "object":
         key = array_profile(value)
@@ -179,23 +234,39 @@ def profile_name(value) -> str:
     return name
 
 
+# The attribute types an instance's profile records: those typed code computes with.
+ATTRIBUTE_PROFILES = ("int", "float", "bool", "list[int]", "list[float]")
+
+
+def profile_name(value, names: tuple = ()) -> str:
+    """``str(analyses.types.profile_type(value, names))``, without importing the lattice."""
+    attributes = instance_attributes(value, names)
+    if attributes is None:
+        return _plain_profile_name(value)
+    typed = [(a, _plain_profile_name(v)) for a, v in attributes]
+    return instance_profile_name(type(value), tuple(
+        (a, t) for a, t in typed if t in ATTRIBUTE_PROFILES))
+
+
 class ValueProfile:
     """The argument profile of one call: its type names at once (the warm key), the lattice
     types (`analyses.types.profile_type`) when first iterated (a compilation). The values
     are dropped once the types are known, or by `release` (the compilation is over: a
     refusal's traceback must not keep the call's arguments alive)."""
 
-    __slots__ = ("names", "_values", "_types")
+    __slots__ = ("names", "_values", "_types", "_attributes")
 
-    def __init__(self, values) -> None:
+    def __init__(self, values, attributes: tuple = ()) -> None:
+        """`attributes`: the names the function reads attributes by (its co_names)."""
         lattice = sys.modules.get("justjit.analyses.types")
+        self._attributes = attributes
         if lattice is not None:  # the compiler is loaded anyway: use the real profile
-            self._types = tuple([lattice.profile_type(v) for v in values])
+            self._types = tuple([lattice.profile_type(v, attributes) for v in values])
             self.names = tuple([str(t) for t in self._types])
             self._values = None
         else:
             self._types = None
-            self.names = tuple([profile_name(v) for v in values])
+            self.names = tuple([profile_name(v, attributes) for v in values])
             self._values = tuple(values)
 
     def release(self) -> None:
@@ -207,7 +278,7 @@ class ValueProfile:
                 raise RuntimeError("the profile's values were released")
             from justjit.analyses.types import profile_type
 
-            self._types = tuple([profile_type(v) for v in self._values])
+            self._types = tuple([profile_type(v, self._attributes) for v in self._values])
             self._values = None
         return self._types
 

@@ -1225,6 +1225,10 @@ class _Specializer:
                 self.check(lambda ok, dp: ir.GuardArray(r, *t.array, ok, dp, line=self.line),
                            resume=(fn.entry, 0), env=empty)
                 continue
+            if T.is_instance_type(t):
+                self.check(lambda ok, dp: ir.GuardClass(r, t.cls, ok, dp, line=self.line),
+                           resume=(fn.entry, 0), env=empty)
+                continue
             name = GUARD_NAMES[t]
             self.check(lambda ok, dp: ir.GuardType(r, name, ok, dp, line=self.line),
                        resume=(fn.entry, 0), env=empty)

@@ -58,7 +58,8 @@ import types as _pytypes
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping, Optional
 
-from ..fingerprint import array_profile, array_profile_name
+from ..fingerprint import (ATTRIBUTE_PROFILES, array_profile, array_profile_name,
+                           instance_attributes, instance_profile_name)
 from ..ir import ops as ir
 from ..ir.ops import ExcEdge, IRFunction, Op, Reg
 from ..ir.printer import format_op
@@ -80,6 +81,8 @@ class PyType:
     value: Any = None   # known objects: the object itself
     origin: Any = None  # range iterators: (block, index) of their GetIter
     array: Optional[tuple] = None  # numpy arrays: (dtype, ndim, layout), see ndarray_type
+    # instances of a user class (cls): ((attribute, PyType), ...), see instance_type
+    attributes: Optional[tuple] = field(default=None, compare=False)
 
     def __str__(self) -> str:
         return self.name
@@ -101,6 +104,7 @@ LIST = PyType("list", list)
 TUPLE = PyType("tuple", tuple)
 DICT = PyType("dict", dict)
 SET = PyType("set", set)
+COMPLEX = PyType("complex", complex)
 RANGE = PyType("range", range, "range")
 RANGE_ITER_NAME = "range_iterator"
 # The function being specialized, loaded by name from its globals (direct self-calls: see
@@ -157,16 +161,30 @@ def _array_profile(value) -> Optional[PyType]:
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 
 _BY_CLASS = {int: INT, float: FLOAT, bool: BOOL, type(None): NONE, str: STR, bytes: BYTES,
-             list: LIST, tuple: TUPLE, dict: DICT, set: SET}
+             list: LIST, tuple: TUPLE, dict: DICT, set: SET, complex: COMPLEX}
 # The lattice types a GuardType can check (ir.ops.GUARD_TYPES names).
 GUARD_NAMES = {INT: "int", FLOAT: "float", BOOL: "bool", NONE: "none", STR: "str",
                BYTES: "bytes", LIST: "list", TUPLE: "tuple", DICT: "dict", SET: "set",
-               LIST_OF_INT: "list", LIST_OF_FLOAT: "list"}
+               COMPLEX: "complex", LIST_OF_INT: "list", LIST_OF_FLOAT: "list"}
 # Types whose values have no observable lifetime (no __del__, no weakrefs, no contents):
 # specialized code may keep a stale reference to one a little longer.
-LIFETIME_INVISIBLE = ("None", "bool", "int", "float", "str", "bytes", "range",
+LIFETIME_INVISIBLE = ("None", "bool", "int", "float", "complex", "str", "bytes", "range",
                       RANGE_ITER_NAME, UNBOUND.name) + tuple(
                           str(t) for t in (*NP_SCALARS.values(), FLOAT_OR_NP_FLOAT64, INT_PAIR))
+
+
+def instance_type(cls: type, attributes: tuple = ()) -> PyType:
+    """The type of instances of exactly `cls`, a user class (fingerprint.instance_attributes),
+    whose attributes `attributes`, ((name, PyType), ...), had those types when the
+    specialization was made. The entry guard checks the class only (ir.ops.GuardClass); a
+    read of one of those attributes is the generic one, its result guarded to have that
+    type (the attribute may have been rebound since)."""
+    return PyType(instance_profile_name(cls, tuple((a, str(t)) for a, t in attributes)), cls,
+                  attributes=attributes)
+
+
+def is_instance_type(t: PyType) -> bool:
+    return t.attributes is not None
 
 
 def range_iter(origin) -> PyType:
@@ -190,10 +208,17 @@ def type_of_class(cls) -> PyType:
     return _BY_CLASS.get(cls, OBJECT)
 
 
-def profile_type(value) -> PyType:
+def profile_type(value, attributes: tuple = ()) -> PyType:
     """The lattice type a specialization for an argument like `value` assumes: its class's,
     an int outside int64 is OBJECT (no guard accepts it), and a list whose first and last
-    PROFILE_SAMPLE elements are all floats (or all int64 ints) is LIST_OF_FLOAT (LIST_OF_INT)."""
+    PROFILE_SAMPLE elements are all floats (or all int64 ints) is LIST_OF_FLOAT (LIST_OF_INT).
+    An instance of a user class has an instance_type, with the types of those of the
+    `attributes` (names) it holds that typed code computes with (ATTRIBUTE_PROFILES)."""
+    found = instance_attributes(value, attributes)
+    if found is not None:
+        typed = [(a, profile_type(v)) for a, v in found]
+        return instance_type(type(value), tuple(
+            (a, t) for a, t in typed if str(t) in ATTRIBUTE_PROFILES))
     t = _BY_CLASS.get(type(value), OBJECT)
     if t is INT and not INT64_MIN <= value <= INT64_MAX:
         return OBJECT
@@ -612,6 +637,11 @@ class _Typer:
 
     def t_GetAttr(self, op, env, where):
         obj = env.get(op.obj)
+        if obj.attributes:
+            t = dict(obj.attributes).get(op.name)
+            if t is not None:  # as profiled; it may have been rebound since: guarded
+                what = "an int64" if t is INT else f"a {t}"
+                return Typing({op.dest: t}, "guarded", f"{op.dest} is {what}")
         if obj.array is not None and op.name == "shape":
             return Typing({op.dest: TUPLE_OF_INT})  # an exact ndarray's shape: exact ints
         if obj.array is not None and op.name == "copy":
@@ -917,7 +947,7 @@ def argument_types(fn: IRFunction, arg_types) -> tuple:
             t = TUPLE
         elif code is not None and i >= nplain and code.co_flags & 0x08 and i == len(fn.args) - 1:
             t = DICT
-        elif t not in GUARD_NAMES and t.array is None:
+        elif t not in GUARD_NAMES and t.array is None and not is_instance_type(t):
             t = OBJECT
         out.append(t)
     return tuple(out)

@@ -463,6 +463,11 @@ static PyObject *JJL_GetAttrCached(PyObject *obj, PyObject *name, JJ_AttrCache *
     return JJ_GetAttrCached(cache, obj, name);
 }
 
+static int JJL_SetAttrCached(PyObject *obj, PyObject *name, PyObject *value, JJ_AttrCache *cache)
+{
+    return JJ_SetAttrCached(cache, obj, name, value);
+}
+
 /* LOAD_METHOD with a per-site cache (LOAD_METHOD_NO_DICT): for an object whose type has no
    instance dict and the generic attribute lookup, the method found depends on the type
    alone, so while the type's version tag is unchanged (it changes whenever the type or a
@@ -926,6 +931,7 @@ static const jjl_symbol jjl_symbols[] = {
     JJL_SYM(JJL_NewGenerator),
     JJL_SYM(JJL_GetMethodCached),
     JJL_SYM(JJL_GetAttrCached),
+    JJL_SYM(JJL_SetAttrCached),
     JJL_SYM(JJ_HandlePending),
     JJL_SYM(JJ_LeafReady),
     /* jj_typed.h: ** (llvm_lower.py's IntArith "**" and FloatPow) */

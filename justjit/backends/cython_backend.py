@@ -66,8 +66,9 @@ def compile(ir, *, key_extra: tuple, use_cache: bool, opt_level: int, on_source=
 
     def ready(module, module_name, key, store, cached=True):
         # The module is keyed by the code object's fingerprint (in key_extra) as well as its
-        # text, so the constants given here are always the ones its text was generated for.
-        module.__jj_init(constants)
+        # text, so the constants given here are always the ones its text was generated for
+        # (a class a guard checks is named in the text with its address).
+        _init(module, constants)
         location = None
         if cached and on_entry is not None and store is not None:
             location = store.location(module_name, key)
@@ -101,10 +102,27 @@ def load_warm(store, location: tuple, constants: tuple, on_source=None):
         text = pyx_path.read_text(encoding="utf-8")
     except OSError:
         return None
+    if _other_classes(module, constants):
+        return None  # (the cold path makes a module of its own for these classes)
     if on_source is not None:
         on_source(text, ".pyx")
-    module.__jj_init(constants)
+    _init(module, constants)
     return module.entry, text, module
+
+
+def _init(module, constants: tuple) -> None:
+    module.__jj_init(constants)
+    module.__dict__["__jj_constants"] = constants
+
+
+def _other_classes(module, constants: tuple) -> bool:
+    """Whether `module` (one per process, whoever loads it) was initialized already with
+    another class than one of `constants`: two classes of the same name give the same warm
+    key (a class statement run again), but a module guards the one class it was given."""
+    old = module.__dict__.get("__jj_constants")
+    return old is not None and any(
+        (isinstance(a, type) or isinstance(b, type)) and a is not b
+        for a, b in zip(old, constants))
 
 
 def explain(ir, stage: str) -> str:

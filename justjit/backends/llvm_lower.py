@@ -151,7 +151,8 @@ DIRECT_RESULT = {"i64": ("i64", str(-(1 << 63) + 1)),
 # GuardType: the exact type each lattice name means ("none" is `is None` instead).
 GUARD_TYPE_SYMBOLS = {"int": "PyLong_Type", "float": "PyFloat_Type", "bool": "PyBool_Type",
                       "str": "PyUnicode_Type", "bytes": "PyBytes_Type", "list": "PyList_Type",
-                      "tuple": "PyTuple_Type", "dict": "PyDict_Type", "set": "PySet_Type"}
+                      "tuple": "PyTuple_Type", "dict": "PyDict_Type", "set": "PySet_Type",
+                      "complex": "PyComplex_Type"}
 # TypedLen: the Py_ssize_t field holding the length (ob_size; PyASCIIObject.length;
 # PyDictObject.ma_used; PySetObject.used). Checked by `_check_typed_layout`.
 LEN_OFFSETS = {"list": 16, "tuple": 16, "bytes": 16, "str": 16, "dict": 16, "set": 24}
@@ -1482,12 +1483,9 @@ class _Lowering:
         companion = self.companion.get(op.dest)
         obj = self.load(op.obj)
         if companion is None and op.dest not in self.self_var:
-            # With a cache per site (JJL_GetAttrCached: a module's attribute by dict version).
-            cache = f"@jj.acache.{len(self.globals_)}"
-            self.globals_.append(f"{cache} = internal global [{ATTR_CACHE_WORDS} x i64] "
-                                 "zeroinitializer")
+            # With a cache per site (JJL_GetAttrCached: an instance's or a module's attribute).
             self.store(op.dest, self.obj_call(op, "*JJL_GetAttrCached",
-                                              [obj, self.name(op.name), cache]))
+                                              [obj, self.name(op.name), self.attr_cache()]))
             return
         # LOAD_METHOD: dest = the method, companion = self when it is an unbound method.
         meth, found = self.cached_method(obj, op.name)
@@ -1540,9 +1538,16 @@ class _Lowering:
         return (self.inst(f"phi ptr [ {descr}, %{hit} ], [ {looked_up}, %{miss} ]", "meth"),
                 self.inst(f"phi i32 [ 1, %{hit} ], [ {found}, %{miss} ]", "found"))
 
+    def attr_cache(self) -> str:
+        """A new site's JJ_AttrCache (jj_runtime.h), zeroed."""
+        cache = f"@jj.acache.{len(self.globals_)}"
+        self.globals_.append(f"{cache} = internal global [{ATTR_CACHE_WORDS} x i64] "
+                             "zeroinitializer")
+        return cache
+
     def op_SetAttr(self, op: ir.SetAttr, released):
-        self.int_call(op, "PyObject_SetAttr", [self.load(op.obj), self.name(op.name),
-                                               self.load(op.value)])
+        self.int_call(op, "*JJL_SetAttrCached", [self.load(op.obj), self.name(op.name),
+                                                 self.load(op.value), self.attr_cache()])
 
     def op_DelAttr(self, op: ir.DelAttr, released):
         self.int_call(op, "*JJ_DelAttr", [self.load(op.obj), self.name(op.name)])
@@ -2316,6 +2321,11 @@ class _Lowering:
     def term_GuardIdentity(self, term: ir.GuardIdentity) -> None:
         same = self.inst(f"icmp eq ptr {self.load(term.src)}, {self.const(term.expected)}", "c")
         self.emit(f"br i1 {same}, label %b{term.ok}, label %b{term.deopt}")
+
+    def term_GuardClass(self, term: ir.GuardClass) -> None:
+        tp = self.field(self.load(term.src), capi.OB_TYPE, "ptr")
+        same = self.inst(f"icmp eq ptr {tp}, {self.const(term.cls)}", "c")
+        self.emit(f"br i1 {same}, label %b{term.ok}, label %{self.entry_deopt(term)}")
 
     def term_GuardType(self, term: ir.GuardType) -> None:
         x = self.load(term.src)

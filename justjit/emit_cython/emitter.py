@@ -932,8 +932,8 @@ class _Emitter(TypedOps):
                 f"if not __jj_f{index}: __jj_s{index} = None"]
 
     def op_SetAttr(self, op: ir.SetAttr):
-        return (f"PyObject_SetAttr({self.reg(op.obj)}, {self.name(op.name)}, "
-                f"{self.reg(op.value)})")
+        return (f"JJ_SetAttrCached({self.attr_cache()}, {self.p(op.obj)}, "
+                f"{self.pname(op.name)}, {self.p(op.value)})")
 
     def op_DelAttr(self, op: ir.DelAttr):
         return f"JJ_DelAttr({self.reg(op.obj)}, {self.name(op.name)})"

@@ -46,6 +46,9 @@ INT64_MIN = -2 ** 63
 DEOPT_REASONS = {
     "GuardType": "guard: {type_name}",
     "GuardIdentity": "guard: identity",
+    # (the class's address too: a generated module is shared by every function whose .pyx
+    # text is the same, and its constants, the class among them, are the module's own)
+    "GuardClass": "guard: class {cls}",
     "IntArith": "deopt: int64 result or error",
     "IntUnary": "deopt: int64 result",
     "FloatDivide": "deopt: zero divisor",
@@ -93,13 +96,19 @@ def float_literal(value: float) -> str:
     return f"JJ_DoubleFromBits({bits >> 32:#x}, {bits & 0xFFFFFFFF:#x})  # {value!r}"
 
 
+def _class_label(cls) -> str:
+    if cls is None:
+        return ""
+    return f"{getattr(cls, '__module__', '?')}.{cls.__qualname__} at {id(cls):#x}"
+
+
 class TypedOps:
     """op_<TypedOp> renderings and the dispatch of typed terminators, for `_Emitter`."""
 
-    TERMINATORS = (ir.GuardType, ir.GuardIdentity, ir.IntArith, ir.IntUnary, ir.FloatDivide,
-                   ir.FloatPow, ir.IntToFloatExact, ir.FloatToInt, ir.MathFunc, ir.SeqLoad,
-                   ir.ListStore, ir.TypedCondBranch, ir.RangeIterNext, ir.GuardArray, ir.ArrayLoad,
-                   ir.ArrayStore, ir.NpArith)
+    TERMINATORS = (ir.GuardType, ir.GuardIdentity, ir.GuardClass, ir.IntArith, ir.IntUnary,
+                   ir.FloatDivide, ir.FloatPow, ir.IntToFloatExact, ir.FloatToInt, ir.MathFunc,
+                   ir.SeqLoad, ir.ListStore, ir.TypedCondBranch, ir.RangeIterNext,
+                   ir.GuardArray, ir.ArrayLoad, ir.ArrayStore, ir.NpArith)
 
     # ---- ops that cannot fail ----
 
@@ -241,6 +250,8 @@ class TypedOps:
             return f"not {helper}(<PyObject *>{reg(term.src)})", []
         if isinstance(term, ir.GuardIdentity):
             return f"<PyObject *>{reg(term.src)} != {self.p_const(term.expected)}", []
+        if isinstance(term, ir.GuardClass):
+            return f"not JJ_GuardClass(<PyObject *>{reg(term.src)}, {self.p_const(term.cls)})", []
         if isinstance(term, ir.GuardArray):
             if term.layout not in ("C", "F", "A"):
                 raise self.error(f"no array layout {term.layout!r}")
@@ -320,7 +331,8 @@ class TypedOps:
         test, on_ok = self.typed_test(term)
         reason = DEOPT_REASONS[type(term).__name__].format(
             type_name=getattr(term, "type_name", ""), dtype=getattr(term, "dtype", ""),
-            ndim=getattr(term, "ndim", ""), layout=getattr(term, "layout", ""))
+            ndim=getattr(term, "ndim", ""), layout=getattr(term, "layout", ""),
+            cls=_class_label(getattr(term, "cls", None)))
         deopt_lines = [f"# {reason}"]
         if self.is_entry_guard(term):
             deopt_lines += self.offer_to_next()
@@ -332,7 +344,7 @@ class TypedOps:
 
     def is_entry_guard(self, term: ir.Op) -> bool:
         spec = getattr(self.fn, "specialization", None)
-        return (isinstance(term, (ir.GuardType, ir.GuardArray)) and spec is not None
+        return (isinstance(term, (ir.GuardType, ir.GuardArray, ir.GuardClass)) and spec is not None
                 and spec.typed
                 and self.cur_block in spec.fast_blocks
                 and spec.fast_blocks[self.cur_block] is None)

@@ -44,7 +44,8 @@ _COMPARE = {"<": operator.lt, "<=": operator.le, "==": operator.eq, "!=": operat
 _UNBOUND = object()
 _I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
 _GUARD_CLASSES = {"int": int, "float": float, "bool": bool, "none": type(None), "str": str,
-                  "bytes": bytes, "list": list, "tuple": tuple, "dict": dict, "set": set}
+                  "bytes": bytes, "list": list, "tuple": tuple, "dict": dict, "set": set,
+                  "complex": complex}
 
 
 class _Unbound(Exception):
@@ -596,6 +597,9 @@ class IRInterpreter:
 
     def op_GuardIdentity(self, op, regs, st):
         return op.ok if self.get(regs, op.src) is op.expected else op.deopt
+
+    def op_GuardClass(self, op, regs, st):
+        return op.ok if type(self.get(regs, op.src)) is op.cls else op.deopt
 
     def op_IntArith(self, op, regs, st):
         a, b = self.get(regs, op.left), self.get(regs, op.right)

@@ -772,8 +772,10 @@ INT_UNARY_OPS = ("neg", "abs")                             # IntUnary (deopt on 
 FLOAT_UNARY_OPS = ("neg", "abs", "round")                  # FloatUnary
 # Lattice type names a GuardType can check, and what "src is of that type" means:
 #   "int": type(src) is int and -2**63 <= src < 2**63;  "float", "bool", "str", "bytes",
-#   "list", "tuple", "dict", "set": type(src) is exactly that class;  "none": src is None.
-GUARD_TYPES = ("int", "float", "bool", "none", "str", "bytes", "list", "tuple", "dict", "set")
+#   "list", "tuple", "dict", "set", "complex": type(src) is exactly that class;  "none": src
+#   is None.
+GUARD_TYPES = ("int", "float", "bool", "none", "str", "bytes", "list", "tuple", "dict", "set",
+               "complex")
 # Sequences whose elements SeqLoad reads without a call.
 SEQ_TYPES = ("list", "tuple")
 # Sequences and collections whose length TypedLen reads without a call.
@@ -1059,6 +1061,19 @@ class GuardIdentity(Op):
     object itself (pass it to the module as a constant, like LoadConst's value)."""
     src: Reg
     expected: Any
+    ok: int
+    deopt: int
+    line: Optional[int] = None
+
+
+@_op(uses=("src",), raises=False, terminator=True, targets=("ok", "deopt"),
+     kinds={"src": "obj"})
+class GuardClass(Op):
+    """Go to ok if type(src) is `cls` exactly (an instance of a user class: see
+    analyses.types.instance_type), else to deopt. `cls` is passed as GuardIdentity's
+    `expected` is."""
+    src: Reg
+    cls: Any
     ok: int
     deopt: int
     line: Optional[int] = None
@@ -1398,7 +1413,7 @@ class ReturnUnboxed(Op):
 TYPED_OPS = (ClearLocal, ConstInt, ConstFloat, ConstBool, BoxInt, BoxFloat, BoxBool, BoxRange,
              BoxRangeIter, UnboxInt, UnboxFloat, UnboxBool, BoolToInt, IntToFloat, IntBitwise,
              FloatArith, FloatUnary, IntCompare, FloatCompare, Truth, IntMinMax, FloatMinMax,
-             TypedLen, GuardType, GuardIdentity, IntArith, IntUnary, FloatDivide, FloatPow,
+             TypedLen, GuardType, GuardIdentity, GuardClass, IntArith, IntUnary, FloatDivide, FloatPow,
              IntToFloatExact, FloatToInt, MathFunc, SeqLoad, ListStore, TypedCondBranch,
              RangeIterNext, SelfCall, DirectResult, DirectBudget, LeafBudget, ReturnUnboxed,
              BoxNumpy, BoxFloatOrNumpy, BoxIntTuple, GuardArray, ArrayLoad, ArrayStore, NpArith)

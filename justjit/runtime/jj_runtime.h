@@ -3956,8 +3956,71 @@ typedef struct {
        or of a base). */
     PyTypeObject *type;     /* borrowed; compared only */
     unsigned int type_version;
-    PyObject *method;       /* borrowed from the type's MRO */
+    union {
+        PyObject *method;   /* borrowed from the type's MRO */
+        Py_ssize_t index;   /* LOAD_ATTR / STORE_ATTR of an instance: see JJ_InstanceValues */
+    };
 } JJ_AttrCache;
+
+/* An instance attribute in the object's inline values (3.11's LOAD_ATTR_INSTANCE_VALUE and
+   STORE_ATTR_INSTANCE_VALUE). An instance of a class with Py_TPFLAGS_MANAGED_DICT keeps its
+   attributes, until its __dict__ is made, in an array of values (_PyObject_ValuesPointer: the
+   fourth word before the object; NULL once a dict holds them) indexed like the class's shared
+   keys (PyHeapTypeObject.ht_cached_keys, whose entries are only ever appended). For a class
+   with the generic getattr/setattr and no attribute of that name anywhere in its MRO, the
+   attribute is values[i], i being its key's index; that stays true while the class's version
+   tag does (any change to the class or a base gives it a new one, never reused). */
+#define JJ_INSTANCE_VALUES(obj) (((PyObject ***)(obj))[-4])
+
+/* Internal/pycore_dict.h's PyDictKeysObject header, and the entry of a split (unicode) table. */
+typedef struct {
+    Py_ssize_t dk_refcnt;
+    uint8_t dk_log2_size;
+    uint8_t dk_log2_index_bytes;
+    uint8_t dk_kind;
+    uint32_t dk_version;
+    Py_ssize_t dk_usable;
+    Py_ssize_t dk_nentries;
+    char dk_indices[];
+} JJ_DictKeys;
+typedef struct {
+    PyObject *me_key;
+    PyObject *me_value;
+} JJ_UnicodeEntry;
+#define JJ_DICT_KEYS_SPLIT 2
+
+/* Fill `cache` for `name` of instances of `obj`'s class, if it qualifies (above) and `obj`'s
+   values hold `found`, what the generic lookup (or store) just gave: that check also
+   confirms the layouts assumed here. */
+JJ_FUNC void JJ_InstanceAttrFill(JJ_AttrCache *cache, PyObject *obj, PyObject *name,
+                                 PyObject *found, int store)
+{
+    PyTypeObject *tp = Py_TYPE(obj);
+    if (!(tp->tp_flags & Py_TPFLAGS_MANAGED_DICT) || !PyUnicode_CheckExact(name) ||
+        (store ? tp->tp_setattro != PyObject_GenericSetAttr
+               : tp->tp_getattro != PyObject_GenericGetAttr) ||
+        _PyType_Lookup(tp, name) != NULL ||  /* (gives the class a version tag if need be) */
+        !(tp->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG) || tp->tp_version_tag == 0) {
+        return;
+    }
+    JJ_DictKeys *keys = (JJ_DictKeys *)((PyHeapTypeObject *)tp)->ht_cached_keys;
+    PyObject **values = JJ_INSTANCE_VALUES(obj);
+    if (keys == NULL || keys->dk_kind != JJ_DICT_KEYS_SPLIT || values == NULL) {
+        return;
+    }
+    JJ_UnicodeEntry *entries = (JJ_UnicodeEntry *)(
+        keys->dk_indices + ((size_t)1 << keys->dk_log2_index_bytes));
+    for (Py_ssize_t i = 0; i < keys->dk_nentries; i++) {
+        if (entries[i].me_key == name) {
+            if (values[i] == found) {
+                cache->type = tp;
+                cache->type_version = tp->tp_version_tag;
+                cache->index = i;
+            }
+            return;
+        }
+    }
+}
 
 /* The attribute from the module's dict (new reference), or NULL without an exception when the
    generic lookup must run (not in the dict, a data descriptor of the type, a lookup error: the
@@ -4005,13 +4068,66 @@ JJ_NOINLINE PyObject *JJ_GetModuleAttr(JJ_AttrCache *cache, PyObject *module, Py
     return PyObject_GetAttr(module, name);
 }
 
-/* LOAD_ATTR */
-JJ_INLINE PyObject *JJ_GetAttrCached(JJ_AttrCache *cache, PyObject *obj, PyObject *name)
+JJ_NOINLINE PyObject *JJ_GetAttrSlow(JJ_AttrCache *cache, PyObject *obj, PyObject *name)
 {
     if (Py_IS_TYPE(obj, &PyModule_Type)) {
         return JJ_GetModuleAttr(cache, obj, name);
     }
-    return PyObject_GetAttr(obj, name);
+    PyObject *v = PyObject_GetAttr(obj, name);
+    if (v != NULL) {
+        JJ_InstanceAttrFill(cache, obj, name, v, 0);
+    }
+    return v;
+}
+
+/* The slot of `obj`'s inline values holding the cached instance attribute (see
+   JJ_InstanceAttrFill; the slot is NULL if the attribute was deleted), or NULL. */
+JJ_INLINE PyObject **JJ_CachedInstanceSlot(JJ_AttrCache *cache, PyObject *obj)
+{
+    PyTypeObject *tp = Py_TYPE(obj);
+    if (tp == cache->type && tp->tp_version_tag == cache->type_version) {
+        PyObject **values = JJ_INSTANCE_VALUES(obj);
+        return values != NULL ? &values[cache->index] : NULL;
+    }
+    return NULL;
+}
+
+/* LOAD_ATTR: an instance attribute in its inline values (JJ_INSTANCE_VALUES), a module's
+   attribute (JJ_GetModuleAttr), else the generic lookup. */
+JJ_INLINE PyObject *JJ_GetAttrCached(JJ_AttrCache *cache, PyObject *obj, PyObject *name)
+{
+    PyObject **slot = JJ_CachedInstanceSlot(cache, obj);
+    if (JJ_LIKELY(slot != NULL && *slot != NULL)) {
+        Py_INCREF(*slot);
+        return *slot;
+    }
+    return JJ_GetAttrSlow(cache, obj, name);
+}
+
+JJ_NOINLINE int JJ_SetAttrSlow(JJ_AttrCache *cache, PyObject *obj, PyObject *name,
+                               PyObject *value)
+{
+    if (PyObject_SetAttr(obj, name, value) < 0) {
+        return -1;
+    }
+    JJ_InstanceAttrFill(cache, obj, name, value, 1);
+    return 0;
+}
+
+/* STORE_ATTR: replace an instance attribute in its inline values (a new one, whose insertion
+   order must be recorded, takes the generic path), else the generic store. */
+JJ_INLINE int JJ_SetAttrCached(JJ_AttrCache *cache, PyObject *obj, PyObject *name,
+                               PyObject *value)
+{
+    PyObject **slot = JJ_CachedInstanceSlot(cache, obj);
+    if (JJ_LIKELY(slot != NULL && *slot != NULL)) {
+        PyObject *old = *slot;
+        Py_INCREF(value);
+        *slot = value;
+        Py_DECREF(old);
+        return 0;
+    }
+    return JJ_SetAttrSlow(cache, obj, name, value);
 }
 
 JJ_NOINLINE PyObject *JJ_LoadMethodSlow(JJ_AttrCache *cache, PyObject *obj, PyObject *name,

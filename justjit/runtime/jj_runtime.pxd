@@ -189,6 +189,8 @@ cdef extern from "jj_runtime.h":
     object JJ_LoadGlobalCached(JJ_GlobalCache *cache, PyObject *globals, PyObject *builtins,
                                PyObject *name)
     object JJ_GetAttrCached(JJ_AttrCache *cache, PyObject *obj, PyObject *name)
+    int JJ_SetAttrCached(JJ_AttrCache *cache, PyObject *obj, PyObject *name,
+                         PyObject *value) except -1
     object JJ_LoadMethod(JJ_AttrCache *cache, PyObject *obj, PyObject *name, int *found)
     # CALL: `found` and `self` as JJ_LoadMethod made them (0 and NULL for a plain callable);
     # `state`, `tbcode`, `L`: the calling function's __jj_state, traceback code and __jj_L
@@ -246,6 +248,8 @@ cdef extern from "jj_typed.h":
     bint JJ_GuardTuple(PyObject *o)
     bint JJ_GuardDict(PyObject *o)
     bint JJ_GuardSet(PyObject *o)
+    bint JJ_GuardComplex(PyObject *o)
+    bint JJ_GuardClass(PyObject *o, PyObject *cls)
     int64_t JJ_UnboxInt(PyObject *o)
     double JJ_UnboxFloat(PyObject *o)
     bint JJ_UnboxBool(PyObject *o)

@@ -59,6 +59,9 @@ JJ_TYPED int JJ_GuardInt(PyObject *o) {
 #define JJ_GuardTuple(o) PyTuple_CheckExact(o)
 #define JJ_GuardDict(o) PyDict_CheckExact(o)
 #define JJ_GuardSet(o) PySet_CheckExact(o)
+#define JJ_GuardComplex(o) PyComplex_CheckExact(o)
+/* GuardClass: exactly that class (not a subclass). */
+#define JJ_GuardClass(o, cls) (Py_TYPE(o) == (PyTypeObject *)(cls))
 
 JJ_TYPED int64_t JJ_UnboxInt(PyObject *o) { return (int64_t)PyLong_AsLongLong(o); }
 #define JJ_UnboxFloat(o) PyFloat_AS_DOUBLE(o)
