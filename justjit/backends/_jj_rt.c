@@ -452,6 +452,9 @@ static PyObject *JJL_LoadGlobalCached(PyObject *globals, PyObject *builtins, PyO
    The LLVM code reserves JJL_ATTR_CACHE_WORDS zeroed words per site. */
 #define JJL_ATTR_CACHE_WORDS 5
 _Static_assert(sizeof(JJ_AttrCache) == JJL_ATTR_CACHE_WORDS * 8, "JJ_AttrCache layout");
+/* The LLVM code checks a module attribute's hit inline (llvm_lower.py's module_attr_cached). */
+_Static_assert(offsetof(JJ_AttrCache, version) == 0 && offsetof(JJ_AttrCache, value) == 8,
+               "JJ_AttrCache fields");
 
 /* A call site's JJ_CallCache (jj_runtime.h): JJL_CALL_CACHE_WORDS zeroed words of the LLVM
    code's data, passed to JJ_VectorcallCached. */

@@ -22,7 +22,7 @@ import sys
 __all__ = [
     "FINGERPRINT", "OB_REFCNT", "OB_TYPE", "OB_SIZE", "TUPLE_ITEMS", "LIST_ITEMS", "TP_FLAGS",
     "TP_ITERNEXT", "TPFLAGS_TUPLE_SUBCLASS", "TP_VERSION_TAG", "TPFLAGS_VALID_VERSION_TAG",
-    "DICT_VERSION_TAG",
+    "DICT_VERSION_TAG", "MODULE_DICT",
     "LISTITER_INDEX", "LISTITER_SEQ", "PY_VECTORCALL_ARGUMENTS_OFFSET", "METH_FASTCALL",
     "refcount_ir", "new_builtin",
 ]
@@ -51,6 +51,9 @@ TPFLAGS_VALID_VERSION_TAG = 1 << 19
 # PyDictObject.ma_version_tag (3.11: after ma_used): LOAD_GLOBAL's per-site cache is checked
 # against the globals' and builtins' tags inline. A new tag on every change, never reused.
 DICT_VERSION_TAG = 24
+# PyModuleObject.md_dict (internal; the same in 3.11-3.13): a module attribute's per-site cache
+# is checked against that dict's tag inline.
+MODULE_DICT = 16
 # listiterobject (Objects/listobject.c, the same in 3.11-3.13): it_index, then it_seq (NULL once
 # exhausted). FOR_ITER steps a list iterator inline, as listiter_next does.
 LISTITER_INDEX = 16
@@ -62,7 +65,7 @@ METH_FASTCALL = 0x0080
 FINGERPRINT = (f"capi-1 py{VERSION[0]}.{VERSION[1]} immortal={IMMORTAL} "
                f"offsets={OB_REFCNT},{OB_TYPE},{OB_SIZE},{TUPLE_ITEMS},{LIST_ITEMS},"
                f"{TP_FLAGS},{TP_ITERNEXT},{LISTITER_INDEX},{LISTITER_SEQ},{TP_VERSION_TAG},"
-               f"{DICT_VERSION_TAG}")
+               f"{DICT_VERSION_TAG},{MODULE_DICT}")
 
 
 def _word(address: int) -> int:
@@ -95,6 +98,8 @@ def _check_layout() -> None:
     d["x"] = 2
     if not 0 < tag < changed < _word(id(d) + DICT_VERSION_TAG) or _word(id(d) + 16) != 1:
         problems.append("PyDictObject.ma_version_tag")
+    if _word(id(sys) + MODULE_DICT) != id(sys.__dict__):
+        problems.append("PyModuleObject.md_dict")
     it = iter(lst)
     next(it)
     if _word(id(it) + LISTITER_INDEX) != 1 or _word(id(it) + LISTITER_SEQ) != id(lst):

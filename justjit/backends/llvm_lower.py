@@ -157,11 +157,20 @@ GUARD_TYPE_SYMBOLS = {"int": "PyLong_Type", "float": "PyFloat_Type", "bool": "Py
 # PyDictObject.ma_used; PySetObject.used). Checked by `_check_typed_layout`.
 LEN_OFFSETS = {"list": 16, "tuple": 16, "bytes": 16, "str": 16, "dict": 16, "set": 24}
 FLOAT_VALUE = 16  # PyFloatObject.ob_fval
+# Type-based alias tags (module()'s nodes !2-!6). A float's value and the words the code reads
+# from registers, object headers, list slots and caches (`load`, `field`) are never the same
+# memory, so the optimizer may keep a list's size, items and element across a float stored in
+# place: n-body's `xs[i] += d` then checks xs[i] once, not once for the read and again for the
+# store. Reference counts and everything else stay untagged (they may alias anything).
+TBAA_NODES = ['!2 = !{!"jj.tbaa"}', '!3 = !{!"jj.float.value", !2, i64 0}',
+              "!4 = !{!3, !3, i64 0}", '!5 = !{!"jj.word", !2, i64 0}', "!6 = !{!5, !5, i64 0}"]
+TBAA_FLOAT_VALUE, TBAA_WORD = "!tbaa !4", "!tbaa !6"
 ATTR_CACHE_WORDS = 5  # JJL_GetAttrCached's cache (JJL_ATTR_CACHE_WORDS in _jj_rt.c)
 CALL_CACHE_WORDS = 6  # jj_runtime.h's JJ_CallCache (JJL_CALL_CACHE_WORDS in _jj_rt.c)
 CALL_FREE = 3  # JJ_CALL_FREE: free argument slots a call site leaves before its arguments
 MCACHE_TYPE, MCACHE_VERSION, MCACHE_DESCR = 0, 8, 16  # _jj_rt.c's jjl_method_cache fields
 GCACHE_GLOBALS, GCACHE_BUILTINS, GCACHE_VALUE = 0, 8, 16  # _jj_rt.c's jjl_global_cache fields
+ACACHE_VERSION, ACACHE_VALUE = 0, 8  # jj_runtime.h's JJ_AttrCache fields (asserted in _jj_rt.c)
 SMALL_INT_ARITH = {"+": "add", "-": "sub", "+=": "add", "-=": "sub"}  # see small_int_arith
 METHOD_CALL_HELPERS = {1: "*JJ_Call1", 2: "*JJ_Call2"}  # method calls by arguments (op_Call)
 # 3.11's PyLongObject: ob_size is the signed digit count, the digits follow at LONG_DIGITS.
@@ -606,7 +615,7 @@ class _Lowering:
         if reg in self.cur_folded:
             return self.const(self.cur_folded[reg])  # borrowed: see fold_constants
         v = self.tmp("x")
-        self.emit(f"{v} = load ptr, ptr {self.slot(reg)}, align 8")
+        self.emit(f"{v} = load ptr, ptr {self.slot(reg)}, align 8, {TBAA_WORD}")
         return v
 
     def incref(self, v: str) -> None:
@@ -934,6 +943,7 @@ class _Lowering:
         text = "\n".join(head + data + counters + self.globals_ + [""] + decls + [""]
                          + [capi.refcount_ir(self.inline_decref)]
                          + fn_text + ["", "!0 = !{}", '!1 = !{!"branch_weights", i32 1, i32 2000}']
+                         + TBAA_NODES
                          + self.np_metadata() + [""])
         symbols = [d for d in self.decls if not d.startswith("llvm.")] + sorted(self.data)
         symbols.append("_Py_Dealloc")
@@ -1442,6 +1452,33 @@ class _Lowering:
         res = self.inst(f"phi ptr [ {value}, %{hit} ], [ {looked_up}, %{miss} ]", "glob")
         self.store(op.dest, self.check_null(res, op))
 
+    def module_attr_cached(self, op: ir.GetAttr, obj: str, cache: str) -> str:
+        """JJL_GetAttrCached, with its hit checked here inline (JJ_GetAttrCached): an exact
+        module whose dict still has the version tag the cached value was found under."""
+        hit, miss, done = (self.new_label(h) for h in ("acache.hit", "acache.miss", "attr"))
+        module, check = self.new_label("acache.module"), self.new_label("acache.dict")
+        self.emit(f"br i1 {self.type_is(obj, 'PyModule_Type')}, label %{module}, label %{miss}")
+        self.label(module)
+        value = self.field(cache, ACACHE_VALUE, "ptr")
+        d = self.field(obj, capi.MODULE_DICT, "ptr")
+        filled = self.all_of(self.inst(f"icmp ne ptr {value}, null", "c"),
+                             self.inst(f"icmp ne ptr {d}, null", "c"))
+        self.emit(f"br i1 {filled}, label %{check}, label %{miss}")
+        self.label(check)
+        fresh = self.inst(f"icmp eq i64 {self.field(d, capi.DICT_VERSION_TAG)}, "
+                          f"{self.field(cache, ACACHE_VERSION)}", "c")
+        self.emit(f"br i1 {fresh}, label %{hit}, label %{miss}")
+        self.label(hit)
+        self.incref(value)
+        self.emit(f"br label %{done}")
+        self.label(miss)
+        looked_up = self.call("ptr", "*JJL_GetAttrCached",
+                              [("ptr", obj), ("ptr", self.name(op.name)), ("ptr", cache)])
+        self.emit(f"br label %{done}")
+        self.label(done)
+        res = self.inst(f"phi ptr [ {value}, %{hit} ], [ {looked_up}, %{miss} ]", "attr")
+        return self.check_null(res, op)
+
     def op_StoreGlobal(self, op: ir.StoreGlobal, released):
         self.int_call(op, "*JJ_StoreGlobal", [self.state("g"), self.name(op.name),
                                               self.load(op.value)])
@@ -1484,8 +1521,7 @@ class _Lowering:
         obj = self.load(op.obj)
         if companion is None and op.dest not in self.self_var:
             # With a cache per site (JJL_GetAttrCached: an instance's or a module's attribute).
-            self.store(op.dest, self.obj_call(op, "*JJL_GetAttrCached",
-                                              [obj, self.name(op.name), self.attr_cache()]))
+            self.store(op.dest, self.module_attr_cached(op, obj, self.attr_cache()))
             return
         # LOAD_METHOD: dest = the method, companion = self when it is an unbound method.
         meth, found = self.cached_method(obj, op.name)
@@ -1969,7 +2005,9 @@ class _Lowering:
         self.emit(f"store {LL_TYPES[reg.kind]} {v}, ptr {self.uslot(reg)}")
 
     def field(self, obj: str, offset: int, ty: str = "i64") -> str:
-        return self.inst(f"load {ty}, ptr {self.item_ptr(obj, offset)}, align 8", "fld")
+        """A word of an object (or a cache); with `FLOAT_VALUE, "double"`, a float's value."""
+        tag = TBAA_FLOAT_VALUE if (offset, ty) == (FLOAT_VALUE, "double") else TBAA_WORD
+        return self.inst(f"load {ty}, ptr {self.item_ptr(obj, offset)}, align 8, {tag}", "fld")
 
     def type_is(self, obj: str, type_symbol: str) -> str:
         """i1: type(obj) is exactly the type object `type_symbol` (a C-API data symbol)."""
@@ -2524,7 +2562,8 @@ class _Lowering:
     def term_SeqLoad(self, term: ir.SeqLoad) -> None:
         if term.of not in ir.SEQ_TYPES:
             raise LowerError(f"SeqLoad of {term.of!r}")
-        x = self.inst(f"load ptr, ptr {self.seq_slot(term, term.of)}, align 8", "item")
+        x = self.inst(f"load ptr, ptr {self.seq_slot(term, term.of)}, align 8, {TBAA_WORD}",
+                      "item")
         kind = term.dest.kind
         if kind == "f64":
             self.deopt_if(term, self.inst(f"xor i1 {self.type_is(x, 'PyFloat_Type')}, true", "c"))
@@ -2543,7 +2582,7 @@ class _Lowering:
 
     def term_ListStore(self, term: ir.ListStore) -> None:
         slot = self.seq_slot(term, "list")
-        old = self.inst(f"load ptr, ptr {slot}, align 8", "old")
+        old = self.inst(f"load ptr, ptr {slot}, align 8, {TBAA_WORD}", "old")
         if term.value.kind == "f64":
             # An exact float only the list holds takes the value in place (see ListStore).
             v = self.uload(term.value)
@@ -2552,7 +2591,8 @@ class _Lowering:
             in_place, fresh = self.new_label("store.inplace"), self.new_label("store.new")
             self.emit(f"br i1 {reuse}, label %{in_place}, label %{fresh}")
             self.label(in_place)
-            self.emit(f"store double {v}, ptr {self.item_ptr(old, FLOAT_VALUE)}, align 8")
+            self.emit(f"store double {v}, ptr {self.item_ptr(old, FLOAT_VALUE)}, align 8, "
+                      f"{TBAA_FLOAT_VALUE}")
             self.emit(f"br label %b{term.ok}")
             self.label(fresh)
             new = self.call("ptr", "PyFloat_FromDouble", [("double", v)])

@@ -146,7 +146,7 @@ JJ_TYPED int JJ_ListStore(PyObject *seq, int64_t i, PyObject *v) {
  * of range or no float can be made (the generic code then raises the MemoryError). */
 JJ_TYPED int JJ_ListStoreFloat(PyObject *seq, int64_t i, double v) {
     JJ_SEQ_ITEM(seq, i, PyList_GET_SIZE, PyList_GET_ITEM)
-    if (PyFloat_CheckExact(x_) && Py_REFCNT(x_) == 1) {
+    if (JJ_LIKELY(PyFloat_CheckExact(x_) && Py_REFCNT(x_) == 1)) {
         ((PyFloatObject *)x_)->ob_fval = v;
         return 0;
     }
