@@ -271,7 +271,10 @@ class _Specializer:
         # CheckBound (the frontend proved it bound), i.e. without reading it: so wherever
         # generic code takes over, such a local must be in its object register even when
         # liveness says nothing reads it.
-        self.unloaded: dict = {}  # direct body: SELF registers not loaded (typed_LoadGlobal)
+        # Registers typed code does not load (their op): a direct body's SELF (typed_LoadGlobal)
+        # and known objects only checked (check_known).
+        self.unloaded: dict = {}
+        self.identity_only_memo: dict = {}
         self.deleted = frozenset(op.var for b in fn.blocks.values() for op in b.ops
                                  if isinstance(op, ir.DeleteLocal))
         self.resume_ids: dict[tuple[int, int], int] = {}
@@ -582,9 +585,10 @@ class _Specializer:
 
     def objectless(self, r: Reg, env, both) -> bool:
         """Whether r's object register does not hold its value here: unboxed and not BOTH, or
-        a direct body's unloaded own name (`materialize` gives it one)."""
+        unloaded (`materialize` gives it one)."""
         t = env.get(r)
-        return (t.is_unboxed and r not in both) or (r in self.unloaded and t == T.SELF)
+        return ((t.is_unboxed and r not in both)
+                or (r in self.unloaded and (t == T.SELF or t.value is not None)))
 
     def boxes(self, regs, env, both) -> list:
         return [(r, env.get(r)) for r in sorted(regs, key=lambda r: (r.kind, r.name))
@@ -594,6 +598,8 @@ class _Specializer:
         """The op giving unboxed (or unloaded, see typed_LoadGlobal) `r` its object."""
         if t == T.SELF:
             return copy_op(self.unloaded[r], line=line)
+        if r in self.unloaded:  # (a known object, checked: that very object)
+            return ir.LoadConst(r, t.value, line=line)
         return box_op(r, t, line)
 
     def deopt_transfer(self, resume, env, both) -> int:
@@ -755,6 +761,9 @@ class _Specializer:
                 raise SpecializeError(f"no typed lowering for {type(op).__name__}")
             method(op, env, after)
             return
+        if typing.how == "known" and self.identity_only(op.dest):
+            self.check_known(op, env, after)
+            return
         self.generic(op, env, after)
         if typing.how == "generic":
             for d in op.defs():
@@ -776,6 +785,44 @@ class _Specializer:
         if t.is_unboxed:
             self.emit(unbox_op(d, t, self.line))
             self.both.add(d)
+
+    def identity_only(self, reg: Reg) -> bool:
+        """Whether typed code needs `reg`, a temporary, only for what it is: every definition
+        is a known global or module attribute, and every use the callee of a typed call or
+        the module of such an attribute (math.sqrt(x): neither `math` nor `math.sqrt`)."""
+        memo = self.identity_only_memo
+        if reg not in memo:
+            memo[reg] = False  # (while deciding: a cycle is not proof)
+            memo[reg] = reg.kind == "tmp" and all(self._identity_uses(reg))
+        return memo[reg]
+
+    def _identity_uses(self, reg: Reg):
+        for b, block in self.fn.blocks.items():
+            for i, o in enumerate(block_points(block)):
+                typing = self.facts.typing.get((b, i))
+                how = typing.how if typing is not None else None
+                if reg in o.defs():
+                    yield how == "known" and isinstance(o, (ir.LoadGlobal, ir.GetAttr))
+                if reg in o.uses():
+                    yield ((isinstance(o, ir.Call) and o.func == reg and reg not in o.args
+                            and how == "typed")
+                           or (isinstance(o, ir.GetAttr) and how == "known"
+                               and self.identity_only(o.dest)))
+
+    def check_known(self, op: ir.Op, env, after) -> None:
+        """A known global or module attribute that typed code needs only for what it is
+        (`identity_only`): checked, with no reference made, to be still that object
+        (GlobalIs, ModuleAttrIs). A failure resumes at the generic op, which loads it. Its
+        register stays unloaded: generic code gets the object itself (`materialize`)."""
+        t, line = after.get(op.dest), self.line
+        if isinstance(op, ir.LoadGlobal):
+            self.check(lambda ok, dp: ir.GlobalIs(op.name, t.value, ok, dp, line=line))
+        else:
+            module = env.get(op.obj).value
+            self.check(lambda ok, dp: ir.ModuleAttrIs(module, op.name, t.value, ok, dp,
+                                                      line=line))
+        self.unloaded[op.dest] = op
+        self.both.discard(op.dest)
 
     def guard_unbox(self, defs, after, b: int, i: int) -> None:
         """Check and unbox each of several results of generic op i (a failure resumes after

@@ -12,7 +12,7 @@ import math
 import types
 
 from difftest import Call, check, compare_calls, fresh
-from test_diff_typed import typed_check
+from test_diff_typed import compiled_code_has, typed_check
 
 # A module of this test's own whose attributes the tests change (restored by each test).
 mod = types.ModuleType("jj_attr_test_mod")
@@ -110,6 +110,68 @@ def test_module_attribute_of_a_cleared_module_dict(backend):
     compare_calls(f, jitted, ([4.0, 9.0],))
     gone.__dict__["root"] = abs
     compare_calls(f, jitted, ([4.0, -9.0],))
+
+
+# --- known objects checked without a reference (ir.ops.GlobalIs, ModuleAttrIs) --------------
+# `math.sqrt(x)` and `range(n)` in typed code only check that the names still mean those
+# objects; the checks fail when they are rebound in the middle of the loop.
+
+REAL_SQRT = math.sqrt
+
+
+def rebinding_sqrt(xs, k, log):
+    s = 0.0
+    for i in range(len(xs)):
+        if i == k:
+            math.sqrt = lambda v: log.append(v) or -v
+        s += math.sqrt(xs[i])
+    return s
+
+
+def restore_sqrt(side=None):
+    math.sqrt = REAL_SQRT
+
+
+def test_math_function_rebound_in_the_loop(backend):
+    try:
+        jitted = typed_check(rebinding_sqrt, Call([4.0, 9.0, 16.0, 25.0], 2, fresh(list)),
+                             Call([1.0, 4.0], 0, fresh(list)),
+                             Call([1.0, -4.0], 5, fresh(list)),
+                             backend=backend, setup=restore_sqrt)
+        assert compiled_code_has(jitted, backend, "JJ_ModuleAttrIs(", "JJL_ModuleAttrIs")
+        assert compiled_code_has(jitted, backend, "JJ_GlobalIs(", "JJL_GlobalIs")
+    finally:
+        restore_sqrt()
+
+
+def rebinding_globals(xs, k):
+    s = 0.0
+    for i in range(len(xs)):
+        if i == k:
+            NAMESPACE["math"] = types.SimpleNamespace(sqrt=abs)
+        if i == k + 2:
+            NAMESPACE["abs"] = lambda v: 100.0
+        if i == k + 4:
+            del NAMESPACE["math"]
+        s += math.sqrt(xs[i]) + abs(-1.0)
+    return s
+
+
+def restore_globals(side=None):
+    NAMESPACE["math"] = math_module
+    NAMESPACE.pop("abs", None)
+
+
+math_module = math
+NAMESPACE = globals()  # (compiled code has no frame for globals() to read)
+
+
+def test_globals_rebound_or_deleted_in_the_loop(backend):
+    try:
+        typed_check(rebinding_globals, ([4.0, 9.0, -16.0, 25.0, 1.0, 2.0, 3.0], 1),
+                    ([4.0, 9.0], 5), backend=backend, setup=restore_globals)
+    finally:
+        restore_globals()
 
 
 # --- float stores into lists read in the same loop --------------------------------------------

@@ -97,7 +97,7 @@ def stepped(a, b, c):
 
 def test_sum_over_range_stays_typed_and_exact():
     assert check(sum_squares, 10**6) == ("value", 333332833333500000)
-    assert {"RangeIterNext", "IntArith", "GuardType", "GuardIdentity"} <= typed_ops(
+    assert {"RangeIterNext", "IntArith", "GuardType", "GlobalIs"} <= typed_ops(
         sum_squares, (int,))
 
 

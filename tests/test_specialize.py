@@ -672,7 +672,7 @@ def test_a_shadowed_builtin_is_not_known():
     try:
         fn = specialize(build_ir(uses_abs), (int, OBJECT), globals())
         guarded = [op.expected for b in fn.blocks.values() for op in b.ops + [b.terminator]
-                   if isinstance(op, ir.GuardIdentity)]
+                   if isinstance(op, (ir.GuardIdentity, ir.GlobalIs))]
         assert guarded == [range]
         run_spec(uses_abs, 4, lambda i: None, types=(int, None))
         _CACHE.clear()

@@ -466,6 +466,23 @@ static PyObject *JJL_GetAttrCached(PyObject *obj, PyObject *name, JJ_AttrCache *
     return JJ_GetAttrCached(cache, obj, name);
 }
 
+/* Typed code's GlobalIs and ModuleAttrIs when their inline check misses (llvm_lower.py):
+   as jj_runtime.h's JJ_GlobalIsSlow (with this file's global cache) and JJ_ModuleAttrIsSlow. */
+static int JJL_GlobalIs(PyObject *globals, PyObject *builtins, PyObject *name,
+                        jjl_global_cache *cache, PyObject *expected)
+{
+    if (!PyDict_CheckExact(globals) || !PyDict_CheckExact(builtins)) {
+        return 0;
+    }
+    return JJ_FoundIs(JJL_LoadGlobalCached(globals, builtins, name, cache), expected);
+}
+
+static int JJL_ModuleAttrIs(PyObject *module, PyObject *name, JJ_AttrCache *cache,
+                            PyObject *expected)
+{
+    return JJ_ModuleAttrIsSlow(cache, module, name, expected);
+}
+
 static int JJL_SetAttrCached(PyObject *obj, PyObject *name, PyObject *value, JJ_AttrCache *cache)
 {
     return JJ_SetAttrCached(cache, obj, name, value);
@@ -935,6 +952,8 @@ static const jjl_symbol jjl_symbols[] = {
     JJL_SYM(JJL_GetMethodCached),
     JJL_SYM(JJL_GetAttrCached),
     JJL_SYM(JJL_SetAttrCached),
+    JJL_SYM(JJL_GlobalIs),
+    JJL_SYM(JJL_ModuleAttrIs),
     JJL_SYM(JJ_HandlePending),
     JJL_SYM(JJ_LeafReady),
     /* jj_typed.h: ** (llvm_lower.py's IntArith "**" and FloatPow) */

@@ -1428,17 +1428,9 @@ class _Lowering:
         # whose hit (the value while both dicts keep the tags it was found under; it fills
         # the cache for exact dicts only, and a tag is never seen on two dicts) is checked
         # here inline.
-        cache = f"@jj.gcache.{len(self.globals_)}"
-        self.globals_.append(f"{cache} = internal global [3 x i64] zeroinitializer")
-        g, b = self.state("g"), self.state("b")
+        cache, g, b = self.global_cache()
         hit, miss, done = (self.new_label(h) for h in ("gcache.hit", "gcache.miss", "global"))
-        value = self.field(cache, GCACHE_VALUE, "ptr")
-        fresh = self.all_of(
-            self.inst(f"icmp ne ptr {value}, null", "c"),
-            self.inst(f"icmp eq i64 {self.field(g, capi.DICT_VERSION_TAG)}, "
-                      f"{self.field(cache, GCACHE_GLOBALS)}", "c"),
-            self.inst(f"icmp eq i64 {self.field(b, capi.DICT_VERSION_TAG)}, "
-                      f"{self.field(cache, GCACHE_BUILTINS)}", "c"))
+        value, fresh = self.global_cache_hit(cache, g, b)
         self.emit(f"br i1 {fresh}, label %{hit}, label %{miss}")
         self.label(hit)
         self.incref(value)
@@ -1452,23 +1444,77 @@ class _Lowering:
         res = self.inst(f"phi ptr [ {value}, %{hit} ], [ {looked_up}, %{miss} ]", "glob")
         self.store(op.dest, self.check_null(res, op))
 
-    def module_attr_cached(self, op: ir.GetAttr, obj: str, cache: str) -> str:
-        """JJL_GetAttrCached, with its hit checked here inline (JJ_GetAttrCached): an exact
-        module whose dict still has the version tag the cached value was found under."""
-        hit, miss, done = (self.new_label(h) for h in ("acache.hit", "acache.miss", "attr"))
-        module, check = self.new_label("acache.module"), self.new_label("acache.dict")
-        self.emit(f"br i1 {self.type_is(obj, 'PyModule_Type')}, label %{module}, label %{miss}")
-        self.label(module)
+    def global_cache(self) -> tuple[str, str, str]:
+        """A new LOAD_GLOBAL site's cache (see op_LoadGlobal), and the globals and builtins."""
+        cache = f"@jj.gcache.{len(self.globals_)}"
+        self.globals_.append(f"{cache} = internal global [3 x i64] zeroinitializer")
+        return cache, self.state("g"), self.state("b")
+
+    def global_cache_hit(self, cache: str, g: str, b: str) -> tuple[str, str]:
+        """(the cached value, i1: it is the global's value now)."""
+        value = self.field(cache, GCACHE_VALUE, "ptr")
+        return value, self.all_of(
+            self.inst(f"icmp ne ptr {value}, null", "c"),
+            self.inst(f"icmp eq i64 {self.field(g, capi.DICT_VERSION_TAG)}, "
+                      f"{self.field(cache, GCACHE_GLOBALS)}", "c"),
+            self.inst(f"icmp eq i64 {self.field(b, capi.DICT_VERSION_TAG)}, "
+                      f"{self.field(cache, GCACHE_BUILTINS)}", "c"))
+
+    def module_cache_hit(self, module: str, cache: str, miss: str) -> str:
+        """The value cached for exact module `module`'s attribute, where its dict still has
+        the version tag it was found under (else to label `miss`)."""
+        check = self.new_label("acache.dict")
         value = self.field(cache, ACACHE_VALUE, "ptr")
-        d = self.field(obj, capi.MODULE_DICT, "ptr")
+        d = self.field(module, capi.MODULE_DICT, "ptr")
         filled = self.all_of(self.inst(f"icmp ne ptr {value}, null", "c"),
                              self.inst(f"icmp ne ptr {d}, null", "c"))
         self.emit(f"br i1 {filled}, label %{check}, label %{miss}")
         self.label(check)
         fresh = self.inst(f"icmp eq i64 {self.field(d, capi.DICT_VERSION_TAG)}, "
                           f"{self.field(cache, ACACHE_VERSION)}", "c")
+        hit = self.new_label("acache.hit")
         self.emit(f"br i1 {fresh}, label %{hit}, label %{miss}")
         self.label(hit)
+        return value
+
+    def term_GlobalIs(self, term: ir.GlobalIs) -> None:
+        cache, g, b = self.global_cache()
+        hit, miss = self.new_label("gcache.hit"), self.new_label("gcache.miss")
+        value, fresh = self.global_cache_hit(cache, g, b)
+        expected = self.const(term.expected)
+        self.emit(f"br i1 {fresh}, label %{hit}, label %{miss}")
+        self.label(hit)
+        same = self.inst(f"icmp eq ptr {value}, {expected}", "c")
+        self.emit(f"br i1 {same}, label %b{term.ok}, label %b{term.deopt}")
+        self.label(miss)
+        found = self.call("i32", "*JJL_GlobalIs", [("ptr", g), ("ptr", b),
+                                                   ("ptr", self.name(term.name)),
+                                                   ("ptr", cache), ("ptr", expected)])
+        self.emit(f"br i1 {self.inst(f'icmp ne i32 {found}, 0', 'c')}, label %b{term.ok}, "
+                  f"label %b{term.deopt}")
+
+    def term_ModuleAttrIs(self, term: ir.ModuleAttrIs) -> None:
+        cache, miss = self.attr_cache(), self.new_label("acache.miss")
+        module, expected = self.const(term.module), self.const(term.expected)
+        value = self.module_cache_hit(module, cache, miss)
+        same = self.inst(f"icmp eq ptr {value}, {expected}", "c")
+        self.emit(f"br i1 {same}, label %b{term.ok}, label %b{term.deopt}")
+        self.label(miss)
+        found = self.call("i32", "*JJL_ModuleAttrIs", [("ptr", module),
+                                                       ("ptr", self.name(term.name)),
+                                                       ("ptr", cache), ("ptr", expected)])
+        self.emit(f"br i1 {self.inst(f'icmp ne i32 {found}, 0', 'c')}, label %b{term.ok}, "
+                  f"label %b{term.deopt}")
+
+    def module_attr_cached(self, op: ir.GetAttr, obj: str, cache: str) -> str:
+        """JJL_GetAttrCached, with its hit checked here inline (JJ_GetAttrCached): an exact
+        module whose dict still has the version tag the cached value was found under."""
+        miss, done = self.new_label("acache.miss"), self.new_label("attr")
+        module = self.new_label("acache.module")
+        self.emit(f"br i1 {self.type_is(obj, 'PyModule_Type')}, label %{module}, label %{miss}")
+        self.label(module)
+        value = self.module_cache_hit(obj, cache, miss)
+        hit = self.cur
         self.incref(value)
         self.emit(f"br label %{done}")
         self.label(miss)

@@ -49,6 +49,8 @@ DEOPT_REASONS = {
     # (the class's address too: a generated module is shared by every function whose .pyx
     # text is the same, and its constants, the class among them, are the module's own)
     "GuardClass": "guard: class {cls}",
+    "GlobalIs": "guard: the global is still that object",
+    "ModuleAttrIs": "guard: the module attribute is still that object",
     "IntArith": "deopt: int64 result or error",
     "IntUnary": "deopt: int64 result",
     "FloatDivide": "deopt: zero divisor",
@@ -105,10 +107,11 @@ def _class_label(cls) -> str:
 class TypedOps:
     """op_<TypedOp> renderings and the dispatch of typed terminators, for `_Emitter`."""
 
-    TERMINATORS = (ir.GuardType, ir.GuardIdentity, ir.GuardClass, ir.IntArith, ir.IntUnary,
-                   ir.FloatDivide, ir.FloatPow, ir.IntToFloatExact, ir.FloatToInt, ir.MathFunc,
-                   ir.SeqLoad, ir.ListStore, ir.TypedCondBranch, ir.RangeIterNext,
-                   ir.GuardArray, ir.ArrayLoad, ir.ArrayStore, ir.NpArith)
+    TERMINATORS = (ir.GuardType, ir.GuardIdentity, ir.GuardClass, ir.GlobalIs,
+                   ir.ModuleAttrIs, ir.IntArith, ir.IntUnary, ir.FloatDivide, ir.FloatPow,
+                   ir.IntToFloatExact, ir.FloatToInt, ir.MathFunc, ir.SeqLoad, ir.ListStore,
+                   ir.TypedCondBranch, ir.RangeIterNext, ir.GuardArray, ir.ArrayLoad,
+                   ir.ArrayStore, ir.NpArith)
 
     # ---- ops that cannot fail ----
 
@@ -250,6 +253,13 @@ class TypedOps:
             return f"not {helper}(<PyObject *>{reg(term.src)})", []
         if isinstance(term, ir.GuardIdentity):
             return f"<PyObject *>{reg(term.src)} != {self.p_const(term.expected)}", []
+        if isinstance(term, ir.GlobalIs):
+            return (f"not JJ_GlobalIs({self.global_cache()}, <PyObject *>{self.state('g')}, "
+                    f"<PyObject *>{self.state('b')}, {self.pname(term.name)}, "
+                    f"{self.p_const(term.expected)})"), []
+        if isinstance(term, ir.ModuleAttrIs):
+            return (f"not JJ_ModuleAttrIs({self.attr_cache()}, {self.p_const(term.module)}, "
+                    f"{self.pname(term.name)}, {self.p_const(term.expected)})"), []
         if isinstance(term, ir.GuardClass):
             return f"not JJ_GuardClass(<PyObject *>{reg(term.src)}, {self.p_const(term.cls)})", []
         if isinstance(term, ir.GuardArray):

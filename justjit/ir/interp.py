@@ -598,6 +598,16 @@ class IRInterpreter:
     def op_GuardIdentity(self, op, regs, st):
         return op.ok if self.get(regs, op.src) is op.expected else op.deopt
 
+    def op_GlobalIs(self, op, regs, st):
+        missing = object()
+        found = self.globals.get(op.name, missing)
+        if found is missing:
+            found = self.builtins.get(op.name, missing)
+        return op.ok if found is op.expected else op.deopt
+
+    def op_ModuleAttrIs(self, op, regs, st):
+        return op.ok if op.module.__dict__.get(op.name) is op.expected else op.deopt
+
     def op_GuardClass(self, op, regs, st):
         return op.ok if type(self.get(regs, op.src)) is op.cls else op.deopt
 

@@ -1066,6 +1066,32 @@ class GuardIdentity(Op):
     line: Optional[int] = None
 
 
+@_op(raises=False, terminator=True, targets=("ok", "deopt"))
+class GlobalIs(Op):
+    """Go to ok if global `name` (LOAD_GLOBAL's lookup, from the cache of the site) is the
+    object `expected` now, else to deopt. Makes no reference and has no effect: a known
+    global that typed code uses only for what it is (a callee) is checked, not loaded; the
+    generic LoadGlobal the deopt resumes at does the real lookup."""
+    name: str
+    expected: Any
+    ok: int
+    deopt: int
+    line: Optional[int] = None
+
+
+@_op(raises=False, terminator=True, targets=("ok", "deopt"))
+class ModuleAttrIs(Op):
+    """Go to ok if attribute `name` of the module `module` (an exact module, a constant) is
+    `expected` now (found in its dict, as the site's attribute cache says), else to deopt;
+    as GlobalIs, no reference, no effect (math.sqrt in typed code)."""
+    module: Any
+    name: str
+    expected: Any
+    ok: int
+    deopt: int
+    line: Optional[int] = None
+
+
 @_op(uses=("src",), raises=False, terminator=True, targets=("ok", "deopt"),
      kinds={"src": "obj"})
 class GuardClass(Op):
@@ -1413,7 +1439,7 @@ class ReturnUnboxed(Op):
 TYPED_OPS = (ClearLocal, ConstInt, ConstFloat, ConstBool, BoxInt, BoxFloat, BoxBool, BoxRange,
              BoxRangeIter, UnboxInt, UnboxFloat, UnboxBool, BoolToInt, IntToFloat, IntBitwise,
              FloatArith, FloatUnary, IntCompare, FloatCompare, Truth, IntMinMax, FloatMinMax,
-             TypedLen, GuardType, GuardIdentity, GuardClass, IntArith, IntUnary, FloatDivide, FloatPow,
+             TypedLen, GuardType, GuardIdentity, GuardClass, GlobalIs, ModuleAttrIs, IntArith, IntUnary, FloatDivide, FloatPow,
              IntToFloatExact, FloatToInt, MathFunc, SeqLoad, ListStore, TypedCondBranch,
              RangeIterNext, SelfCall, DirectResult, DirectBudget, LeafBudget, ReturnUnboxed,
              BoxNumpy, BoxFloatOrNumpy, BoxIntTuple, GuardArray, ArrayLoad, ArrayStore, NpArith)

@@ -3944,6 +3944,42 @@ JJ_INLINE PyObject *JJ_LoadGlobalCached(JJ_GlobalCache *cache, PyObject *globals
     return JJ_LoadGlobalFill(cache, globals, builtins, name);
 }
 
+/* Typed code's GlobalIs (ir/ops.py): whether global `name` is `expected` now, making no
+   reference. A lookup that cannot be cached (a dict that is not exact: its lookup could run
+   code) or fails (its NameError is cleared) answers no: the generic LOAD_GLOBAL that runs
+   then does the lookup and raises. */
+/* Whether `found`, a new reference from a lookup in a dict (which holds it) or NULL with or
+   without an exception, is `expected`; the reference and the exception dropped. */
+JJ_FUNC int JJ_FoundIs(PyObject *found, PyObject *expected)
+{
+    if (found == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    Py_DECREF(found);
+    return found == expected;
+}
+
+JJ_NOINLINE int JJ_GlobalIsSlow(JJ_GlobalCache *cache, PyObject *globals, PyObject *builtins,
+                                PyObject *name, PyObject *expected)
+{
+    if (!PyDict_CheckExact(globals) || !PyDict_CheckExact(builtins)) {
+        return 0;
+    }
+    return JJ_FoundIs(JJ_LoadGlobalFill(cache, globals, builtins, name), expected);
+}
+
+JJ_INLINE int JJ_GlobalIs(JJ_GlobalCache *cache, PyObject *globals, PyObject *builtins,
+                          PyObject *name, PyObject *expected)
+{
+    if (PyDict_CheckExact(globals) && PyDict_CheckExact(builtins) && cache->value != NULL &&
+        cache->globals_version == JJ_DICT_VERSION(globals) &&
+        (cache->builtins_version == 0 || cache->builtins_version == JJ_DICT_VERSION(builtins))) {
+        return cache->value == expected;
+    }
+    return JJ_GlobalIsSlow(cache, globals, builtins, name, expected);
+}
+
 /* LOAD_ATTR / LOAD_METHOD on an exact module (LOAD_ATTR_MODULE): module_getattro finds a
    name in the module's dict unless the module type has a data descriptor of that name
    (ModuleType is immutable, so that answer never changes). The cache holds the value found in
@@ -4075,6 +4111,25 @@ typedef struct {
     PyObject_HEAD
     PyObject *md_dict;
 } JJ_ModuleHead;
+
+/* Typed code's ModuleAttrIs (ir/ops.py): whether attribute `name` of the exact module `module`
+   is `expected` now, found in its dict (as JJ_GetAttrCached would), making no reference. */
+JJ_NOINLINE int JJ_ModuleAttrIsSlow(JJ_AttrCache *cache, PyObject *module, PyObject *name,
+                                    PyObject *expected)
+{
+    return JJ_FoundIs(JJ_ModuleAttr(cache, module, name), expected);
+}
+
+JJ_INLINE int JJ_ModuleAttrIs(JJ_AttrCache *cache, PyObject *module, PyObject *name,
+                              PyObject *expected)
+{
+    PyObject *dict = ((JJ_ModuleHead *)module)->md_dict;
+    if (JJ_LIKELY(cache->value != NULL && dict != NULL &&
+                  cache->version == JJ_DICT_VERSION(dict))) {
+        return cache->value == expected;
+    }
+    return JJ_ModuleAttrIsSlow(cache, module, name, expected);
+}
 
 JJ_NOINLINE PyObject *JJ_GetAttrSlow(JJ_AttrCache *cache, PyObject *obj, PyObject *name)
 {

@@ -189,6 +189,11 @@ cdef extern from "jj_runtime.h":
     object JJ_LoadGlobalCached(JJ_GlobalCache *cache, PyObject *globals, PyObject *builtins,
                                PyObject *name)
     object JJ_GetAttrCached(JJ_AttrCache *cache, PyObject *obj, PyObject *name)
+    # (typed code's GlobalIs / ModuleAttrIs: no reference made, no exception left)
+    bint JJ_GlobalIs(JJ_GlobalCache *cache, PyObject *globals, PyObject *builtins,
+                     PyObject *name, PyObject *expected)
+    bint JJ_ModuleAttrIs(JJ_AttrCache *cache, PyObject *module, PyObject *name,
+                         PyObject *expected)
     int JJ_SetAttrCached(JJ_AttrCache *cache, PyObject *obj, PyObject *name,
                          PyObject *value) except -1
     object JJ_LoadMethod(JJ_AttrCache *cache, PyObject *obj, PyObject *name, int *found)
