@@ -1183,6 +1183,14 @@ class _Specializer:
             value = v
         self.check(lambda ok, dp: ir.ListStore(op.obj, index, value, ok, dp, line=line))
 
+    def typed_SetAttr(self, op, env, after):
+        v = op.value
+        if v not in self.both and v not in self.may_after[(self.B, self.i)]:
+            # No object holds this float, and none will: CPython would store a new one.
+            self.emit(ir.SetAttrFloat(op.obj, op.name, shadow(v, FLOAT), line=self.line))
+            return
+        self.generic(op, env, after)
+
     def typed_GetIter(self, op, env, after):
         t = after.get(op.dest)
         for dst, src in zip(shadow(op.dest, t), shadow(op.obj, RANGE)):

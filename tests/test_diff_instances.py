@@ -307,3 +307,38 @@ def complex_total(z, n):
 def test_complex_arguments_have_their_own_specialization(backend):
     jitted = typed_check(complex_total, (1.5j, 10), (complex(1, -0.0), 3), backend=backend)
     assert jitted.signatures[0] == "(z: complex, n: int)"
+
+
+# --- float stores (ir.ops.SetAttrFloat: an unshared float in the slot takes the value) --------
+
+class FloatSub(float):
+    pass
+
+
+def float_stores(p, n):
+    kept = p.x  # the attribute's float, held here too: never changed in place
+    for i in range(n):
+        p.x = p.x * 0.5 + i
+        p.y = p.x - 1.0
+        if i == 2:
+            p.y = FloatSub(2.0)
+            held = p.x
+    return kept, p.x, p.y, held, held is p.x
+
+
+def same_object_stored(p, n):
+    out = []
+    for i in range(n):
+        v = p.x + 1.0
+        p.x = v
+        out.append(p.x is v)  # v is read as an object after the store: one object
+    return out, p.x
+
+
+def test_float_attribute_stores(backend):
+    jitted = typed_check(float_stores, (point(1.5, 0.0), 6), (point(3.0, 1.0), 4),
+                         backend=backend)
+    assert compiled_code_has(jitted, backend, "JJ_SetAttrFloat(", "JJL_SetAttrFloat")
+    typed_check(same_object_stored, (point(0.5, 0.0), 4), backend=backend)
+    check(float_stores, (fresh(lambda: Slotted(1.0, 2.0)), 5),
+          (fresh(lambda: Hooked()), 4), backend=backend)

@@ -808,6 +808,11 @@ class _Typer:
             return Typing({}, "typed", "index out of range -> deopt")
         return None
 
+    def t_SetAttr(self, op, env, where):
+        if env.get(op.value) == FLOAT:
+            return Typing({}, "typed", "an unshared float in the slot takes the value in place")
+        return None
+
     def t_GetIter(self, op, env, where):
         if env.get(op.obj) == RANGE and where not in self.no_typed_iter:
             return Typing({op.dest: range_iter(where)}, "typed")

@@ -483,6 +483,11 @@ static int JJL_ModuleAttrIs(PyObject *module, PyObject *name, JJ_AttrCache *cach
     return JJ_ModuleAttrIsSlow(cache, module, name, expected);
 }
 
+static int JJL_SetAttrFloat(PyObject *obj, PyObject *name, double value, JJ_AttrCache *cache)
+{
+    return JJ_SetAttrFloat(cache, obj, name, value);
+}
+
 static int JJL_SetAttrCached(PyObject *obj, PyObject *name, PyObject *value, JJ_AttrCache *cache)
 {
     return JJ_SetAttrCached(cache, obj, name, value);
@@ -952,6 +957,7 @@ static const jjl_symbol jjl_symbols[] = {
     JJL_SYM(JJL_GetMethodCached),
     JJL_SYM(JJL_GetAttrCached),
     JJL_SYM(JJL_SetAttrCached),
+    JJL_SYM(JJL_SetAttrFloat),
     JJL_SYM(JJL_GlobalIs),
     JJL_SYM(JJL_ModuleAttrIs),
     JJL_SYM(JJ_HandlePending),

@@ -2225,6 +2225,11 @@ class _Lowering:
     def op_FloatMinMax(self, op: ir.FloatMinMax, released):
         self.min_max(op, "fcmp olt", "fcmp ogt")
 
+    def op_SetAttrFloat(self, op: ir.SetAttrFloat, released):
+        self.int_call(op, "*JJL_SetAttrFloat", [self.load(op.obj), self.name(op.name),
+                                                self.uload(op.value), self.attr_cache()],
+                      types=["ptr", "ptr", "double", "ptr"])
+
     def op_TypedLen(self, op: ir.TypedLen, released):
         offset = LEN_OFFSETS.get(op.of)
         if offset is None:

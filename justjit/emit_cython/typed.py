@@ -240,6 +240,10 @@ class TypedOps:
             raise self.error(f"len() of {op.of!r} has no typed form")
         return f"{self.reg(op.dest)} = JJ_Len_{op.of}(<PyObject *>{self.reg(op.obj)})"
 
+    def op_SetAttrFloat(self, op: ir.SetAttrFloat):
+        return (f"JJ_SetAttrFloat({self.attr_cache()}, {self.p(op.obj)}, {self.pname(op.name)}, "
+                f"{self.reg(op.value)})")
+
     # ---- terminators ----
 
     def typed_test(self, term: ir.Op) -> tuple[str, list[str]]:

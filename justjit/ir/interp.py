@@ -608,6 +608,9 @@ class IRInterpreter:
     def op_ModuleAttrIs(self, op, regs, st):
         return op.ok if op.module.__dict__.get(op.name) is op.expected else op.deopt
 
+    def op_SetAttrFloat(self, op, regs, st):
+        setattr(self.get(regs, op.obj), op.name, self.get(regs, op.value))
+
     def op_GuardClass(self, op, regs, st):
         return op.ok if type(self.get(regs, op.src)) is op.cls else op.deopt
 

@@ -1244,6 +1244,18 @@ class SeqLoad(Op):
     line: Optional[int] = None
 
 
+@_op(uses=("obj", "value"), kinds={"obj": "obj", "value": "f64"})
+class SetAttrFloat(Op):
+    """obj.name = value, a float CPython would have just made (as ListStore's f64 value):
+    when the attribute's slot (the site's instance attribute cache, see SetAttr) holds an
+    exact float that nothing else references, its value is overwritten in place; otherwise
+    the generic store stores a new float (and raises what it raises)."""
+    obj: Reg
+    name: str
+    value: Reg
+    line: Optional[int] = None
+
+
 @_op(uses=("seq", "index", "value"), raises=False, terminator=True, targets=("ok", "deopt"),
      kinds={"seq": "obj", "index": "i64", "value": ("obj", "f64", "b1")})
 class ListStore(Op):
@@ -1440,7 +1452,7 @@ TYPED_OPS = (ClearLocal, ConstInt, ConstFloat, ConstBool, BoxInt, BoxFloat, BoxB
              BoxRangeIter, UnboxInt, UnboxFloat, UnboxBool, BoolToInt, IntToFloat, IntBitwise,
              FloatArith, FloatUnary, IntCompare, FloatCompare, Truth, IntMinMax, FloatMinMax,
              TypedLen, GuardType, GuardIdentity, GuardClass, GlobalIs, ModuleAttrIs, IntArith, IntUnary, FloatDivide, FloatPow,
-             IntToFloatExact, FloatToInt, MathFunc, SeqLoad, ListStore, TypedCondBranch,
+             IntToFloatExact, FloatToInt, MathFunc, SeqLoad, ListStore, SetAttrFloat, TypedCondBranch,
              RangeIterNext, SelfCall, DirectResult, DirectBudget, LeafBudget, ReturnUnboxed,
              BoxNumpy, BoxFloatOrNumpy, BoxIntTuple, GuardArray, ArrayLoad, ArrayStore, NpArith)
 

@@ -4204,6 +4204,33 @@ JJ_INLINE int JJ_SetAttrCached(JJ_AttrCache *cache, PyObject *obj, PyObject *nam
     return JJ_SetAttrSlow(cache, obj, name, value);
 }
 
+JJ_NOINLINE int JJ_SetAttrNewFloat(JJ_AttrCache *cache, PyObject *obj, PyObject *name,
+                                   double v)
+{
+    PyObject *value = PyFloat_FromDouble(v);
+    if (value == NULL) {
+        return -1;
+    }
+    int r = JJ_SetAttrCached(cache, obj, name, value);
+    Py_DECREF(value);
+    return r;
+}
+
+/* Typed code's SetAttrFloat (ir/ops.py): a float that CPython would have just made goes into
+   the attribute's slot; an exact float there that nothing else references takes the value in
+   place (as JJ_ListStoreFloat does: floats have no weakrefs or finalizers, so nothing can
+   tell), else a new float is stored. */
+JJ_INLINE int JJ_SetAttrFloat(JJ_AttrCache *cache, PyObject *obj, PyObject *name, double v)
+{
+    PyObject **slot = JJ_CachedInstanceSlot(cache, obj);
+    if (JJ_LIKELY(slot != NULL && *slot != NULL && PyFloat_CheckExact(*slot) &&
+                  Py_REFCNT(*slot) == 1)) {
+        ((PyFloatObject *)*slot)->ob_fval = v;
+        return 0;
+    }
+    return JJ_SetAttrNewFloat(cache, obj, name, v);
+}
+
 JJ_NOINLINE PyObject *JJ_LoadMethodSlow(JJ_AttrCache *cache, PyObject *obj, PyObject *name,
                                          int *found)
 {

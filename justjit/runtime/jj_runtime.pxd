@@ -196,6 +196,8 @@ cdef extern from "jj_runtime.h":
                          PyObject *expected)
     int JJ_SetAttrCached(JJ_AttrCache *cache, PyObject *obj, PyObject *name,
                          PyObject *value) except -1
+    int JJ_SetAttrFloat(JJ_AttrCache *cache, PyObject *obj, PyObject *name,
+                        double value) except -1
     object JJ_LoadMethod(JJ_AttrCache *cache, PyObject *obj, PyObject *name, int *found)
     # CALL: `found` and `self` as JJ_LoadMethod made them (0 and NULL for a plain callable);
     # `state`, `tbcode`, `L`: the calling function's __jj_state, traceback code and __jj_L
