@@ -358,8 +358,8 @@ class TypedOps:
 
     def is_entry_guard(self, term: ir.Op) -> bool:
         spec = getattr(self.fn, "specialization", None)
-        return (isinstance(term, (ir.GuardType, ir.GuardArray, ir.GuardClass)) and spec is not None
-                and spec.typed
+        return (isinstance(term, (ir.GuardType, ir.GuardArray, ir.GuardClass))
+                and spec is not None and spec.typed
                 and self.cur_block in spec.fast_blocks
                 and spec.fast_blocks[self.cur_block] is None)
 

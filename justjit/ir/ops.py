@@ -1451,10 +1451,11 @@ class ReturnUnboxed(Op):
 TYPED_OPS = (ClearLocal, ConstInt, ConstFloat, ConstBool, BoxInt, BoxFloat, BoxBool, BoxRange,
              BoxRangeIter, UnboxInt, UnboxFloat, UnboxBool, BoolToInt, IntToFloat, IntBitwise,
              FloatArith, FloatUnary, IntCompare, FloatCompare, Truth, IntMinMax, FloatMinMax,
-             TypedLen, GuardType, GuardIdentity, GuardClass, GlobalIs, ModuleAttrIs, IntArith, IntUnary, FloatDivide, FloatPow,
-             IntToFloatExact, FloatToInt, MathFunc, SeqLoad, ListStore, SetAttrFloat, TypedCondBranch,
-             RangeIterNext, SelfCall, DirectResult, DirectBudget, LeafBudget, ReturnUnboxed,
-             BoxNumpy, BoxFloatOrNumpy, BoxIntTuple, GuardArray, ArrayLoad, ArrayStore, NpArith)
+             TypedLen, GuardType, GuardIdentity, GuardClass, GlobalIs, ModuleAttrIs, IntArith,
+             IntUnary, FloatDivide, FloatPow, IntToFloatExact, FloatToInt, MathFunc, SeqLoad,
+             ListStore, SetAttrFloat, TypedCondBranch, RangeIterNext, SelfCall, DirectResult,
+             DirectBudget, LeafBudget, ReturnUnboxed, BoxNumpy, BoxFloatOrNumpy, BoxIntTuple,
+             GuardArray, ArrayLoad, ArrayStore, NpArith)
 
 
 # --------------------------------------------------------------------------------------------
