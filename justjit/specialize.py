@@ -1221,6 +1221,8 @@ class _Specializer:
                 self.edge_target(b, term.body, outs[term.body][0]),
                 self.edge_target(b, term.exit, outs[term.exit][0]), line=line))
             return outs
+        if typing.how == "guarded" and isinstance(term, ir.ForIter):
+            return self.guarded_for_iter(term, both)
         if typing.how == "typed" and isinstance(term, ir.CondBranch):
             folded = self.fold(b)
             vis = frozenset(self.visible)
@@ -1258,6 +1260,28 @@ class _Specializer:
             changes[f] = self.edge_target(b, s, st[0])
         self.finish_piece(copy_op(term, **changes))
         return outs
+
+    def guarded_for_iter(self, term: ir.ForIter, both: frozenset) -> dict:
+        """`for x in xs` over a profiled list: the generic ForIter, then on its body edge a
+        guard that the element has the profiled type, and its unboxing. A failure resumes at
+        the start of the body in the generic copy, with the element as an object."""
+        b, line, d = self.B, self.line, term.dest
+        body_env = self.facts.edge_env(b, term.body)
+        t = body_env.get(d)
+        vis = frozenset(self.visible)
+        guard = self.new_id()
+        self.finish_piece(copy_op(term, body=guard,
+                                  exit=self.edge_target(b, term.exit, both)))
+        self.start_piece(guard)
+        self.both = set(both - {d})
+        self.check(lambda ok, dp: ir.GuardType(d, GUARD_NAMES[t], ok, dp, line=line),
+                   resume=(term.body, 0), env=body_env.with_types({d: OBJECT}))
+        self.emit(unbox_op(d, t, line))
+        self.both.add(d)
+        body_both = frozenset(self.both)
+        self.finish_piece(ir.Jump(self.edge_target(b, term.body, body_both), line=line))
+        # (the element's object is an int or a float: no lifetime to keep visible)
+        return {term.body: (body_both, vis - {d}), term.exit: (both, vis)}
 
     # ---- entry and assembly ----
 

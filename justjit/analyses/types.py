@@ -123,6 +123,11 @@ ELEMENT_TYPES = {LIST_OF_INT: INT, LIST_OF_FLOAT: FLOAT}
 LISTS = (LIST, LIST_OF_INT, LIST_OF_FLOAT)
 # Sequences indexed by an int without a call (ir.ops.SeqLoad; lists also ListStore).
 SEQ_LOADS = LISTS + (TUPLE,)
+# The iterator of a profiled list (`for x in xs`): the list's own iterator, each element it
+# gives guarded to be of the profiled type, as an indexed read's is.
+LIST_ITERATORS = {t: PyType(f"list_iterator[{ELEMENT_TYPES[t]}]", type(iter([])))
+                  for t in (LIST_OF_INT, LIST_OF_FLOAT)}
+ITERATED_TYPES = {it: ELEMENT_TYPES[t] for t, it in LIST_ITERATORS.items()}
 PROFILE_SAMPLE = 8  # elements looked at, from each end of a list
 # A tuple of exact ints (an ndarray's shape): reading one by index is an int, under the same
 # per-read guard as a list[int]'s.
@@ -814,13 +819,21 @@ class _Typer:
         return None
 
     def t_GetIter(self, op, env, where):
-        if env.get(op.obj) == RANGE and where not in self.no_typed_iter:
+        obj = env.get(op.obj)
+        if obj == RANGE and where not in self.no_typed_iter:
             return Typing({op.dest: range_iter(where)}, "typed")
+        if obj in LIST_ITERATORS:
+            return Typing({op.dest: LIST_ITERATORS[obj]})
         return None
 
     def t_ForIter(self, op, env, where):
-        if env.get(op.iterator).name == RANGE_ITER_NAME:
+        it = env.get(op.iterator)
+        if it.name == RANGE_ITER_NAME:
             return Typing({op.dest: INT}, "typed")
+        if it in ITERATED_TYPES:
+            t = ITERATED_TYPES[it]
+            what = "an int64" if t is INT else "a float"
+            return Typing({op.dest: t}, "guarded", f"{op.dest} is {what}")
         return Typing({op.dest: OBJECT})
 
     def t_CondBranch(self, op, env, where):
