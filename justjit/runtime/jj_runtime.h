@@ -3930,24 +3930,30 @@ JJ_NOINLINE PyObject *JJ_LoadGlobalFill(JJ_GlobalCache *cache, PyObject *globals
     return v;
 }
 
+/* The value `cache` holds (borrowed) while both dicts keep the tags it was found under, else
+   NULL. */
+JJ_INLINE PyObject *JJ_GlobalCacheHit(JJ_GlobalCache *cache, PyObject *globals,
+                                      PyObject *builtins)
+{
+    if (PyDict_CheckExact(globals) && PyDict_CheckExact(builtins) && cache->value != NULL &&
+        cache->globals_version == JJ_DICT_VERSION(globals) &&
+        (cache->builtins_version == 0 || cache->builtins_version == JJ_DICT_VERSION(builtins))) {
+        return cache->value;
+    }
+    return NULL;
+}
+
 JJ_INLINE PyObject *JJ_LoadGlobalCached(JJ_GlobalCache *cache, PyObject *globals,
                                         PyObject *builtins, PyObject *name)
 {
-    if (PyDict_CheckExact(globals) && PyDict_CheckExact(builtins)) {
-        if (cache->value != NULL && cache->globals_version == JJ_DICT_VERSION(globals) &&
-            (cache->builtins_version == 0 ||
-             cache->builtins_version == JJ_DICT_VERSION(builtins))) {
-            Py_INCREF(cache->value);
-            return cache->value;
-        }
+    PyObject *v = JJ_GlobalCacheHit(cache, globals, builtins);
+    if (v != NULL) {
+        Py_INCREF(v);
+        return v;
     }
     return JJ_LoadGlobalFill(cache, globals, builtins, name);
 }
 
-/* Typed code's GlobalIs (ir/ops.py): whether global `name` is `expected` now, making no
-   reference. A lookup that cannot be cached (a dict that is not exact: its lookup could run
-   code) or fails (its NameError is cleared) answers no: the generic LOAD_GLOBAL that runs
-   then does the lookup and raises. */
 /* Whether `found`, a new reference from a lookup in a dict (which holds it) or NULL with or
    without an exception, is `expected`; the reference and the exception dropped. */
 JJ_FUNC int JJ_FoundIs(PyObject *found, PyObject *expected)
@@ -3960,6 +3966,10 @@ JJ_FUNC int JJ_FoundIs(PyObject *found, PyObject *expected)
     return found == expected;
 }
 
+/* Typed code's GlobalIs (ir/ops.py): whether global `name` is `expected` now, making no
+   reference. A lookup that cannot be cached (a dict that is not exact: its lookup could run
+   code) or fails (its NameError is cleared) answers no: the generic LOAD_GLOBAL that runs
+   then does the lookup and raises. */
 JJ_NOINLINE int JJ_GlobalIsSlow(JJ_GlobalCache *cache, PyObject *globals, PyObject *builtins,
                                 PyObject *name, PyObject *expected)
 {
@@ -3972,10 +3982,9 @@ JJ_NOINLINE int JJ_GlobalIsSlow(JJ_GlobalCache *cache, PyObject *globals, PyObje
 JJ_INLINE int JJ_GlobalIs(JJ_GlobalCache *cache, PyObject *globals, PyObject *builtins,
                           PyObject *name, PyObject *expected)
 {
-    if (PyDict_CheckExact(globals) && PyDict_CheckExact(builtins) && cache->value != NULL &&
-        cache->globals_version == JJ_DICT_VERSION(globals) &&
-        (cache->builtins_version == 0 || cache->builtins_version == JJ_DICT_VERSION(builtins))) {
-        return cache->value == expected;
+    PyObject *v = JJ_GlobalCacheHit(cache, globals, builtins);
+    if (v != NULL) {
+        return v == expected;
     }
     return JJ_GlobalIsSlow(cache, globals, builtins, name, expected);
 }
@@ -3994,7 +4003,7 @@ typedef struct {
     unsigned int type_version;
     union {
         PyObject *method;   /* borrowed from the type's MRO */
-        Py_ssize_t index;   /* LOAD_ATTR / STORE_ATTR of an instance: see JJ_InstanceValues */
+        Py_ssize_t index;   /* LOAD_ATTR / STORE_ATTR of an instance: JJ_InstanceAttrFill */
     };
 } JJ_AttrCache;
 
@@ -4082,15 +4091,36 @@ JJ_FUNC PyObject *JJ_ModuleAttrFill(JJ_AttrCache *cache, PyObject *dict, PyObjec
     return v;
 }
 
+/* The start of PyModuleObject (Include/internal/pycore_moduleobject.h, the same in 3.11-3.13;
+   llvm_capi.MODULE_DICT checks it at import): md_dict is set when the module is made and
+   never replaced (NULL only once a garbage cycle's tp_clear ran). */
+typedef struct {
+    PyObject_HEAD
+    PyObject *md_dict;
+} JJ_ModuleHead;
+
+/* The value `cache` holds (borrowed) for an attribute of the exact module `module` while its
+   dict keeps the version tag it was found under (the tag is never reused, so it also names
+   the dict), else NULL. */
+JJ_INLINE PyObject *JJ_ModuleCacheHit(JJ_AttrCache *cache, PyObject *module)
+{
+    PyObject *dict = ((JJ_ModuleHead *)module)->md_dict;
+    if (cache->value != NULL && dict != NULL && cache->version == JJ_DICT_VERSION(dict)) {
+        return cache->value;
+    }
+    return NULL;
+}
+
 JJ_FUNC PyObject *JJ_ModuleAttr(JJ_AttrCache *cache, PyObject *module, PyObject *name)
 {
+    PyObject *v = JJ_ModuleCacheHit(cache, module);
+    if (v != NULL) {
+        Py_INCREF(v);
+        return v;
+    }
     PyObject *dict = PyModule_GetDict(module);  /* borrowed; never fails for a module */
     if (dict == NULL || !PyDict_CheckExact(dict)) {
         return NULL;
-    }
-    if (cache->value != NULL && cache->version == JJ_DICT_VERSION(dict)) {
-        Py_INCREF(cache->value);
-        return cache->value;
     }
     return JJ_ModuleAttrFill(cache, dict, module, name);
 }
@@ -4104,14 +4134,6 @@ JJ_NOINLINE PyObject *JJ_GetModuleAttr(JJ_AttrCache *cache, PyObject *module, Py
     return PyObject_GetAttr(module, name);
 }
 
-/* The start of PyModuleObject (Include/internal/pycore_moduleobject.h, the same in 3.11-3.13;
-   llvm_capi.MODULE_DICT checks it at import): md_dict is set when the module is made and
-   never replaced (NULL only once a garbage cycle's tp_clear ran). */
-typedef struct {
-    PyObject_HEAD
-    PyObject *md_dict;
-} JJ_ModuleHead;
-
 /* Typed code's ModuleAttrIs (ir/ops.py): whether attribute `name` of the exact module `module`
    is `expected` now, found in its dict (as JJ_GetAttrCached would), making no reference. */
 JJ_NOINLINE int JJ_ModuleAttrIsSlow(JJ_AttrCache *cache, PyObject *module, PyObject *name,
@@ -4123,10 +4145,9 @@ JJ_NOINLINE int JJ_ModuleAttrIsSlow(JJ_AttrCache *cache, PyObject *module, PyObj
 JJ_INLINE int JJ_ModuleAttrIs(JJ_AttrCache *cache, PyObject *module, PyObject *name,
                               PyObject *expected)
 {
-    PyObject *dict = ((JJ_ModuleHead *)module)->md_dict;
-    if (JJ_LIKELY(cache->value != NULL && dict != NULL &&
-                  cache->version == JJ_DICT_VERSION(dict))) {
-        return cache->value == expected;
+    PyObject *v = JJ_ModuleCacheHit(cache, module);
+    if (JJ_LIKELY(v != NULL)) {
+        return v == expected;
     }
     return JJ_ModuleAttrIsSlow(cache, module, name, expected);
 }
@@ -4156,10 +4177,9 @@ JJ_INLINE PyObject **JJ_CachedInstanceSlot(JJ_AttrCache *cache, PyObject *obj)
 }
 
 /* LOAD_ATTR: an instance attribute in its inline values (JJ_INSTANCE_VALUES); a module's
-   attribute while its dict keeps the version tag it was found under (the tag is never
-   reused, so it also names the dict), checked here inline as LOAD_ATTR_MODULE does (through
-   two calls, JJ_GetModuleAttr and PyModule_GetDict, math.sqrt in n-body's inner loop cost 8%
-   of its time); else the generic lookup. */
+   attribute from the cache (JJ_ModuleCacheHit), checked here inline as LOAD_ATTR_MODULE does
+   (through two calls, JJ_GetModuleAttr and PyModule_GetDict, math.sqrt in n-body's inner loop
+   cost 8% of its time); else the generic lookup. */
 JJ_INLINE PyObject *JJ_GetAttrCached(JJ_AttrCache *cache, PyObject *obj, PyObject *name)
 {
     PyObject **slot = JJ_CachedInstanceSlot(cache, obj);
@@ -4168,11 +4188,10 @@ JJ_INLINE PyObject *JJ_GetAttrCached(JJ_AttrCache *cache, PyObject *obj, PyObjec
         return *slot;
     }
     if (Py_IS_TYPE(obj, &PyModule_Type)) {
-        PyObject *dict = ((JJ_ModuleHead *)obj)->md_dict;
-        if (JJ_LIKELY(cache->value != NULL && dict != NULL &&
-                      cache->version == JJ_DICT_VERSION(dict))) {
-            Py_INCREF(cache->value);
-            return cache->value;
+        PyObject *v = JJ_ModuleCacheHit(cache, obj);
+        if (JJ_LIKELY(v != NULL)) {
+            Py_INCREF(v);
+            return v;
         }
     }
     return JJ_GetAttrSlow(cache, obj, name);
