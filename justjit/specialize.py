@@ -797,17 +797,21 @@ class _Specializer:
         return memo[reg]
 
     def _identity_uses(self, reg: Reg):
+        for o, how in self.typed_points():
+            if reg in o.defs():
+                yield how == "known" and isinstance(o, (ir.LoadGlobal, ir.GetAttr))
+            if reg in o.uses():
+                yield (_typed_callee(o, reg, how)
+                       or (isinstance(o, ir.GetAttr) and how == "known"
+                           and self.identity_only(o.dest)))
+
+    def typed_points(self):
+        """(op, how typed code treats it: Typing.how, None where untyped) for every op and
+        terminator of the function."""
         for b, block in self.fn.blocks.items():
             for i, o in enumerate(block_points(block)):
                 typing = self.facts.typing.get((b, i))
-                how = typing.how if typing is not None else None
-                if reg in o.defs():
-                    yield how == "known" and isinstance(o, (ir.LoadGlobal, ir.GetAttr))
-                if reg in o.uses():
-                    yield ((isinstance(o, ir.Call) and o.func == reg and reg not in o.args
-                            and how == "typed")
-                           or (isinstance(o, ir.GetAttr) and how == "known"
-                               and self.identity_only(o.dest)))
+                yield o, (typing.how if typing is not None else None)
 
     def check_known(self, op: ir.Op, env, after) -> None:
         """A known global or module attribute that typed code needs only for what it is
@@ -1062,12 +1066,9 @@ class _Specializer:
 
     def direct_callee_only(self, reg: Reg):
         """For each use of `reg` in the function: whether it is the callee of a typed Call."""
-        for b in self.fn.blocks:
-            for i, o in enumerate(block_points(self.fn.blocks[b])):
-                if reg in o.uses():
-                    typing = self.facts.typing.get((b, i))
-                    yield (isinstance(o, ir.Call) and o.func == reg and reg not in o.args
-                           and typing is not None and typing.how == "typed")
+        for o, how in self.typed_points():
+            if reg in o.uses():
+                yield _typed_callee(o, reg, how)
 
     def self_call(self, op, env, after):
         """A call of this very specialization (SelfCall): the arguments go unboxed, and a
@@ -1373,6 +1374,11 @@ class _Specializer:
                           blocks=dict(sorted(self.blocks.items())), entry=entry,
                           is_generator=fn.is_generator, source_lines=dict(fn.source_lines),
                           specialization=self.info)
+
+
+def _typed_callee(op: ir.Op, reg: Reg, how: Optional[str]) -> bool:
+    """Whether `op` is a typed Call of `reg` that uses it only as the callee."""
+    return isinstance(op, ir.Call) and op.func == reg and reg not in op.args and how == "typed"
 
 
 def _generic_only(fn: IRFunction, facts: Optional[TypeFacts], arg_types, reason: str):

@@ -192,6 +192,11 @@ def is_instance_type(t: PyType) -> bool:
     return t.attributes is not None
 
 
+def _speculated(reg, t: PyType) -> str:
+    """The guard text of a register speculated to be of type `t` (format_types)."""
+    return f"{reg} is an int64" if t is INT else f"{reg} is a {t}"
+
+
 def range_iter(origin) -> PyType:
     return PyType(RANGE_ITER_NAME, None, "range", origin=origin)
 
@@ -645,8 +650,7 @@ class _Typer:
         if obj.attributes:
             t = dict(obj.attributes).get(op.name)
             if t is not None:  # as profiled; it may have been rebound since: guarded
-                what = "an int64" if t is INT else f"a {t}"
-                return Typing({op.dest: t}, "guarded", f"{op.dest} is {what}")
+                return Typing({op.dest: t}, "guarded", _speculated(op.dest, t))
         if obj.array is not None and op.name == "shape":
             return Typing({op.dest: TUPLE_OF_INT})  # an exact ndarray's shape: exact ints
         if obj.array is not None and op.name == "copy":
@@ -832,8 +836,7 @@ class _Typer:
             return Typing({op.dest: INT}, "typed")
         if it in ITERATED_TYPES:
             t = ITERATED_TYPES[it]
-            what = "an int64" if t is INT else "a float"
-            return Typing({op.dest: t}, "guarded", f"{op.dest} is {what}")
+            return Typing({op.dest: t}, "guarded", _speculated(op.dest, t))
         return Typing({op.dest: OBJECT})
 
     def t_CondBranch(self, op, env, where):
